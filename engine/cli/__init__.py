@@ -1,0 +1,81 @@
+"""``hearth-engine``: the engine's command line. Same code paths as the RPC methods.
+
+    hearth-engine serve                  JSON-RPC on stdio (what the desktop app starts)
+    hearth-engine doctor [--json]        versions, data root, devices, runtimes
+    hearth-engine models list|import|inspect|rename|remove|convert [--json]
+    hearth-engine jobs list|show|cancel|resume|log [--json]
+
+Errors a user can cause print one line to stderr and exit 2; anything else prints one line
+naming the log file (the traceback goes there) and exits 70.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from engine.core.errors import HearthError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 70
+EXIT_CANCELLED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.cli import doctor, jobs, models
+
+    parser = argparse.ArgumentParser(
+        prog="hearth-engine", description="Hearth engine and command line."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve = sub.add_parser("serve", help="serve JSON-RPC on stdin/stdout (used by the desktop app)")
+    serve.set_defaults(func=lambda _args: _serve())
+    doctor.add_parser(sub)
+    models.add_parser(sub)
+    jobs.add_parser(sub)
+    return parser
+
+
+def _serve() -> int:
+    from engine.rpc.server import serve_stdio
+
+    return serve_stdio()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        # Keep serve's start-up minimal: no argparse sub-modules, no logging set-up here.
+        try:
+            return _serve()
+        except HearthError as exc:
+            print(f"hearth-engine: error: {exc.message}", file=sys.stderr)
+            return EXIT_USER_ERROR
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    log_file = None
+    try:
+        from engine.core import logs
+        from engine.core.paths import data_root
+
+        log_file = logs.setup(data_root(), name="cli", to_stderr=False)["log_file"]
+        return int(args.func(args) or 0)
+    except HearthError as exc:
+        logging.getLogger("engine.cli").info("user error: %s", exc.message)
+        print(f"hearth-engine: error: {exc.message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("hearth-engine: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:
+        logging.getLogger("engine.cli").exception("command failed")
+        where = f"; details in {log_file}" if log_file else ""
+        print(f"hearth-engine: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        from engine.core import logs
+
+        logs.cleanup_crash_file()

@@ -1,0 +1,185 @@
+"""``hearth-engine models``: list, import, inspect, rename, remove and convert models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.cli.context import LocalContext
+from engine.cli.output import emit_json, human_bytes, human_count, table
+from engine.core.errors import UserError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("models", help="the model library")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    a = msub.add_parser("list", help="list models (registers the bundled ones on first use)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_list)
+
+    a = msub.add_parser("import", help="import a GGUF file or a Hugging Face folder")
+    a.add_argument("path")
+    a.add_argument(
+        "--reference",
+        action="store_true",
+        help="leave the files where they are instead of copying them",
+    )
+    a.add_argument("--name", help="display name (default: from the metadata)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_import)
+
+    a = msub.add_parser(
+        "inspect", help="show a model's metadata (by id, or a path not yet imported)"
+    )
+    a.add_argument("target", help="model id or path")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_inspect)
+
+    a = msub.add_parser("rename", help="rename a model")
+    a.add_argument("id")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_rename)
+
+    a = msub.add_parser("remove", help="remove a model from the library")
+    a.add_argument("id")
+    a.add_argument(
+        "--delete-files",
+        action="store_true",
+        help="also delete files Hearth copied into its data folder",
+    )
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_remove)
+
+    a = msub.add_parser(
+        "convert", help="convert a GGUF model to a cached torch (safetensors) folder"
+    )
+    a.add_argument("id")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_convert)
+
+
+def _methods():
+    from engine.models import methods
+
+    return methods
+
+
+def _print_model(m: dict[str, Any]) -> None:
+    caps = ", ".join(k for k, v in (m.get("capabilities") or {}).items() if v) or "-"
+    rows = [
+        ("id", m.get("id") or "(not imported)"),
+        ("name", m["name"]),
+        ("format", m["format"]),
+        ("role", m.get("role")),
+        ("architecture", m.get("arch") or "-"),
+        ("parameters", human_count(m.get("params"))),
+        ("quantization", m.get("quant") or "-"),
+        ("context length", m.get("context_length") or "-"),
+        ("size", human_bytes(m.get("size_bytes"))),
+        ("path", m["path"] + ("  (MISSING)" if m.get("missing") else "")),
+        ("torch cache", m.get("torch_path") or "-"),
+        ("can", caps),
+        ("chat template", "yes" if m.get("chat_template") else "none"),
+    ]
+    for key, value in rows:
+        print(f"{key:15s} {value}")
+
+
+def cmd_list(args: Any) -> int:
+    ctx = LocalContext(progress=not args.json)
+    ctx.services.library.ensure_bundled()
+    models = _methods().list_models(ctx)["models"]
+    if args.json:
+        emit_json(models)
+        return 0
+    if not models:
+        print("No models. Import one with `hearth-engine models import PATH`.")
+        return 0
+    table(
+        [
+            [
+                m["id"],
+                m["name"],
+                m["format"],
+                m.get("arch") or "-",
+                human_count(m.get("params")),
+                m.get("quant") or "-",
+                str(m.get("context_length") or "-"),
+                human_bytes(m.get("size_bytes")),
+                "missing"
+                if m.get("missing")
+                else (
+                    "bundled"
+                    if m.get("bundled")
+                    else ("copied" if m.get("managed") else "referenced")
+                ),
+            ]
+            for m in models
+        ],
+        ["ID", "NAME", "FORMAT", "ARCH", "PARAMS", "QUANT", "CONTEXT", "SIZE", "SOURCE"],
+    )
+    return 0
+
+
+def cmd_import(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().import_model(
+        ctx, path=args.path, mode="reference" if args.reference else "copy", name=args.name
+    )
+    job = ctx.run_job(started["job"])
+    if job["state"] != "succeeded":
+        raise UserError(job.get("error") or f"Import {job['state']}.")
+    model = job["result"]
+    if args.json:
+        emit_json(model)
+    else:
+        print(f"Imported {model['name']} as {model['id']}")
+    return 0
+
+
+def cmd_inspect(args: Any) -> int:
+    ctx = LocalContext(progress=False)
+    methods = _methods()
+    try:
+        model = methods.get_model(ctx, id=args.target)
+    except UserError:
+        model = methods.inspect_model(ctx, path=args.target)
+    if args.json:
+        emit_json(model)
+    else:
+        _print_model(model)
+    return 0
+
+
+def cmd_rename(args: Any) -> int:
+    model = _methods().rename_model(LocalContext(progress=False), id=args.id, name=args.name)
+    emit_json(model) if args.json else print(f"Renamed {model['id']} to {model['name']}")
+    return 0
+
+
+def cmd_remove(args: Any) -> int:
+    result = _methods().remove_model(
+        LocalContext(progress=False), id=args.id, delete_files=args.delete_files
+    )
+    emit_json(result) if args.json else print(f"Removed {result['removed']}")
+    return 0
+
+
+def cmd_convert(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().convert_model(ctx, id=args.id)
+    job = ctx.run_job(started["job"])
+    if job["state"] != "succeeded":
+        raise UserError(job.get("error") or f"Conversion {job['state']}.")
+    result = job["result"]
+    if args.json:
+        emit_json(result)
+    else:
+        how = (
+            "already cached"
+            if result.get("cached")
+            else f"converted in {result.get('seconds', 0):.1f} s"
+        )
+        print(f"{result['model_id']}: {how} -> {result['torch_path']}")
+    return 0

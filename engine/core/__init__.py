@@ -1,0 +1,1 @@
+"""Engine infrastructure shared by every capability: data root, database, errors, logging, devices."""

@@ -1,0 +1,129 @@
+"""The SQLite database ``hearth.db`` in the data root.
+
+WAL mode so the engine, a CLI command and a job worker can read while one writes. The schema
+version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` moves a database from version i
+to i + 1, so an old data root upgrades in place and a newer one is refused rather than damaged.
+Append to ``MIGRATIONS``; never edit an entry that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from engine.core.errors import UserError
+from engine.core.paths import data_root
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: jobs and the model library
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        params TEXT NOT NULL,
+        state TEXT NOT NULL,
+        progress REAL,
+        message TEXT,
+        result TEXT,
+        error TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        owner_pid INTEGER,
+        owner_started REAL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX jobs_state ON jobs(state);
+    CREATE INDEX jobs_created ON jobs(created_at);
+    CREATE TABLE job_log (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE TABLE job_metrics (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX job_metrics_job ON job_metrics(job_id, step);
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        role TEXT NOT NULL,
+        path TEXT NOT NULL,
+        managed INTEGER NOT NULL,
+        bundled INTEGER NOT NULL DEFAULT 0,
+        meta TEXT NOT NULL,
+        torch_path TEXT,
+        added_at REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+_migrate_lock = threading.Lock()
+
+
+def db_path() -> Path:
+    return data_root() / "hearth.db"
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    """Open the database (migrating it if needed). One connection per thread."""
+    path = Path(path) if path else db_path()
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:
+        raise UserError(
+            f"Cannot open the Hearth database {path}: {exc}. Check the data folder's permissions."
+        ) from exc
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":  # e.g. a network file system; still works, just less concurrent
+        conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn`` up to ``SCHEMA_VERSION``; returns the version it started at."""
+    with _migrate_lock:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"The Hearth database was written by a newer Hearth (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); update Hearth or point HEARTH_HOME at another folder."
+            )
+        for target in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # re-check inside the write lock: another process may have migrated meanwhile
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current > target:
+                    conn.execute("COMMIT")
+                    continue
+                for statement in _split(MIGRATIONS[target]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return version
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

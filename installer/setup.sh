@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up Hearth from a source checkout in ./.venv.
+#
+#   installer/setup.sh          install Hearth (then run: .venv/bin/hearth)
+#   installer/setup.sh --dev    also install the test tools (then: .venv/bin/python -m pytest)
+#
+# Torch is installed first, pinned, so pip does not pull a multi-GB CUDA build where a CPU build
+# is wanted; set HEARTH_TORCH_SPEC to choose another (e.g. "torch" on a CUDA machine).
+# llama-cpp-python compiles from source the first time (a few minutes); pip caches the wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+python="${PYTHON:-python3}"
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$python" -m venv .venv
+fi
+py=.venv/bin/python
+"$py" -m pip install --quiet --upgrade pip
+"$py" -m pip install --quiet "${HEARTH_TORCH_SPEC:-torch==2.13.0}"
+
+# Qt needs a few system libraries even when it draws off-screen (xcb/EGL/fontconfig).
+if [[ "$(uname -s)" == "Linux" ]] && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+  missing=()
+  for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if (( ${#missing[@]} )); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+"$py" -m pip install --quiet -e ".${extras}"
+echo "Hearth is installed in .venv: start it with .venv/bin/hearth"

@@ -1,0 +1,137 @@
+"""The ``hearth-engine`` command line as a user runs it, on the bundled models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def hearth(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
+
+
+def test_doctor_json(hearth_home):
+    out = hearth("doctor", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert {"version", "data_root", "devices", "runtimes"} <= set(info)
+    assert info["data_root"] == str(hearth_home)
+    assert info["runtimes"]["llama_cpp"]["available"] is True
+
+
+@pytest.fixture(scope="module")
+def bundled_home(tmp_path_factory):
+    """One data root with the bundled models registered, shared by the tests below."""
+    home = tmp_path_factory.mktemp("bundled")
+    old = os.environ.get("HEARTH_HOME")
+    os.environ["HEARTH_HOME"] = str(home)
+    try:
+        out = hearth("models", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        yield home, json.loads(out.stdout)
+    finally:
+        if old is None:
+            os.environ.pop("HEARTH_HOME", None)
+        else:
+            os.environ["HEARTH_HOME"] = old
+
+
+def test_first_run_registers_bundled_models(bundled_home):
+    home, models = bundled_home
+    by_role = {m["role"]: m for m in models}
+    gemma, minilm = by_role["llm"], by_role["embedding"]
+    for m in models:
+        assert {
+            "id",
+            "name",
+            "format",
+            "arch",
+            "params",
+            "quant",
+            "context_length",
+            "size_bytes",
+            "path",
+        } <= set(m)
+        assert m["bundled"] is True
+    assert gemma["format"] == "gguf" and gemma["arch"] == "gemma3" and gemma["quant"] == "Q4_K_M"
+    assert 200e6 < gemma["params"] < 350e6 and gemma["context_length"] >= 8192
+    assert (
+        gemma["path"].startswith(str(home))
+        and os.path.getsize(gemma["path"]) == gemma["size_bytes"]
+    )
+    assert gemma["capabilities"]["chat_llama_cpp"] and gemma["capabilities"]["convert"]
+    assert minilm["format"] == "hf" and minilm["capabilities"]["embed"]
+    again = hearth("models", "list", "--json")
+    assert len(json.loads(again.stdout)) == len(models)  # idempotent: no duplicates
+
+
+def test_inspect_rename_remove_and_human_list(bundled_home):
+    home, models = bundled_home
+    gemma = next(m for m in models if m["role"] == "llm")
+    out = hearth("models", "inspect", gemma["id"], "--json")
+    assert json.loads(out.stdout)["id"] == gemma["id"]
+    assert hearth("models", "rename", gemma["id"], "My Gemma").returncode == 0
+    listing = hearth("models", "list")
+    assert "My Gemma" in listing.stdout and "bundled" in listing.stdout
+    imported = hearth(
+        "models", "import", gemma["path"], "--reference", "--name", "Second copy", "--json"
+    )
+    assert imported.returncode == 0, imported.stderr
+    second = json.loads(imported.stdout)
+    assert second["managed"] is False and second["path"] == gemma["path"]
+    removed = hearth("models", "remove", second["id"], "--json")
+    assert json.loads(removed.stdout) == {"removed": second["id"]}
+    assert os.path.exists(gemma["path"])  # a referenced file is never deleted
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "GGUF"),
+        (os.urandom(4096), "GGUF"),
+    ],
+)
+def test_bad_gguf_is_one_clear_line(hearth_home, tmp_path, content, needle):
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(content)
+    out = hearth("models", "import", str(bad))
+    assert out.returncode == 2
+    assert (
+        len(out.stderr.strip().splitlines()) == 1
+        and needle in out.stderr
+        and "Traceback" not in out.stderr
+    )
+
+
+def test_missing_path_and_unknown_ids(hearth_home, tmp_path):
+    out = hearth("models", "import", str(tmp_path / "nope.gguf"))
+    assert (
+        out.returncode == 2
+        and "nope.gguf" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    )
+    out = hearth("jobs", "show", "doesnotexist")
+    assert out.returncode == 2 and "doesnotexist" in out.stderr
+    out = hearth("models", "remove", "doesnotexist")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_jobs_commands(bundled_home, tmp_path):
+    home, models = bundled_home
+    out = hearth("jobs", "list", "--json")
+    jobs = json.loads(out.stdout)
+    assert any(j["kind"] == "models.import" and j["state"] == "succeeded" for j in jobs)
+    job = next(j for j in jobs if j["kind"] == "models.import")
+    shown = json.loads(hearth("jobs", "show", job["id"], "--json").stdout)
+    assert shown["id"] == job["id"] and isinstance(shown["log"], list)
+    assert hearth("jobs", "list").returncode == 0
