@@ -142,12 +142,12 @@ class JobManager:
     def resume(self, job_id: str) -> dict[str, Any]:
         job = self.store.get(job_id)
         spec = registry.get_kind(job["kind"])
+        if not spec.resumable:
+            raise UserError(f"A {job['kind']} job cannot be resumed; start it again instead.")
         if job["state"] not in ("failed", "cancelled", "interrupted"):
             raise UserError(
                 f"Job {job_id} is {job['state']}; only failed, cancelled or interrupted jobs can be resumed."
             )
-        if not spec.resumable:
-            raise UserError(f"A {job['kind']} job cannot be resumed; start it again instead.")
         self.store.requeue(job_id)
         self._launch(job_id, spec, job["params"], attempt=job["attempt"] + 1)
         return self.store.get(job_id)

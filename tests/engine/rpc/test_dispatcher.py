@@ -14,29 +14,29 @@ from engine.services import Services
 
 
 class Wire:
-    """Captures what the dispatcher writes and hands messages out one by one."""
+    """Captures what the dispatcher writes: responses by id, notifications in order."""
 
     def __init__(self) -> None:
         self.messages: queue.Queue[dict] = queue.Queue()
+        self.seen_notifications: list[dict] = []
 
     def write(self, data: bytes) -> None:
         assert data.endswith(b"\n") and data.count(b"\n") == 1, "one JSON object per line"
-        self.messages.put(json.loads(data))
+        msg = json.loads(data)
+        if "method" in msg:
+            self.seen_notifications.append(msg)
+        else:
+            self.messages.put(msg)
 
     def response(self, request_id, timeout: float = 10.0) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             msg = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
-            if msg.get("id") == request_id and ("result" in msg or "error" in msg):
+            if msg.get("id") == request_id:
                 return msg
 
     def notifications(self, method: str) -> list[dict]:
-        found = []
-        while not self.messages.empty():
-            msg = self.messages.get_nowait()
-            if msg.get("method") == method:
-                found.append(msg)
-        return found
+        return [m for m in self.seen_notifications if m["method"] == method]
 
 
 @pytest.fixture
