@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -75,7 +76,7 @@ def test_first_run_registers_bundled_models(bundled_home):
     assert len(json.loads(again.stdout)) == len(models)  # idempotent: no duplicates
 
 
-def test_inspect_rename_remove_and_human_list(bundled_home):
+def test_inspect_rename_remove_and_human_list(bundled_home, tmp_path):
     home, models = bundled_home
     gemma = next(m for m in models if m["role"] == "llm")
     out = hearth("models", "inspect", gemma["id"], "--json")
@@ -83,15 +84,23 @@ def test_inspect_rename_remove_and_human_list(bundled_home):
     assert hearth("models", "rename", gemma["id"], "My Gemma").returncode == 0
     listing = hearth("models", "list")
     assert "My Gemma" in listing.stdout and "bundled" in listing.stdout
-    imported = hearth(
-        "models", "import", gemma["path"], "--reference", "--name", "Second copy", "--json"
-    )
-    assert imported.returncode == 0, imported.stderr
-    second = json.loads(imported.stdout)
-    assert second["managed"] is False and second["path"] == gemma["path"]
-    removed = hearth("models", "remove", second["id"], "--json")
-    assert json.loads(removed.stdout) == {"removed": second["id"]}
-    assert os.path.exists(gemma["path"])  # a referenced file is never deleted
+
+    external = tmp_path / "elsewhere.gguf"
+    shutil.copyfile(gemma["path"], external)
+    referenced = hearth("models", "import", str(external), "--reference", "--name", "Referenced", "--json")
+    assert referenced.returncode == 0, referenced.stderr
+    ref = json.loads(referenced.stdout)
+    assert ref["managed"] is False and ref["path"] == str(external)
+    again = hearth("models", "import", str(external), "--reference")
+    assert again.returncode == 2 and "already in your library" in again.stderr
+    assert json.loads(hearth("models", "remove", ref["id"], "--json").stdout) == {"removed": ref["id"]}
+    assert external.exists()  # a referenced file is never deleted
+
+    copied = json.loads(hearth("models", "import", str(external), "--name", "Copied", "--json").stdout)
+    assert copied["managed"] is True and copied["path"].startswith(str(home))
+    assert os.path.getsize(copied["path"]) == external.stat().st_size
+    hearth("models", "remove", copied["id"], "--delete-files")
+    assert not os.path.exists(copied["path"]) and external.exists()
 
 
 @pytest.mark.parametrize(
