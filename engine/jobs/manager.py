@@ -324,6 +324,8 @@ class JobManager:
         if write:
             self.store.finish(job.job_id, state, result=result, error=error, message=message)
         row = self.store.get(job.job_id)
+        for method in registry.get_kind(job.kind).changes:
+            self._notify(method, {})
         self._notify(
             "job.progress",
             {

@@ -54,6 +54,9 @@ class JobKind:
     subprocess: bool = False
     resumable: bool = False
     help: str = ""
+    # notifications the engine sends when a job of this kind ends (e.g. "models.changed"),
+    # since a worker subprocess cannot reach the client itself
+    changes: tuple[str, ...] = ()
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -66,13 +69,14 @@ def job_kind(
     title: str | Callable[[dict[str, Any]], str],
     subprocess: bool = False,
     resumable: bool = False,
+    changes: tuple[str, ...] = (),
 ) -> Callable[[Callable[[JobContext], Any]], Callable[[JobContext], Any]]:
     """Declare a job kind. ``subprocess=True`` for torch-heavy work (crash or OOM kills only it)."""
 
     def decorate(fn: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
         title_fn = title if callable(title) else (lambda _params, _t=title: _t)
         _KINDS[name] = JobKind(
-            name, fn, title_fn, subprocess, resumable, (fn.__doc__ or "").strip()
+            name, fn, title_fn, subprocess, resumable, (fn.__doc__ or "").strip(), tuple(changes)
         )
         return fn
 

@@ -57,3 +57,9 @@ def native_print(ctx):
     os.write(1, b"raw bytes on fd 1 {not json\n")
     print("a stray print() in the engine")
     return {"printed": True}
+
+
+@job_kind("test.changes", title="Announces a change", subprocess=True, changes=("models.changed",))
+def announces(ctx):
+    """A worker job whose kind says the library changed when it ends."""
+    return {}

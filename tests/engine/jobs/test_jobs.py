@@ -201,3 +201,9 @@ def test_shutdown_marks_running_jobs_interrupted(hearth_home):
     time.sleep(0.2)
     services.close()
     assert Services().jobs.get(job["id"])["state"] == "interrupted"
+
+
+def test_worker_jobs_announce_their_changes_from_the_engine(services):
+    job = services.jobs.wait(services.jobs.start("test.changes", {})["id"], 60)
+    assert job["state"] == "succeeded"
+    assert ("models.changed", {}) in services.events

