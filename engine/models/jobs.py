@@ -34,7 +34,7 @@ def import_model(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind(
     "models.convert",
-    title=lambda p: f"Convert {p.get('id')} to torch",
+    title=lambda p: f"Convert {p.get('name') or p.get('id')} to torch",
     subprocess=True,
     changes=("models.changed",),
     resumable=True,

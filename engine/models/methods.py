@@ -66,5 +66,5 @@ def convert_model(ctx: RequestContext, id: str) -> dict[str, Any]:
 
     model = ctx.services.library.get(_text(id, "id"))
     check_convertible(model)
-    job = ctx.services.jobs.start("models.convert", {"id": model["id"]})
+    job = ctx.services.jobs.start("models.convert", {"id": model["id"], "name": model["name"]})
     return {"job": job}

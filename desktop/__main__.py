@@ -1,0 +1,5 @@
+"""``python -m desktop`` is the same as ``hearth``."""
+
+from desktop.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""The panel registry: each feature adds its panel to the sidebar by registering a ``PanelSpec``.
+
+A panel is a ``QWidget`` built by ``factory(client, parent)``; it talks to the engine only through
+the ``EngineClient`` it is given. Optional hook: ``panel.on_shown()`` when it becomes visible.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.engine_client import EngineClient
+
+# Packages whose import registers a panel; later features append theirs.
+PANEL_MODULES: list[str] = ["desktop.panels.models", "desktop.panels.activity"]
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    id: str
+    title: str
+    factory: Callable[[EngineClient, QWidget | None], QWidget]
+    order: int = 100
+    tooltip: str = ""
+
+
+_PANELS: dict[str, PanelSpec] = {}
+
+
+def register_panel(spec: PanelSpec) -> None:
+    _PANELS[spec.id] = spec
+
+
+def panels() -> list[PanelSpec]:
+    for module in PANEL_MODULES:
+        importlib.import_module(module)
+    return sorted(_PANELS.values(), key=lambda s: (s.order, s.title))

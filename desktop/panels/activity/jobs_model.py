@@ -1,0 +1,137 @@
+"""``JobsTableModel``: jobs as rows, updated in place from ``job.progress`` notifications;
+``ProgressDelegate`` draws the progress column as a bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionProgressBar
+
+from desktop.format import clock, human_duration
+
+COLUMNS = ("Job", "State", "Progress", "Started", "Duration", "Message")
+PROGRESS_COLUMN = 2
+ACTIVE = ("queued", "running")
+_STATE_COLORS = {
+    "failed": "#d9534f",
+    "interrupted": "#c77c02",
+    "cancelled": "#777777",
+    "succeeded": "#2e7d32",
+}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class JobsTableModel(QAbstractTableModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[dict[str, Any]] = []
+
+    def set_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self._rows = list(jobs)
+        self.endResetModel()
+
+    def job_at(self, row: int) -> dict[str, Any] | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, job_id: str) -> int:
+        return next((i for i, j in enumerate(self._rows) if j["id"] == job_id), -1)
+
+    def apply_progress(self, params: dict[str, Any]) -> bool:
+        """Update a job from a ``job.progress`` notification; False if the job is not listed."""
+        row = self.row_of(params.get("job_id", ""))
+        if row < 0:
+            return False
+        job = self._rows[row]
+        job["state"] = params.get("state") or job["state"]
+        if params.get("progress") is not None:
+            job["progress"] = params["progress"]
+        if params.get("message"):
+            job["message"] = params["message"]
+        if params.get("kind") == "begin":
+            job["started_at"] = time.time()
+        if params.get("kind") == "end":
+            job["finished_at"] = time.time()
+            if job["state"] == "failed":
+                job["error"] = params.get("message")
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        return True
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        job = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return job.get("title") or job.get("kind")
+            if col == 1:
+                return job.get("state")
+            if col == PROGRESS_COLUMN:
+                p = job.get("progress")
+                return None if p is None else f"{p * 100:.0f}%"
+            if col == 3:
+                return clock(job.get("started_at"))
+            if col == 4:
+                start = job.get("started_at")
+                end = job.get("finished_at") or (
+                    time.time() if job.get("state") == "running" else None
+                )
+                return human_duration(end - start) if start and end else "–"
+            return (
+                job.get("error")
+                if job.get("state") == "failed" and job.get("error")
+                else job.get("message") or ""
+            )
+        if role == Qt.ItemDataRole.UserRole:
+            return job
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"{job.get('kind')} · {job.get('id')}"
+                if col == 0
+                else (job.get("error") or job.get("message"))
+            )
+        if (
+            role == Qt.ItemDataRole.ForegroundRole
+            and col == 1
+            and job.get("state") in _STATE_COLORS
+        ):
+            return QColor(_STATE_COLORS[job["state"]])
+        return None
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws a progress bar; an indeterminate (busy) one for running jobs with no fraction yet."""
+
+    def paint(self, painter, option, index) -> None:
+        job = index.data(Qt.ItemDataRole.UserRole) or {}
+        progress = job.get("progress")
+        if progress is None and job.get("state") not in ACTIVE:
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(4, 4, -4, -4)
+        bar.minimum, bar.maximum = 0, 100
+        bar.progress = int((progress or 0) * 100)
+        bar.text = "" if progress is None else f"{bar.progress}%"
+        bar.textVisible = progress is not None
+        bar.state = option.state
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)

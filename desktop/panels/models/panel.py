@@ -1,0 +1,300 @@
+"""``ModelsPanel``: the model library table, its actions, a details pane, and drag-and-drop import."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine_client import EngineClient
+from desktop.errors import EngineError
+from desktop.format import human_bytes, human_count
+from desktop.panels.models.table_model import ModelsTableModel, capabilities_text, source_of
+from desktop.widgets import HintTableView, MessageBar
+
+EMPTY_HINT = (
+    "No models yet.\nDrop a .gguf file or a Hugging Face folder here, or click Import file…"
+)
+
+
+class ModelsPanel(QWidget):
+    sig_import_started = Signal(str)
+    """An import job was started; the argument is its job id."""
+
+    def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self._jobs: dict[str, str] = {}  # job id -> what it does, for the message when it ends
+        self.setAcceptDrops(True)
+
+        self.import_file_button = QPushButton("Import file…")
+        self.import_folder_button = QPushButton("Import folder…")
+        self.copy_checkbox = QCheckBox("Copy into Hearth's data folder")
+        self.copy_checkbox.setChecked(True)
+        self.copy_checkbox.setToolTip(
+            "Unchecked: Hearth uses the files where they are and never deletes them."
+        )
+        self.rename_button = QPushButton("Rename…")
+        self.remove_button = QPushButton("Remove…")
+        self.convert_button = QPushButton("Convert to torch")
+        self.convert_button.setToolTip(
+            "Make a torch (safetensors) copy of a GGUF model for training, pruning and bias analysis."
+        )
+        self.import_file_button.clicked.connect(self._choose_file)
+        self.import_folder_button.clicked.connect(self._choose_folder)
+        self.rename_button.clicked.connect(self._rename)
+        self.remove_button.clicked.connect(self._remove)
+        self.convert_button.clicked.connect(self._convert)
+
+        toolbar = QHBoxLayout()
+        for w in (self.import_file_button, self.import_folder_button, self.copy_checkbox):
+            toolbar.addWidget(w)
+        toolbar.addStretch(1)
+        for w in (self.rename_button, self.remove_button, self.convert_button):
+            toolbar.addWidget(w)
+
+        self.table_model = ModelsTableModel(self)
+        self.table = HintTableView(EMPTY_HINT)
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 190)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().selectionChanged.connect(self._update_selection)
+        self.table.doubleClicked.connect(lambda _i: self.details.setFocus())
+
+        self.details = QTextBrowser()
+        self.details.setOpenLinks(False)
+        self.details.setMinimumWidth(260)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([820, 280])
+
+        self.message = MessageBar()
+        layout = QVBoxLayout(self)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.message)
+        layout.addWidget(splitter, 1)
+
+        client.sig_models_changed.connect(self.refresh)
+        client.sig_ready.connect(lambda _reply: self.refresh())
+        client.sig_job_progress.connect(self._on_job_progress)
+        self._update_selection()
+
+    # -- data -----------------------------------------------------------------------------
+
+    def on_shown(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.client.call("models.list").on_success(self._show_models).on_failure(self._show_error)
+
+    def _show_models(self, result: dict[str, Any]) -> None:
+        selected = self.selected_model()
+        self.table_model.set_models(result.get("models", []))
+        row = self.table_model.row_of(selected["id"]) if selected is not None else -1
+        if row < 0 and self.table_model.rowCount() > 0:
+            row = 0
+        if row >= 0:
+            self.table.selectRow(row)
+        self._update_selection()
+
+    def selected_model(self) -> dict[str, Any] | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.model_at(rows[0].row()) if rows else None
+
+    def _update_selection(self, *_args: Any) -> None:
+        model = self.selected_model()
+        self.rename_button.setEnabled(model is not None)
+        self.remove_button.setEnabled(model is not None)
+        caps = (model or {}).get("capabilities") or {}
+        self.convert_button.setEnabled(
+            bool(model and caps.get("convert") and not model.get("missing"))
+        )
+        self.details.setHtml(
+            details_html(model)
+            if model
+            else "<p style='color:gray'>Select a model to see its details.</p>"
+        )
+
+    # -- actions --------------------------------------------------------------------------
+
+    def import_paths(self, paths: list[str]) -> None:
+        mode = "copy" if self.copy_checkbox.isChecked() else "reference"
+        for path in paths:
+            name = Path(path).name
+            self.client.call("models.import", {"path": path, "mode": mode}).on_success(
+                lambda result, n=name: self._job_started(result, f"Importing {n}")
+            ).on_failure(self._show_error)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self.import_paths([path])
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Import a Hugging Face model folder", str(Path.home())
+        )
+        if path:
+            self.import_paths([path])
+
+    def _rename(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        name, ok = QInputDialog.getText(self, "Rename model", "New name:", text=model["name"])
+        if ok and name.strip():
+            self.client.call("models.rename", {"id": model["id"], "name": name.strip()}).on_success(
+                lambda _m: self.refresh()
+            ).on_failure(self._show_error)
+
+    def _remove(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Remove model")
+        box.setText(f"Remove {model['name']} from the library?")
+        delete_files = None
+        if model.get("managed") and not model.get("bundled"):
+            delete_files = QCheckBox("Also delete the copy in Hearth's data folder")
+            box.setCheckBox(delete_files)
+        else:
+            box.setInformativeText("Its files stay where they are.")
+        box.setStandardButtons(QMessageBox.StandardButton.Cancel)
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.exec()
+        if box.clickedButton() is not remove:
+            return
+        params = {
+            "id": model["id"],
+            "delete_files": bool(delete_files and delete_files.isChecked()),
+        }
+        self.client.call("models.remove", params).on_success(
+            lambda _r: (
+                self.message.show_message(f"Removed {model['name']}.", "success", timeout_ms=5000),
+                self.refresh(),
+            )
+        ).on_failure(self._show_error)
+
+    def _convert(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        self.client.call("models.convert", {"id": model["id"]}).on_success(
+            lambda result: self._job_started(
+                result, f"Converting {model['name']} to torch (about a minute for a small model)"
+            )
+        ).on_failure(self._show_error)
+
+    def _job_started(self, result: dict[str, Any], text: str) -> None:
+        job = result["job"]
+        self._jobs[job["id"]] = text
+        self.message.show_message(
+            f"{text}… Progress is in the status bar and the Activity panel.", "info"
+        )
+        self.sig_import_started.emit(job["id"])
+
+    def _on_job_progress(self, params: dict[str, Any]) -> None:
+        job_id = params.get("job_id")
+        if job_id not in self._jobs or params.get("kind") != "end":
+            return
+        text = self._jobs.pop(job_id)
+        state = params.get("state")
+        if state == "succeeded":
+            self.message.show_message(f"{text}: done.", "success", timeout_ms=8000)
+        elif state == "failed":
+            self.message.show_message(f"{text} failed: {params.get('message')}", "error")
+        else:
+            self.message.show_message(f"{text}: {state}.", "info", timeout_ms=8000)
+        self.refresh()
+
+    def _show_error(self, error: EngineError) -> None:
+        self.message.show_message(error.message, "error")
+
+    # -- drag and drop --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if droppable_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = droppable_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.import_paths(paths)
+
+
+def droppable_paths(urls: list[Any]) -> list[str]:
+    """Local .gguf files and folders among dropped URLs."""
+    out = []
+    for url in urls:
+        if not url.isLocalFile():
+            continue
+        path = Path(url.toLocalFile())
+        if path.is_dir() or path.suffix.lower() == ".gguf":
+            out.append(str(path))
+    return out
+
+
+def details_html(m: dict[str, Any]) -> str:
+    esc = html.escape
+    rows = [
+        ("Name", m.get("name")),
+        ("ID", m.get("id")),
+        ("Format", (m.get("format") or "").upper()),
+        ("Role", "embedding model" if m.get("role") == "embedding" else "language model"),
+        ("Architecture", m.get("arch") or "–"),
+        ("Parameters", f"{human_count(m.get('params'))} ({m.get('params') or 0:,})"),
+        ("Quantization", m.get("quant") or "–"),
+        ("Context length", f"{m['context_length']:,} tokens" if m.get("context_length") else "–"),
+        ("Size", human_bytes(m.get("size_bytes"))),
+        ("Source", source_of(m)),
+        ("Path", m.get("path")),
+        ("Torch copy", m.get("torch_path") or "not converted"),
+        ("Can", capabilities_text(m)),
+    ]
+    body = "".join(
+        f"<tr><td style='color:gray;padding-right:8px'>{esc(k)}</td><td>{esc(str(v))}</td></tr>"
+        for k, v in rows
+    )
+    warn = ""
+    if m.get("missing"):
+        warn = "<p style='color:#d9534f'><b>The file is missing.</b> Import it again from its new place, or remove it.</p>"
+    template = m.get("chat_template")
+    tpl = (
+        f"<h4>Chat template</h4><pre style='white-space:pre-wrap'>{esc(template)}</pre>"
+        if template
+        else "<h4>Chat template</h4><p style='color:gray'>None in the file: Hearth uses a plain transcript format unless you pick one.</p>"
+    )
+    return f"<h3>{esc(m.get('name') or '')}</h3>{warn}<table>{body}</table>{tpl}"

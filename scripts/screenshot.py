@@ -1,0 +1,63 @@
+"""Take screenshots of Hearth's panels with the real engine, for the README and for review.
+
+    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py OUT_DIR [--convert]
+
+Opens the main window on the data root in HEARTH_HOME (the bundled models are prepared on
+first run), visits each panel once the engine is ready, and saves OUT_DIR/<panel>.png. With --convert it first starts converting the bundled GGUF to
+torch, so the shots show a job in progress.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop.engine_client import EngineClient
+from desktop.main_window import MainWindow
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = Path(args[0] if args else "shots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    client = EngineClient(app)
+    window = MainWindow(client)
+    window.resize(1180, 680)
+    window.show()
+    ids = window.panel_ids()
+
+    def shoot(i: int) -> None:
+        if i >= len(ids):
+            app.quit()
+            return
+        window.show_panel(ids[i])
+        QTimer.singleShot(
+            1500, lambda: (window.grab().save(str(out / f"{ids[i]}.png")), shoot(i + 1))
+        )
+
+    def start_conversion(result: dict) -> None:
+        gguf = next((m for m in result["models"] if m["format"] == "gguf"), None)
+        if gguf is not None:
+            client.call("models.convert", {"id": gguf["id"]})
+
+    def on_ready(_reply: dict) -> None:
+        if "--convert" in sys.argv:  # show a job in progress in the status bar and Activity
+            QTimer.singleShot(3000, lambda: client.call("models.list").on_success(start_conversion))
+        # give the engine time to register the bundled models on a first run
+        QTimer.singleShot(12000 if "--convert" in sys.argv else 4000, lambda: shoot(0))
+
+    client.sig_ready.connect(on_ready)
+    client.start()
+    QTimer.singleShot(120_000, app.quit)
+    app.exec()
+    window.settings.clear()
+    client.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
