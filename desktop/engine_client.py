@@ -48,7 +48,7 @@ class EngineState(str, Enum):
 class Call(QObject):
     """One pending request. Connect to its signals, or use the fluent helpers."""
 
-    sig_progress = Signal(dict)
+    sig_progress = Signal(object)
     """A notification tagged with this request's id (e.g. ``chat.delta``)."""
     sig_partial = Signal(object)
     """Partial data delivered when the call was cancelled."""
@@ -58,7 +58,9 @@ class Call(QObject):
     """The call failed; the argument is an ``EngineError``."""
 
     def __init__(self, client: EngineClient, request_id: int, method: str) -> None:
-        super().__init__(client)
+        # No Qt parent: a Call lives as long as Python holds it (the client's pending table,
+        # then whoever connected to it), so nothing is deleted under a queued signal.
+        super().__init__()
         self._client = client
         self.id = request_id
         self.method = method
@@ -88,7 +90,6 @@ class Call(QObject):
             return
         self.done, self.result = True, result
         self.sig_finished.emit(result)
-        self.deleteLater()
 
     def _fail(self, error: EngineError) -> None:
         if self.done:
@@ -97,21 +98,20 @@ class Call(QObject):
         if error.data is not None and error.code == -32800:
             self.sig_partial.emit(error.data)
         self.sig_failed.emit(error)
-        self.deleteLater()
 
 
 class EngineClient(QObject):
     sig_state_changed = Signal(str)
     """The connection state changed (an ``EngineState`` value)."""
-    sig_ready = Signal(dict)
+    sig_ready = Signal(object)
     """The engine answered ``initialize``; the argument is its reply."""
-    sig_notification = Signal(str, dict)
+    sig_notification = Signal(str, object)
     """Any notification from the engine: method, params."""
-    sig_job_progress = Signal(dict)
+    sig_job_progress = Signal(object)
     """A ``job.progress`` notification."""
-    sig_job_metrics = Signal(dict)
+    sig_job_metrics = Signal(object)
     """A ``job.metrics`` notification."""
-    sig_job_log = Signal(dict)
+    sig_job_log = Signal(object)
     """A ``job.log`` notification."""
     sig_models_changed = Signal()
     """The model library changed."""
@@ -141,6 +141,7 @@ class EngineClient(QObject):
         self._backoff = backoff_s
         self._restarts: collections.deque[float] = collections.deque()
         self._process: QProcess | None = None
+        self._retired: list[QProcess] = []
         self._buffer = b""
         self._err_buffer = b""
         self._next_id = 1
@@ -226,14 +227,27 @@ class EngineClient(QObject):
 
     def _kill(self) -> None:
         proc, self._process = self._process, None
-        if proc is None:
-            return
-        proc.finished.disconnect()
-        proc.errorOccurred.disconnect()
-        if proc.state() != QProcess.ProcessState.NotRunning:
-            proc.kill()
-            proc.waitForFinished(2000)
-        proc.deleteLater()
+        if proc is not None:
+            self._retired.append(proc)
+        # Processes are released here, outside their own signal handlers: disconnect, make
+        # sure they are gone, and let Python free them. (deleteLater plus a client collected
+        # by the GC before the event loop ran crashed PySide.)
+        retired, self._retired = self._retired, []
+        for old in retired:
+            for signal in (
+                old.finished,
+                old.errorOccurred,
+                old.readyReadStandardOutput,
+                old.readyReadStandardError,
+            ):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
+            if old.state() != QProcess.ProcessState.NotRunning:
+                old.kill()
+                old.waitForFinished(2000)
+            old.setParent(None)
 
     def _on_error(self, proc: QProcess, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart and proc is self._process:
@@ -249,7 +263,7 @@ class EngineClient(QObject):
         self._read_stderr()
         self._heartbeat.stop()
         self._process = None
-        proc.deleteLater()
+        self._retired.append(proc)  # deleted with the client or at the next start, never mid-signal
         if self._stopping:
             self._set_state(EngineState.STOPPED)
             return

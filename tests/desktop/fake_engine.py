@@ -1,0 +1,244 @@
+"""A stand-in engine for EngineClient and GUI tests: speaks the protocol, misbehaves on request.
+
+FAKE_ENGINE_MODE picks the behaviour:
+  normal         answers like a healthy engine (with small canned data for the panels)
+  garbage        also prints lines that are not JSON between real answers
+  hang           answers initialize, then never answers anything again
+  bad_protocol   claims protocol version 999
+  exit_at_start  exits with code 4 before reading anything
+The method ``die`` makes it exit with code 3 while the request is pending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+MODE = os.environ.get("FAKE_ENGINE_MODE", "normal")
+lock = threading.Lock()
+cancelled: set = set()
+
+MODELS = [
+    {
+        "id": "gemma-1",
+        "name": "Fake Gemma",
+        "format": "gguf",
+        "role": "llm",
+        "arch": "gemma3",
+        "params": 268_000_000,
+        "quant": "Q4_K_M",
+        "context_length": 32768,
+        "chat_template": None,
+        "size_bytes": 253_000_000,
+        "path": "/models/fake.gguf",
+        "managed": True,
+        "bundled": True,
+        "missing": False,
+        "torch_path": None,
+        "added_at": 0,
+        "capabilities": {
+            "chat_llama_cpp": True,
+            "chat_transformers": True,
+            "train": True,
+            "prune": True,
+            "embed": False,
+            "convert": True,
+        },
+    },
+    {
+        "id": "gone-2",
+        "name": "Moved Model",
+        "format": "hf",
+        "role": "llm",
+        "arch": "llama",
+        "params": 1_000_000,
+        "quant": "f32",
+        "context_length": 2048,
+        "chat_template": "{{ messages }}",
+        "size_bytes": 4_000_000,
+        "path": "/nowhere",
+        "managed": False,
+        "bundled": False,
+        "missing": True,
+        "torch_path": None,
+        "added_at": 0,
+        "capabilities": {
+            "chat_llama_cpp": False,
+            "chat_transformers": True,
+            "train": True,
+            "prune": True,
+            "embed": False,
+            "convert": False,
+        },
+    },
+]
+JOB = {
+    "id": "job-1",
+    "kind": "models.convert",
+    "title": "Convert Fake Gemma to torch",
+    "params": {},
+    "state": "running",
+    "progress": 0.25,
+    "message": "Dequantizing",
+    "result": None,
+    "error": None,
+    "attempt": 1,
+    "resumable": True,
+    "created_at": time.time(),
+    "started_at": time.time(),
+    "finished_at": None,
+}
+
+
+def send(obj: dict) -> None:
+    with lock:
+        if MODE == "garbage":
+            sys.stdout.write("### native library noise, not JSON ###\n")
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+def reply(rid, result) -> None:
+    send({"jsonrpc": "2.0", "id": rid, "result": result})
+
+
+def slow(rid, params: dict) -> None:
+    steps = int(params.get("steps", 50))
+    for i in range(steps):
+        if rid in cancelled:
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {"code": -32800, "message": "Request cancelled.", "data": {"done": i}},
+                }
+            )
+            return
+        send({"jsonrpc": "2.0", "method": "test.tick", "params": {"id": rid, "i": i}})
+        time.sleep(0.02)
+    reply(rid, {"done": steps})
+
+
+def emit_job(rid) -> None:
+    for kind, state, progress in (
+        ("begin", "running", None),
+        ("report", "running", 0.5),
+        ("end", "succeeded", 1.0),
+    ):
+        send(
+            {
+                "jsonrpc": "2.0",
+                "method": "job.progress",
+                "params": {
+                    "job_id": "job-1",
+                    "job_kind": "models.convert",
+                    "kind": kind,
+                    "state": state,
+                    "progress": progress,
+                    "message": f"{kind} {state}",
+                },
+            }
+        )
+        time.sleep(0.05)
+    reply(rid, {"ok": True})
+
+
+def main() -> int:
+    if MODE == "exit_at_start":
+        print("fake engine refuses to start", file=sys.stderr, flush=True)
+        return 4
+    print("fake engine started", file=sys.stderr, flush=True)
+    initialized = False
+    for line in sys.stdin:
+        msg = json.loads(line)
+        method, rid, params = msg.get("method"), msg.get("id"), msg.get("params") or {}
+        if MODE == "hang" and initialized:
+            continue
+        if method == "$/cancel":
+            cancelled.add(params.get("id"))
+        elif method == "initialize":
+            initialized = True
+            version = 999 if MODE == "bad_protocol" else params.get("protocol_version")
+            reply(
+                rid,
+                {
+                    "protocol_version": version,
+                    "engine_version": "fake",
+                    "pid": os.getpid(),
+                    "data_root": "/fake",
+                    "log_file": None,
+                    "crash_file": os.environ.get("FAKE_CRASH_FILE"),
+                    "devices": [
+                        {
+                            "type": "cpu",
+                            "index": 0,
+                            "name": "Fake CPU",
+                            "memory_total_bytes": 8e9,
+                            "memory_free_bytes": 4e9,
+                        }
+                    ],
+                    "ram": {"total_bytes": 8e9, "available_bytes": 4e9},
+                    "runtimes": {},
+                    "capabilities": [],
+                },
+            )
+        elif method == "ping":
+            reply(rid, {"pong": True, "time": time.time()})
+        elif method == "shutdown":
+            reply(rid, None)
+            return 0
+        elif method == "die":
+            print("fatal: the fake engine is dying on purpose", file=sys.stderr, flush=True)
+            os._exit(3)
+        elif method == "slow":
+            threading.Thread(target=slow, args=(rid, params), daemon=True).start()
+        elif method == "emit_job":
+            threading.Thread(target=emit_job, args=(rid,), daemon=True).start()
+        elif method == "models.list":
+            reply(rid, {"models": MODELS})
+        elif method == "jobs.list":
+            reply(rid, {"jobs": [JOB]})
+        elif method in ("jobs.get", "jobs.cancel"):
+            reply(rid, dict(JOB, state="cancelled" if method == "jobs.cancel" else JOB["state"]))
+        elif method == "jobs.log":
+            reply(
+                rid,
+                {
+                    "lines": [
+                        {"seq": 1, "ts": time.time(), "level": "info", "message": "fake log line"}
+                    ]
+                },
+            )
+        elif method == "engine.status":
+            reply(
+                rid,
+                {
+                    "rss_bytes": 123_000_000,
+                    "ram": {"total_bytes": 8e9, "available_bytes": 4e9},
+                    "running_jobs": [],
+                },
+            )
+        elif method == "fail":
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {"code": -32001, "message": "You did something fixable."},
+                }
+            )
+        elif rid is not None:
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {"code": -32601, "message": f"Method not found: {method}"},
+                }
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
