@@ -142,6 +142,7 @@ def emit_job(rid) -> None:
                 },
             }
         )
+        JOB.update(state=state, progress=progress if progress is not None else JOB["progress"])
         time.sleep(0.05)
     reply(rid, {"ok": True})
 

@@ -1,0 +1,76 @@
+"""EngineClient against the real engine process: streaming, cancel, crash, restart, interrupted jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from desktop.engine_client import EngineState
+from desktop.errors import CancelledError, EngineCrashedError, UserFacingError
+from tests.desktop.test_engine_client import wait_call
+
+
+def test_job_progress_streams_and_job_succeeds(qtbot, make_client):
+    client = make_client(real=True)
+    assert client.init_reply["data_root"] == os.environ["HEARTH_HOME"]
+    events = []
+    client.sig_job_progress.connect(lambda p: events.append((p["kind"], p["progress"])))
+    kind, started = wait_call(
+        qtbot, client.call("jobs.start", {"kind": "test.count", "params": {"n": 5, "delay": 0.02}})
+    )
+    assert kind == "ok"
+    kind, job = wait_call(
+        qtbot, client.call("jobs.wait", {"id": started["job"]["id"]}), timeout=20000
+    )
+    assert job["state"] == "succeeded" and job["result"]["counted"] == 5
+    qtbot.waitUntil(lambda: events and events[-1][0] == "end", timeout=5000)
+    assert events[0][0] == "begin" and (("report", 1.0) in events or events[-1] == ("end", 1.0))
+
+
+def test_cancel_a_pending_request(qtbot, make_client):
+    client = make_client(real=True)
+    _, started = wait_call(
+        qtbot,
+        client.call("jobs.start", {"kind": "test.count", "params": {"n": 1000, "delay": 0.02}}),
+    )
+    job_id = started["job"]["id"]
+    waiting = client.call("jobs.wait", {"id": job_id})
+    qtbot.wait(300)
+    waiting.cancel()
+    kind, error = wait_call(qtbot, waiting)
+    assert kind == "error" and isinstance(error, CancelledError)
+    assert error.data["id"] == job_id and error.data["state"] == "running"
+    kind, job = wait_call(qtbot, client.call("jobs.cancel", {"id": job_id}))
+    kind, job = wait_call(qtbot, client.call("jobs.wait", {"id": job_id}), timeout=20000)
+    assert job["state"] == "cancelled"
+
+
+def test_user_errors_arrive_typed(qtbot, make_client, tmp_path):
+    client = make_client(real=True)
+    kind, error = wait_call(
+        qtbot,
+        client.call("models.import", {"path": str(tmp_path / "missing.gguf"), "mode": "copy"}),
+    )
+    assert (
+        kind == "error" and isinstance(error, UserFacingError) and "missing.gguf" in error.message
+    )
+
+
+def test_killed_engine_restarts_and_its_job_is_interrupted(qtbot, make_client):
+    client = make_client(real=True)
+    first_pid = client.init_reply["pid"]
+    _, started = wait_call(
+        qtbot,
+        client.call("jobs.start", {"kind": "test.count", "params": {"n": 10000, "delay": 0.05}}),
+    )
+    job_id = started["job"]["id"]
+    pending = client.call("jobs.wait", {"id": job_id})
+    qtbot.wait(300)
+    with qtbot.waitSignal(client.sig_ready, timeout=30000):
+        os.kill(first_pid, signal.SIGKILL)
+    assert isinstance(pending.error, EngineCrashedError)
+    assert client.state == EngineState.READY and client.init_reply["pid"] != first_pid
+    kind, job = wait_call(qtbot, client.call("jobs.get", {"id": job_id}))
+    assert kind == "ok" and job["state"] == "interrupted"
+    kind, resumed = wait_call(qtbot, client.call("jobs.resume", {"id": job_id}))
+    assert kind == "ok" and resumed["attempt"] == 2
