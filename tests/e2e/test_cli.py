@@ -87,16 +87,22 @@ def test_inspect_rename_remove_and_human_list(bundled_home, tmp_path):
 
     external = tmp_path / "elsewhere.gguf"
     shutil.copyfile(gemma["path"], external)
-    referenced = hearth("models", "import", str(external), "--reference", "--name", "Referenced", "--json")
+    referenced = hearth(
+        "models", "import", str(external), "--reference", "--name", "Referenced", "--json"
+    )
     assert referenced.returncode == 0, referenced.stderr
     ref = json.loads(referenced.stdout)
     assert ref["managed"] is False and ref["path"] == str(external)
     again = hearth("models", "import", str(external), "--reference")
     assert again.returncode == 2 and "already in your library" in again.stderr
-    assert json.loads(hearth("models", "remove", ref["id"], "--json").stdout) == {"removed": ref["id"]}
+    assert json.loads(hearth("models", "remove", ref["id"], "--json").stdout) == {
+        "removed": ref["id"]
+    }
     assert external.exists()  # a referenced file is never deleted
 
-    copied = json.loads(hearth("models", "import", str(external), "--name", "Copied", "--json").stdout)
+    copied = json.loads(
+        hearth("models", "import", str(external), "--name", "Copied", "--json").stdout
+    )
     assert copied["managed"] is True and copied["path"].startswith(str(home))
     assert os.path.getsize(copied["path"]) == external.stat().st_size
     hearth("models", "remove", copied["id"], "--delete-files")
