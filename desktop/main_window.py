@@ -57,6 +57,10 @@ def device_text(reply: dict[str, Any]) -> str:
     return f"CPU only · {human_bytes(ram)} RAM"
 
 
+def elide(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class EngineBanner(QFrame):
     """Shown when the engine crashed, hung or could not be restarted."""
 
@@ -262,7 +266,7 @@ class MainWindow(QMainWindow):
                 )
             return
         self._current_job = params.get("job_id")
-        self.job_label.setText((params.get("message") or "Working…")[:80])
+        self.job_label.setText(elide(params.get("message") or "Working…", 64))
         progress = params.get("progress")
         if progress is None:
             self.job_bar.setRange(0, 0)  # busy indicator

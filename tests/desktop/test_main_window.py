@@ -118,3 +118,23 @@ def test_crash_banner_shows_log_tail_then_recovers(qtbot, window):
     assert window.banner.isVisible()
     assert "dying on purpose" in window.banner.details.toPlainText()
     assert "restarted" in window.banner.title.text()
+
+
+def test_a_bad_record_never_crashes_the_table(qtbot, window):
+    panel = window.panels["models"]
+    panel.table_model.set_models([{"id": "odd", "name": "Odd", "context_length": "not a number"}])
+    panel.table.viewport().repaint()  # painting calls data() for every cell: must not raise
+    assert panel.table_model.index(0, 5).data() is None
+
+
+def test_every_column_of_every_table_has_text(qtbot, window):
+    models = window.panels["models"]
+    models.refresh()
+    qtbot.waitUntil(lambda: models.table_model.rowCount() == 2, timeout=5000)
+    jobs = window.panels["activity"]
+    jobs.refresh()
+    qtbot.waitUntil(lambda: jobs.jobs_model.rowCount() == 1, timeout=5000)
+    for model in (models.table_model, jobs.jobs_model):
+        for col in range(model.columnCount()):
+            assert model.headerData(col, Qt.Orientation.Horizontal) is not None
+            assert model.index(0, col).data() is not None, (type(model).__name__, col)

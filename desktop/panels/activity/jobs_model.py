@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionProgressBar
 
 from desktop.format import clock, human_duration
+from desktop.widgets import guarded_data
 
 COLUMNS = ("Job", "State", "Progress", "Started", "Duration", "Message")
 PROGRESS_COLUMN = 2
@@ -74,6 +75,7 @@ class JobsTableModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
+    @guarded_data
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

@@ -8,6 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from desktop.format import human_bytes, human_count
+from desktop.widgets import guarded_data
 
 COLUMNS = (
     "Name",
@@ -18,7 +19,6 @@ COLUMNS = (
     "Context",
     "Size",
     "Source",
-    "Can",
 )
 _CAPS = {
     "chat_llama_cpp": "chat",
@@ -74,6 +74,7 @@ class ModelsTableModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
+    @guarded_data
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -89,14 +90,13 @@ class ModelsTableModel(QAbstractTableModel):
                 f"{m['context_length']:,}" if m.get("context_length") else "–",
                 human_bytes(m.get("size_bytes")),
                 source_of(m),
-                capabilities_text(m),
             )[col]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return capabilities_text(m) if col == 8 else m.get("path")
+            return f"{m.get('path')}\nCan: {capabilities_text(m)}"
         if role == Qt.ItemDataRole.ForegroundRole and col == 7 and m.get("missing"):
             return QColor("#d9534f")
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 5, 6):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         if role == Qt.ItemDataRole.UserRole:
             return m
         return None
