@@ -36,7 +36,9 @@ print(json.dumps({"seconds": elapsed, "top_token": top}))
 
 
 def run(env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, env=env, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD], capture_output=True, text=True, env=env, timeout=1800
+    )
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -50,7 +52,9 @@ def main() -> int:
     ratio = first["seconds"] / second["seconds"]
     print(f"first load (GGUF -> torch conversion + cache write): {first['seconds']:.2f} s")
     print(f"second load (from the safetensors cache):            {second['seconds']:.2f} s")
-    print(f"speed-up: {ratio:.1f}x (target {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'MISSED'})")
+    print(
+        f"speed-up: {ratio:.1f}x (target {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'MISSED'})"
+    )
     print(f"same next token from both loads: {first['top_token'] == second['top_token']}")
     return 0
 
