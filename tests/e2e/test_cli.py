@@ -156,6 +156,16 @@ def test_unwritable_data_root_is_one_clear_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     env = dict(os.environ, HEARTH_HOME=str(blocker / "home"))
-    out = subprocess.run([sys.executable, "-m", "engine", "models", "list"], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine", "models", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2
-    assert len(out.stderr.strip().splitlines()) == 1 and "HEARTH_HOME" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        len(out.stderr.strip().splitlines()) == 1
+        and "HEARTH_HOME" in out.stderr
+        and "Traceback" not in out.stderr
+    )
