@@ -90,7 +90,7 @@ def test_convert_refuses_what_cannot_be_converted(call, services, tmp_path):
 
     ok = services.library.import_model(write_gguf(tmp_path / "ok.gguf"), mode="reference")
     assert call("models.convert", id=ok["id"])["job"]["kind"] == "models.convert"
-    assert call.jobs.started == [("models.convert", {"id": ok["id"]})]
+    assert call.jobs.started == [("models.convert", {"id": ok["id"], "name": ok["name"]})]
 
 
 def test_import_through_the_job_manager(services, tmp_path):
