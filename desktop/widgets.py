@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import logging
-
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableView, QToolButton, QWidget
 
-log = logging.getLogger(__name__)
+from desktop.table_model import guarded_data  # re-exported for panels' own item models
+
+__all__ = ["HintTableView", "MessageBar", "guarded_data"]
 
 _STYLES = {
     "info": "background:#e8f1fb; color:#17365d; border:1px solid #b5cde8;",
@@ -77,26 +76,3 @@ class HintTableView(QTableView):
                 self.hint,
             )
             painter.end()
-
-
-def guarded_data(method):
-    """Wrap a Qt model's ``data()`` so an exception is logged and the cell left empty.
-
-    An exception escaping a Python override during painting crashes the Qt binding (seen with
-    PySide6 6.11), so one odd record from the engine must never take the window down.
-    """
-
-    @functools.wraps(method)
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        try:
-            return method(self, index, role)
-        except Exception:
-            log.exception(
-                "%s.data failed for row %s, column %s",
-                type(self).__name__,
-                index.row(),
-                index.column(),
-            )
-            return None
-
-    return data

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionProgressBar
 
 from desktop.format import clock, human_duration
-from desktop.widgets import guarded_data
+from desktop.table_model import RecordRole, RecordTableModel
 
 COLUMNS = ("Job", "State", "Progress", "Started", "Duration", "Message")
 PROGRESS_COLUMN = 2
@@ -23,24 +23,15 @@ _STATE_COLORS = {
     "succeeded": "#2e7d32",
 }
 
-Index = QModelIndex | QPersistentModelIndex
 
-
-class JobsTableModel(QAbstractTableModel):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._rows: list[dict[str, Any]] = []
+class JobsTableModel(RecordTableModel):
+    COLUMNS = COLUMNS
 
     def set_jobs(self, jobs: list[dict[str, Any]]) -> None:
-        self.beginResetModel()
-        self._rows = list(jobs)
-        self.endResetModel()
+        self.set_records(jobs)
 
     def job_at(self, row: int) -> dict[str, Any] | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def row_of(self, job_id: str) -> int:
-        return next((i for i, j in enumerate(self._rows) if j["id"] == job_id), -1)
+        return self.record_at(row)
 
     def apply_progress(self, params: dict[str, Any]) -> bool:
         """Update a job from a ``job.progress`` notification; False if the job is not listed."""
@@ -59,28 +50,10 @@ class JobsTableModel(QAbstractTableModel):
             job["finished_at"] = time.time()
             if job["state"] == "failed":
                 job["error"] = params.get("message")
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        self.row_changed(row)
         return True
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
-
-    @guarded_data
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        job = self._rows[index.row()]
-        col = index.column()
+    def cell(self, job: dict[str, Any], col: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return job.get("title") or job.get("kind")
@@ -102,8 +75,6 @@ class JobsTableModel(QAbstractTableModel):
                 if job.get("state") == "failed" and job.get("error")
                 else job.get("message") or ""
             )
-        if role == Qt.ItemDataRole.UserRole:
-            return job
         if role == Qt.ItemDataRole.ToolTipRole:
             return (
                 f"{job.get('kind')} · {job.get('id')}"
@@ -123,7 +94,7 @@ class ProgressDelegate(QStyledItemDelegate):
     """Draws a progress bar; an indeterminate (busy) one for running jobs with no fraction yet."""
 
     def paint(self, painter, option, index) -> None:
-        job = index.data(Qt.ItemDataRole.UserRole) or {}
+        job = index.data(RecordRole) or {}
         progress = job.get("progress")
         if progress is None and job.get("state") not in ACTIVE:
             super().paint(painter, option, index)

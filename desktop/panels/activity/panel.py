@@ -138,12 +138,7 @@ class ActivityPanel(QWidget):
         self._update_buttons()
 
     def _replace_job(self, job: dict[str, Any]) -> None:
-        row = self.jobs_model.row_of(job["id"])
-        if row >= 0:
-            self.jobs_model._rows[row] = job
-            self.jobs_model.dataChanged.emit(
-                self.jobs_model.index(row, 0), self.jobs_model.index(row, 5)
-            )
+        if self.jobs_model.replace_record(job):
             self._update_buttons()
 
     def _refresh_durations(self) -> None:
