@@ -106,3 +106,31 @@ def test_unwritable_home_is_one_clear_line(tmp_path):
     assert out.returncode == 2
     err = out.stderr.decode().strip().splitlines()
     assert len(err) == 1 and "HEARTH_HOME" in err[0] and "Traceback" not in out.stderr.decode()
+
+
+LIGHT_START = """
+import json, sys
+from engine.rpc.server import Dispatcher
+from engine.services import Services
+out = []
+d = Dispatcher(Services(), out.append)
+d.handle_line('{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocol_version": 1}}')
+import time
+while not out:
+    time.sleep(0.01)
+heavy = sorted(m for m in ("torch", "transformers", "llama_cpp", "peft", "qdrant_client", "qdrant_edge", "numpy") if m in sys.modules)
+print(json.dumps(heavy))
+d.close()
+"""
+
+
+def test_start_and_initialize_import_no_heavy_library(hearth_home):
+    out = subprocess.run(
+        [sys.executable, "-c", LIGHT_START],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
