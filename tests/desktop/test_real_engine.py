@@ -74,3 +74,27 @@ def test_killed_engine_restarts_and_its_job_is_interrupted(qtbot, make_client):
     assert kind == "ok" and job["state"] == "interrupted"
     kind, resumed = wait_call(qtbot, client.call("jobs.resume", {"id": job_id}))
     assert kind == "ok" and resumed["attempt"] == 2
+
+
+def test_models_panel_imports_a_dropped_gguf_through_the_engine(qtbot, make_client, tmp_path):
+    from desktop.main_window import MainWindow
+    from tests.engine.models.conftest import write_gguf
+
+    client = make_client(real=True)
+    window = MainWindow(client)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.panels["models"]
+    gguf = write_gguf(tmp_path / "tiny.gguf", name="Tiny Dropped")
+    panel.copy_checkbox.setChecked(False)  # reference: the file stays where it is
+    panel.import_paths([str(gguf)])
+    qtbot.waitUntil(lambda: panel.table_model.row_of_name("Tiny Dropped") >= 0, timeout=20000)
+    row = panel.table_model.row_of_name("Tiny Dropped")
+    assert panel.table_model.index(row, 7).data() == "referenced"
+    qtbot.waitUntil(lambda: "done" in panel.message.text(), timeout=10000)
+    # a corrupt file: the engine refuses it before any job starts and the panel says why
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 10)
+    panel.import_paths([str(bad)])
+    qtbot.waitUntil(lambda: panel.message.kind == "error", timeout=10000)
+    assert "GGUF" in panel.message.text()

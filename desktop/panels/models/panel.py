@@ -42,6 +42,7 @@ class ModelsPanel(QWidget):
         super().__init__(parent)
         self.client = client
         self._jobs: dict[str, str] = {}  # job id -> what it does, for the message when it ends
+        self._ended: dict[str, dict[str, Any]] = {}  # recent job ends not (yet) known as ours
         self.setAcceptDrops(True)
 
         self.import_file_button = QPushButton("Import file…")
@@ -220,14 +221,23 @@ class ModelsPanel(QWidget):
     def _job_started(self, result: dict[str, Any], text: str) -> None:
         job = result["job"]
         self._jobs[job["id"]] = text
-        self.message.show_message(
-            f"{text}… Progress is in the status bar and the Activity panel.", "info"
-        )
         self.sig_import_started.emit(job["id"])
+        ended = self._ended.pop(job["id"], None)
+        if ended is not None:  # a quick job can finish before its start is answered
+            self._on_job_progress(ended)
+        else:
+            self.message.show_message(
+                f"{text}… Progress is in the status bar and the Activity panel.", "info"
+            )
 
     def _on_job_progress(self, params: dict[str, Any]) -> None:
         job_id = params.get("job_id")
-        if job_id not in self._jobs or params.get("kind") != "end":
+        if params.get("kind") != "end":
+            return
+        if job_id not in self._jobs:
+            self._ended[job_id] = params
+            while len(self._ended) > 50:
+                self._ended.pop(next(iter(self._ended)))
             return
         text = self._jobs.pop(job_id)
         state = params.get("state")

@@ -52,6 +52,9 @@ class ModelsTableModel(RecordTableModel):
     def model_at(self, row: int) -> dict[str, Any] | None:
         return self.record_at(row)
 
+    def row_of_name(self, name: str) -> int:
+        return next((i for i, m in enumerate(self._rows) if m.get("name") == name), -1)
+
     def cell(self, m: dict[str, Any], col: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return (
