@@ -2,7 +2,8 @@
 
 The banner appears when the engine dies or hangs, with the log tail (and the native crash
 text, if any) and what Hearth is doing about it; the status bar shows the engine state, the
-device, the engine's memory and the current job. Geometry and the last panel are restored.
+device, the engine's memory, which chat models are loaded where, and the current job.
+Geometry and the last panel are restored.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 from desktop.engine_client import EngineClient, EngineState
 from desktop.format import human_bytes
 from desktop.panels import PanelSpec, panels
+from desktop.widgets import app_icon, themed_icon
 
 STATUS_POLL_MS = 3000
 
@@ -57,6 +59,23 @@ def device_text(reply: dict[str, Any]) -> str:
     return f"CPU only · {human_bytes(ram)} RAM"
 
 
+def loaded_text(loaded: list[dict[str, Any]]) -> str:
+    """``chat.loaded`` in a few words: what is loaded, on which runtime and device."""
+    if not loaded:
+        return "No model loaded"
+    parts = []
+    for m in loaded[:2]:
+        where = str(m.get("device") or "?").upper()
+        if m.get("n_gpu_layers"):
+            where += f", {m['n_gpu_layers']} GPU layers"
+        memory = f" · {human_bytes(m['memory_bytes'])}" if m.get("memory_bytes") else ""
+        parts.append(
+            f"{m.get('name') or m.get('model_id')} ({m.get('runtime')} on {where}){memory}"
+        )
+    more = f" +{len(loaded) - 2} more" if len(loaded) > 2 else ""
+    return "Loaded: " + "; ".join(parts) + more
+
+
 def elide(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -79,7 +98,6 @@ class EngineBanner(QFrame):
         dismiss.clicked.connect(self.hide)
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
-        self.details.setMaximumHeight(140)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.restart_button)
@@ -102,7 +120,7 @@ class EngineBanner(QFrame):
             if part
         )
         self.details.setPlainText(text or "The engine printed nothing before it stopped.")
-        self.details.moveCursor(self.details.textCursor().MoveOperation.End)
+        self._fit_details()
         self.title.setText(
             "<b>The engine stopped unexpectedly.</b> Work in progress was interrupted; Hearth is restarting it…"
         )
@@ -113,8 +131,18 @@ class EngineBanner(QFrame):
         self.title.setText(f"<b>The engine is not running.</b> {reason}")
         if not self.details.toPlainText():
             self.details.setPlainText(self.client.log_tail() or "No engine output.")
+            self._fit_details()
         self.restart_button.show()
         self.show()
+
+    def _fit_details(self, max_lines: int = 9) -> None:
+        """As tall as the text (a short log needs no empty box), at most ``max_lines``; the
+        view ends at the last line, where the reason for a crash usually is."""
+        lines = min(max(self.details.document().blockCount(), 2), max_lines)
+        margins = 2 * (self.details.frameWidth() + self.details.document().documentMargin())
+        line = self.details.fontMetrics().lineSpacing()
+        self.details.setFixedHeight(int(line * (lines + 0.6) + margins))
+        self.details.moveCursor(self.details.textCursor().MoveOperation.End)
 
     def on_state(self, state: str) -> None:
         if not self.isVisible():
@@ -134,10 +162,12 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.client = client
         self.setWindowTitle("Hearth")
+        self.setWindowIcon(app_icon())
         self.settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)
 
         self.sidebar = QListWidget()
         self.sidebar.setFixedWidth(150)
+        self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setObjectName("Sidebar")
         self.sidebar.setStyleSheet(
             "#Sidebar {font-size: 11pt;} #Sidebar::item {padding: 8px 10px;}"
@@ -149,7 +179,7 @@ class MainWindow(QMainWindow):
             widget = spec.factory(client, self.stack)
             self.panels[spec.id] = widget
             self.stack.addWidget(widget)
-            item = QListWidgetItem(spec.title)
+            item = QListWidgetItem(themed_icon(spec.icon, self.sidebar.palette()), spec.title)
             item.setToolTip(f"{spec.tooltip} (Ctrl+{index + 1})" if index < 9 else spec.tooltip)
             item.setData(Qt.ItemDataRole.UserRole, spec.id)
             self.sidebar.addItem(item)
@@ -176,6 +206,7 @@ class MainWindow(QMainWindow):
         self.engine_label = QLabel()
         self.device_label = QLabel("Device: –")
         self.memory_label = QLabel("Engine memory: –")
+        self.loaded_label = QLabel("No model loaded")
         self.job_label = QLabel()
         self.job_bar = QProgressBar()
         self.job_bar.setMaximumWidth(120)
@@ -185,13 +216,17 @@ class MainWindow(QMainWindow):
         status.addWidget(self.engine_label)
         status.addWidget(self.device_label)
         status.addWidget(self.memory_label)
+        status.addWidget(self.loaded_label)
         status.addPermanentWidget(self.job_label)
         status.addPermanentWidget(self.job_bar)
         self._current_job: str | None = None
+        self._job_line: dict[str, Any] = {}
+        self._job_titles: dict[str, str] = {}
 
         client.sig_state_changed.connect(self._on_state)
         client.sig_ready.connect(self._on_ready)
         client.sig_job_progress.connect(self._on_job_progress)
+        client.sig_notification.connect(self._on_notification)
         self._poll = QTimer(self)
         self._poll.setInterval(STATUS_POLL_MS)
         self._poll.timeout.connect(self._poll_status)
@@ -231,6 +266,14 @@ class MainWindow(QMainWindow):
             "failed": "Engine: not running",
         }
         self.engine_label.setText(labels.get(state, state))
+        if state != "ready":
+            self.loaded_label.setText("No model loaded")  # a new engine starts empty
+            self.memory_label.setText("Engine memory: –")
+        if state == "crashed" and self._current_job:  # its engine is gone: it will not end
+            self._job_line.update(ended=True, state="interrupted", message="")
+            self._current_job = None
+            self.job_bar.hide()
+            self._show_job_line()
         color = {"ready": "#2e7d32", "crashed": "#d9534f", "failed": "#d9534f"}.get(
             state, "#c77c02"
         )
@@ -239,6 +282,17 @@ class MainWindow(QMainWindow):
     def _on_ready(self, reply: dict[str, Any]) -> None:
         self.device_label.setText(device_text(reply))
         self._poll_status()
+        self.client.call("chat.loaded").on_success(
+            lambda result: self._show_loaded(result.get("loaded") or [])
+        )
+
+    def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "chat.loaded_changed":
+            self._show_loaded(params.get("loaded") or [])
+
+    def _show_loaded(self, loaded: list[dict[str, Any]]) -> None:
+        self.loaded_label.setText(elide(loaded_text(loaded), 90))
+        self.loaded_label.setToolTip("\n".join(loaded_text([m]) for m in loaded))
 
     def _poll_status(self) -> None:
         if self.client.state != EngineState.READY:
@@ -251,23 +305,61 @@ class MainWindow(QMainWindow):
             f"Engine memory: {human_bytes(status.get('rss_bytes'))} · free RAM {human_bytes(ram.get('available_bytes'))}"
         )
         running = status.get("running_jobs") or []
+        for job in running:
+            self._job_titles[job["id"]] = job.get("title") or job.get("kind") or "Job"
         if not running and self._current_job:
             self._current_job = None
+            self._job_line = {}
             self.job_label.clear()
             self.job_bar.hide()
 
+    def _job_title(self, params: dict[str, Any]) -> str:
+        """The job's title, fetched once per job (notifications carry only its kind)."""
+        job_id = params.get("job_id")
+        if job_id and job_id not in self._job_titles:
+            self._job_titles[job_id] = str(params.get("job_kind") or "Job")
+            self.client.call("jobs.get", {"id": job_id}).on_success(self._learn_title)
+        return self._job_titles.get(job_id, "Job")
+
+    def _learn_title(self, job: dict[str, Any]) -> None:
+        self._job_titles[job["id"]] = job.get("title") or job.get("kind") or "Job"
+        if self._job_line.get("job_id") == job["id"]:
+            self._show_job_line()
+
+    def _show_job_line(self) -> None:
+        """The current (or last ended) job in the status bar: title, then what it is doing."""
+        line = self._job_line
+        title = self._job_titles.get(line.get("job_id"), "Job")
+        message = line.get("message") or ""
+        if line.get("ended"):
+            text = (
+                f"{title} {line.get('state')}: {message}"
+                if message
+                else f"{title} {line.get('state')}"
+            )
+        else:
+            text = f"{title}: {message or 'working…'}"
+        self.job_label.setText(elide(text, 90))
+        self.job_label.setToolTip(f"{title}\n{message}")
+
     def _on_job_progress(self, params: dict[str, Any]) -> None:
-        if params.get("kind") == "end":
-            if params.get("job_id") == self._current_job:
-                self._current_job = None
-                self.job_bar.hide()
-                self.job_label.setText(
-                    f"Last job {params.get('state')}: {params.get('message') or ''}"[:90]
-                )
-            return
-        self._current_job = params.get("job_id")
-        self.job_label.setText(elide(params.get("message") or "Working…", 64))
+        job_id = params.get("job_id")
+        self._job_title(params)
+        ended = params.get("kind") == "end"
+        if ended and job_id != self._current_job:
+            return  # another job is showing; this one's end is in Activity
+        self._current_job = None if ended else job_id
+        self._job_line = {
+            "job_id": job_id,
+            "ended": ended,
+            "state": params.get("state"),
+            "message": params.get("message"),
+        }
+        self._show_job_line()
         progress = params.get("progress")
+        if ended:
+            self.job_bar.hide()
+            return
         if progress is None:
             self.job_bar.setRange(0, 0)  # busy indicator
         else:
@@ -290,6 +382,17 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/panel", self.current_panel_id())
         self.settings.sync()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # the OS switched between light and dark: redraw the sidebar icons in the new colours
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            sidebar = getattr(self, "sidebar", None)  # None while __init__ is still running
+            if sidebar is not None:
+                sidebar.setStyleSheet(sidebar.styleSheet())  # a styled widget keeps its old palette
+                for row, spec in enumerate(self.specs):
+                    if sidebar.item(row) is not None:
+                        sidebar.item(row).setIcon(themed_icon(spec.icon, sidebar.palette()))
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()

@@ -1,14 +1,23 @@
-"""Small widgets shared by panels: an inline message bar and a table view with an empty-state hint."""
+"""Small widgets shared by panels: an inline message bar, a table view with an empty-state hint,
+and icons from ``desktop/resources`` drawn in the palette's colours."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPainter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QBuffer, QByteArray, QSize, Qt, QTimer
+from PySide6.QtGui import QIcon, QImageReader, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableView, QToolButton, QWidget
 
 from desktop.table_model import guarded_data  # re-exported for panels' own item models
 
-__all__ = ["HintTableView", "MessageBar", "guarded_data"]
+if TYPE_CHECKING:
+    from desktop.engine_client import EngineClient
+
+__all__ = ["HintTableView", "MessageBar", "app_icon", "guarded_data", "themed_icon"]
+
+RESOURCES = Path(__file__).with_name("resources")
 
 _STYLES = {
     "info": "background:#e8f1fb; color:#17365d; border:1px solid #b5cde8;",
@@ -54,7 +63,8 @@ class MessageBar(QWidget):
             self._timer.stop()
 
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        """The message on show (even while its panel is not the current one); "" once dismissed."""
+        return "" if self.isHidden() else self.label.text()
 
 
 class HintTableView(QTableView):
@@ -63,6 +73,23 @@ class HintTableView(QTableView):
     def __init__(self, hint: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.hint = hint
+        self.empty_hint = hint
+
+    def follow_engine(self, client: EngineClient) -> None:
+        """While the engine is down, say so instead of "nothing here yet" (which would be a lie)."""
+        client.sig_state_changed.connect(self._on_engine_state)
+        self._on_engine_state(client.state.value)
+
+    def _on_engine_state(self, state: str) -> None:
+        down = {
+            "starting": "Starting the engine…",
+            "crashed": "The engine stopped; see the message above.",
+            "restarting": "Restarting the engine…",
+            "failed": "The engine is not running; see the message above.",
+            "stopped": "The engine is not running.",
+        }
+        self.hint = down.get(state, self.empty_hint)
+        self.viewport().update()
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
@@ -76,3 +103,37 @@ class HintTableView(QTableView):
                 self.hint,
             )
             painter.end()
+
+
+def _render_svg(svg: bytes, size: int) -> QPixmap:
+    buffer = QBuffer()
+    buffer.setData(QByteArray(svg))
+    reader = QImageReader(buffer, b"svg")
+    reader.setScaledSize(QSize(size, size))
+    return QPixmap.fromImage(reader.read())  # null when Qt has no SVG plugin: no icon, no error
+
+
+def themed_icon(name: str, palette: QPalette, *, size: int = 48) -> QIcon:
+    """``resources/<name>.svg`` with ``currentColor`` painted in the palette's text colour (and
+    the highlighted-text colour when selected), so one drawing reads on light and dark themes.
+    An empty icon when there is no such file."""
+    path = RESOURCES / f"{name}.svg"
+    if not name or not path.is_file():
+        return QIcon()
+    svg = path.read_text(encoding="utf-8")
+    icon = QIcon()
+    for mode, role in (
+        (QIcon.Mode.Normal, QPalette.ColorRole.Text),
+        (QIcon.Mode.Selected, QPalette.ColorRole.HighlightedText),
+    ):
+        coloured = svg.replace("currentColor", palette.color(role).name())
+        pixmap = _render_svg(coloured.encode("utf-8"), size)
+        if not pixmap.isNull():
+            icon.addPixmap(pixmap, mode)
+    return icon
+
+
+def app_icon() -> QIcon:
+    """Hearth's own icon (a hearth fire), for the window title and the task bar."""
+    pixmap = _render_svg((RESOURCES / "hearth.svg").read_bytes(), 256)
+    return QIcon(pixmap) if not pixmap.isNull() else QIcon()

@@ -2,6 +2,8 @@
 
 A panel is a ``QWidget`` built by ``factory(client, parent)``; it talks to the engine only through
 the ``EngineClient`` it is given. Optional hook: ``panel.on_shown()`` when it becomes visible.
+The sidebar icon is ``desktop/resources/<icon_name>.svg`` (default: the panel id), drawn with
+``currentColor`` so it follows the light or dark palette.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ if TYPE_CHECKING:
     from desktop.engine_client import EngineClient
 
 # Packages whose import registers a panel; later features append theirs.
-PANEL_MODULES: list[str] = ["desktop.panels.models", "desktop.panels.activity"]
+PANEL_MODULES: list[str] = [
+    "desktop.panels.models",
+    "desktop.panels.activity",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class PanelSpec:
     factory: Callable[[EngineClient, QWidget | None], QWidget]
     order: int = 100
     tooltip: str = ""
+    icon_name: str = ""
+
+    @property
+    def icon(self) -> str:
+        """The resource name of the sidebar icon."""
+        return self.icon_name or self.id
 
 
 _PANELS: dict[str, PanelSpec] = {}

@@ -6,7 +6,9 @@ FAKE_ENGINE_MODE picks the behaviour:
   hang           answers initialize, then never answers anything again
   bad_protocol   claims protocol version 999
   exit_at_start  exits with code 4 before reading anything
+FAKE_ENGINE_EMPTY=1 answers an empty model library and job list (the panels' empty states).
 The method ``die`` makes it exit with code 3 while the request is pending.
+``chat.*`` methods are answered by the small in-memory store in tests/desktop/chat/fake_chat.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import time
 
 MODE = os.environ.get("FAKE_ENGINE_MODE", "normal")
+EMPTY = os.environ.get("FAKE_ENGINE_EMPTY") == "1"
 lock = threading.Lock()
 cancelled: set = set()
 
@@ -198,10 +201,14 @@ def main() -> int:
             threading.Thread(target=slow, args=(rid, params), daemon=True).start()
         elif method == "emit_job":
             threading.Thread(target=emit_job, args=(rid,), daemon=True).start()
+        elif method.startswith("chat."):
+            from chat import fake_chat  # tests/desktop/chat/: this script's folder is on sys.path
+
+            fake_chat.handle(method, rid, params, send, cancelled)
         elif method == "models.list":
-            reply(rid, {"models": MODELS})
+            reply(rid, {"models": [] if EMPTY else MODELS})
         elif method == "jobs.list":
-            reply(rid, {"jobs": [JOB]})
+            reply(rid, {"jobs": [] if EMPTY else [JOB]})
         elif method in ("jobs.get", "jobs.cancel"):
             reply(rid, dict(JOB, state="cancelled" if method == "jobs.cancel" else JOB["state"]))
         elif method == "jobs.log":

@@ -7,6 +7,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from desktop.main_window import MainWindow
+from desktop.panels.activity.jobs_model import PROGRESS_COLUMN
 
 
 @pytest.fixture
@@ -19,14 +20,16 @@ def window(qtbot, make_client):
 
 
 def test_sidebar_lists_registered_panels_and_switches(qtbot, window):
-    assert window.panel_ids()[:2] == ["models", "activity"]
-    assert [window.sidebar.item(i).text() for i in range(window.sidebar.count())][:2] == [
-        "Models",
-        "Activity",
-    ]
-    window.sidebar.setCurrentRow(1)
+    ids = window.panel_ids()  # later features register more panels; these two are always there
+    assert {"models", "activity"} <= set(ids) and ids.index("models") < ids.index("activity")
+    titles = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+    assert titles[ids.index("models")] == "Models" and titles[ids.index("activity")] == "Activity"
+    assert all(not window.sidebar.item(i).icon().isNull() for i in range(window.sidebar.count()))
+    window.show_panel("activity")
     assert window.current_panel_id() == "activity"
-    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.stack.currentWidget() is window.panels["activity"]
+    key = getattr(Qt.Key, f"Key_{ids.index('models') + 1}")
+    qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
     assert window.current_panel_id() == "models"
 
 
@@ -105,10 +108,33 @@ def test_activity_updates_live_from_job_progress(qtbot, window):
     qtbot.waitUntil(lambda: panel.jobs_model.rowCount() == 1, timeout=5000)
     window.client.call("emit_job")
     qtbot.waitUntil(lambda: panel.jobs_model.job_at(0)["state"] == "succeeded", timeout=5000)
-    assert panel.jobs_model.index(0, 2).data() == "100%"
+    assert panel.jobs_model.index(0, PROGRESS_COLUMN).data() == "100%"
     panel.table.selectRow(0)
     qtbot.waitUntil(lambda: "fake log line" in panel.log_view.toPlainText(), timeout=5000)
-    assert "end succeeded" in window.job_label.text()
+    # the status bar names the job (its title is fetched once) and says how it ended
+    qtbot.waitUntil(
+        lambda: window.job_label.text().startswith("Convert Fake Gemma to torch succeeded"),
+        timeout=5000,
+    )
+    assert window.job_bar.isHidden()
+
+
+def test_status_bar_shows_the_running_job_with_its_progress(qtbot, window):
+    window.client.sig_job_progress.emit(
+        {
+            "job_id": "job-1",
+            "job_kind": "models.convert",
+            "kind": "report",
+            "state": "running",
+            "progress": 0.4,
+            "message": "Dequantizing",
+        }
+    )
+    assert window.job_bar.isVisible() and window.job_bar.value() == 40
+    qtbot.waitUntil(
+        lambda: window.job_label.text() == "Convert Fake Gemma to torch: Dequantizing",
+        timeout=5000,
+    )
 
 
 def test_crash_banner_shows_log_tail_then_recovers(qtbot, window):
@@ -138,3 +164,19 @@ def test_every_column_of_every_table_has_text(qtbot, window):
         for col in range(model.columnCount()):
             assert model.headerData(col, Qt.Orientation.Horizontal) is not None
             assert model.index(0, col).data() is not None, (type(model).__name__, col)
+
+
+def test_empty_tables_say_what_to_do_or_why_they_are_empty(qtbot, make_client):
+    client = make_client(env={"FAKE_ENGINE_EMPTY": "1"})
+    win = MainWindow(client)
+    qtbot.addWidget(win)
+    models, jobs = win.panels["models"], win.panels["activity"]
+    models.refresh()
+    probe = client.call("models.list")  # answered after the panel's refresh: one pipe, in order
+    with qtbot.waitSignal(probe.sig_finished, timeout=5000):
+        pass
+    assert models.table_model.rowCount() == 0 and models.message.text() == ""
+    assert "Drop a .gguf file" in models.table.hint and "Import file" in models.table.hint
+    assert jobs.table.hint.startswith("No jobs yet")
+    client.stop(2000)
+    assert "not running" in models.table.hint and "not running" in jobs.table.hint

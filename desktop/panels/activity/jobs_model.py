@@ -13,8 +13,10 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleO
 from desktop.format import clock, human_duration
 from desktop.table_model import RecordRole, RecordTableModel
 
-COLUMNS = ("Job", "State", "Progress", "Started", "Duration", "Message")
-PROGRESS_COLUMN = 2
+COLUMNS = ("Job", "Kind", "State", "Progress", "Started", "Duration", "Message")
+STATE_COLUMN = 2
+PROGRESS_COLUMN = 3
+DURATION_COLUMN = 5
 ACTIVE = ("queued", "running")
 _STATE_COLORS = {
     "failed": "#d9534f",
@@ -58,13 +60,15 @@ class JobsTableModel(RecordTableModel):
             if col == 0:
                 return job.get("title") or job.get("kind")
             if col == 1:
+                return job.get("kind") or "–"
+            if col == STATE_COLUMN:
                 return job.get("state")
             if col == PROGRESS_COLUMN:
                 p = job.get("progress")
                 return None if p is None else f"{p * 100:.0f}%"
-            if col == 3:
-                return clock(job.get("started_at"))
             if col == 4:
+                return clock(job.get("started_at"))
+            if col == DURATION_COLUMN:
                 start = job.get("started_at")
                 end = job.get("finished_at") or (
                     time.time() if job.get("state") == "running" else None
@@ -83,7 +87,7 @@ class JobsTableModel(RecordTableModel):
             )
         if (
             role == Qt.ItemDataRole.ForegroundRole
-            and col == 1
+            and col == STATE_COLUMN
             and job.get("state") in _STATE_COLORS
         ):
             return QColor(_STATE_COLORS[job["state"]])
@@ -105,6 +109,7 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.progress = int((progress or 0) * 100)
         bar.text = "" if progress is None else f"{bar.progress}%"
         bar.textVisible = progress is not None
-        bar.state = option.state
+        # without State_Horizontal the style draws a vertical bar: a sliver at the bottom
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -23,6 +24,7 @@ from desktop.errors import EngineError
 from desktop.format import clock
 from desktop.panels.activity.jobs_model import (
     ACTIVE,
+    DURATION_COLUMN,
     PROGRESS_COLUMN,
     JobsTableModel,
     ProgressDelegate,
@@ -55,6 +57,7 @@ class ActivityPanel(QWidget):
         self.table = HintTableView(
             "No jobs yet. Imports, conversions and other long work will show here."
         )
+        self.table.follow_engine(client)
         self.table.setModel(self.jobs_model)
         self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -83,6 +86,8 @@ class ActivityPanel(QWidget):
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
+        self.log_title = QLabel("<b>Log</b>")
+        bottom_layout.addWidget(self.log_title)
         bottom_layout.addWidget(self.error_label)
         bottom_layout.addWidget(self.log_view, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -145,9 +150,8 @@ class ActivityPanel(QWidget):
         for row in range(self.jobs_model.rowCount()):
             job = self.jobs_model.job_at(row)
             if job and job.get("state") == "running":
-                self.jobs_model.dataChanged.emit(
-                    self.jobs_model.index(row, 4), self.jobs_model.index(row, 4)
-                )
+                cell = self.jobs_model.index(row, DURATION_COLUMN)
+                self.jobs_model.dataChanged.emit(cell, cell)
 
     # -- selection and log ----------------------------------------------------------------
 
@@ -159,6 +163,8 @@ class ActivityPanel(QWidget):
             return
         self._log_job, self._log_seq = job_id, 0
         self.log_view.clear()
+        title = html.escape(str(job.get("title") or job.get("kind"))) if job else ""
+        self.log_title.setText(f"<b>Log</b> — {title}" if job else "<b>Log</b>")
         if job_id:
             self._fetch_log()
 

@@ -73,6 +73,7 @@ class ModelsPanel(QWidget):
 
         self.table_model = ModelsTableModel(self)
         self.table = HintTableView(EMPTY_HINT)
+        self.table.follow_engine(client)
         self.table.setModel(self.table_model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
