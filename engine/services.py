@@ -70,3 +70,6 @@ class Services:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        from engine.runtimes.manager import close_manager
+
+        close_manager(self)  # unload models (frees llama.cpp contexts and GPU memory)

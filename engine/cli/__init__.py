@@ -4,6 +4,8 @@
     hearth-engine doctor [--json]        versions, data root, devices, runtimes
     hearth-engine models list|import|inspect|rename|remove|convert [--json]
     hearth-engine jobs list|show|cancel|resume|log [--json]
+    hearth-engine chat "prompt" [--model ID] [--system S] [--max-tokens N] ... [--json]
+    hearth-engine bench chat [--model ID] [--prompt P] [--n-predict N] [--runs R] [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -24,7 +26,7 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import doctor, jobs, models
+    from engine.cli import bench, chat, doctor, jobs, models
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_parser(sub)
     models.add_parser(sub)
     jobs.add_parser(sub)
+    chat.add_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 

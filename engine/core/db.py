@@ -68,6 +68,120 @@ MIGRATIONS: list[str] = [
         added_at REAL NOT NULL
     );
     """,
+    # 1 -> 2: chat -- conversations as message trees, and per-model settings
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        model_id TEXT,
+        system_prompt TEXT NOT NULL DEFAULT '',
+        params TEXT NOT NULL DEFAULT '{}',
+        pinned INTEGER NOT NULL DEFAULT 0,
+        current_leaf_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX conversations_order ON conversations(pinned, updated_at);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id TEXT REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'complete',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        owner_pid INTEGER,
+        owner_started REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX messages_conversation ON messages(conversation_id, created_at);
+    CREATE INDEX messages_parent ON messages(parent_id);
+    CREATE INDEX messages_state ON messages(state);
+    CREATE TABLE model_settings (
+        model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    );
+    """,
+    # 2 -> 3: documents -- collections, the files and folders added to them, per-file status,
+    # and the semantic cache of retrievals
+    """
+    CREATE TABLE doc_collections (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        embedder_id TEXT NOT NULL,
+        dim INTEGER,
+        settings TEXT NOT NULL DEFAULT '{}',
+        server_url TEXT,
+        api_key TEXT,
+        generation INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX doc_collections_name ON doc_collections(name COLLATE NOCASE);
+    CREATE TABLE doc_sources (
+        collection_id TEXT NOT NULL REFERENCES doc_collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (collection_id, path)
+    );
+    CREATE TABLE doc_files (
+        collection_id TEXT NOT NULL REFERENCES doc_collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT,
+        status TEXT NOT NULL,
+        reason TEXT,
+        hash TEXT,
+        chunking TEXT,
+        size INTEGER,
+        mtime REAL,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        pages INTEGER,
+        notes TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (collection_id, path)
+    );
+    CREATE INDEX doc_files_status ON doc_files(collection_id, status);
+    CREATE TABLE doc_cache (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection_id TEXT NOT NULL REFERENCES doc_collections(id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        options TEXT NOT NULL,
+        query TEXT NOT NULL,
+        embedding BLOB NOT NULL,
+        result TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX doc_cache_lookup ON doc_cache(collection_id, generation, options);
+    """,
+    # 3 -> 4: datasets -- each with a tree of versions; rows live under datasets/<id>/
+    """
+    CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL DEFAULT '{}',
+        current_version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE dataset_versions (
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        parent INTEGER,
+        operation TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        summary TEXT NOT NULL DEFAULT '{}',
+        format TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        fields TEXT NOT NULL DEFAULT '[]',
+        splits TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (dataset_id, version)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,8 @@ METHOD_MODULES: list[str] = [
     "engine.rpc.core_methods",
     "engine.jobs.methods",
     "engine.models.methods",
+    "engine.chat.methods",
+    "engine.documents.methods",
 ]
 
 

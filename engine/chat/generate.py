@@ -1,0 +1,214 @@
+"""One chat completion: messages in, streamed reply out. The code path of ``chat.generate``,
+``chat.send``, the CLI and (through Python) the local OpenAI-compatible API.
+
+    result = generate(services, model_id=None, messages=[{"role": "user", "content": "Hi"}],
+                      params={"max_tokens": 64, "seed": 1}, on_delta=print, cancelled=lambda: False)
+
+The model is taken from the ``RuntimeManager`` (loaded on first use, kept warm), the messages are
+rendered with the chosen chat template and fitted into the context window, and the reply streams
+through ``on_delta`` -- the deltas always concatenate to ``result["text"]``. Cancelling is not an
+error here: the result comes back with ``finish_reason == "cancelled"`` and the text so far.
+
+JSON mode (``params.json_schema``): llama.cpp samples under a grammar built from the schema;
+transformers is asked for JSON in the system prompt, and a reply that does not validate is tried
+again (``json_retries`` times; ``on_reset`` tells the caller to drop the deltas of the failed
+attempt). ``result["json"]`` reports the parsed value and whether it is valid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.chat.context import FittedPrompt, check_messages, fit
+from engine.chat.params import ChatParams
+from engine.chat.schema import instruction, parse_reply, validate
+from engine.chat.templates import ChatTemplate, resolve
+from engine.core.errors import UserError
+from engine.runtimes.base import Runtime
+from engine.runtimes.manager import get_manager
+
+OnDelta = Callable[[str], None]
+
+
+def default_model_id(services: Any) -> str:
+    """The bundled Gemma if present, else the first chat model in the library."""
+    try:
+        bundled = services.library.ensure_bundled()
+    except UserError:
+        bundled = []
+    for model in bundled:
+        if model["role"] == "llm":
+            return model["id"]
+    for model in services.library.list():
+        if model["role"] == "llm" and not model["missing"]:
+            return model["id"]
+    raise UserError(
+        "There is no chat model in the library; import a GGUF file or a Hugging Face folder "
+        "(Models > Import, or `hearth-engine models import PATH`)."
+    )
+
+
+def pick_template(runtime: Runtime, params: ChatParams, settings: dict[str, Any]) -> ChatTemplate:
+    own = runtime.chat_template() if hasattr(runtime, "chat_template") else None
+    return resolve(
+        runtime.model, choice=params.template or settings.get("template"), own_template=own
+    )
+
+
+def prepare(
+    runtime: Runtime,
+    messages: list[dict[str, str]],
+    params: ChatParams,
+    settings: dict[str, Any],
+    *,
+    strict: bool = True,
+) -> tuple[ChatTemplate, FittedPrompt]:
+    """The template and the fitted prompt for ``messages`` on a loaded ``runtime``."""
+    template = pick_template(runtime, params, settings)
+    if params.json_schema is not None and runtime.name != "llama_cpp":
+        messages = _with_json_instruction(messages, params.json_schema)
+    return template, fit(runtime, template, messages, max_tokens=params.max_tokens, strict=strict)
+
+
+def _with_json_instruction(
+    messages: list[dict[str, str]], schema: dict[str, Any]
+) -> list[dict[str, str]]:
+    line = instruction(schema)
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": messages[0]["content"].rstrip() + "\n\n" + line}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": line}, *messages]
+
+
+def generate(
+    services: Any,
+    *,
+    model_id: str | None,
+    messages: list[dict[str, Any]],
+    params: ChatParams | dict[str, Any] | None = None,
+    on_delta: OnDelta | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    on_reset: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Generate the assistant's reply to ``messages``; see the module docstring.
+
+    ``on_start(info)`` is called once the prompt is ready, just before the first token is sampled,
+    with ``{model_id, runtime, device, template, truncated}`` (conversations store the reply row
+    then). Raises ``UserError`` for bad input (unknown model, missing file, a message that cannot
+    fit, an invalid schema); never for a cancel.
+    """
+    chat_params = ChatParams.from_dict(params)
+    clean = check_messages(messages)
+    model_id = model_id or default_model_id(services)
+    is_cancelled = cancelled or (lambda: False)
+    emit = on_delta or (lambda _t: None)
+    manager = get_manager(services)
+    settings = manager.settings.get(model_id)
+    started = time.perf_counter()
+    with manager.use(model_id) as runtime:
+        ready = time.perf_counter()
+        template, fitted = prepare(runtime, clean, chat_params, settings)
+        truncated = fitted.report()
+        info = {
+            "model_id": model_id,
+            "runtime": runtime.name,
+            "device": runtime.device,
+            "template": template.name,
+            "truncated": truncated,
+        }
+        if on_start is not None:
+            on_start(info)
+        schema = chat_params.json_schema
+        attempts = 1 + (
+            chat_params.json_retries if schema is not None and runtime.name != "llama_cpp" else 0
+        )
+        completion_tokens = 0
+        json_report: dict[str, Any] | None = None
+        for attempt in range(1, attempts + 1):
+            sampling = chat_params
+            if attempt > 1 and chat_params.seed is not None:
+                sampling = ChatParams(
+                    **{**chat_params.to_dict(), "seed": chat_params.seed + attempt - 1}
+                )
+            completion = runtime.generate(
+                fitted.tokens,
+                sampling=sampling,
+                stop=template.stop,
+                json_schema=schema if runtime.name == "llama_cpp" else None,
+                on_text=emit,
+                cancelled=is_cancelled,
+            )
+            completion_tokens += completion.completion_tokens
+            if schema is None or completion.finish_reason == "cancelled":
+                break
+            json_report = _check_json(completion.text, schema, attempt)
+            if json_report["valid"] or attempt == attempts:
+                break
+            if on_reset is not None:
+                on_reset()
+    finished = time.perf_counter()
+    tps = completion.tokens_per_s
+    result: dict[str, Any] = {
+        "text": completion.text,
+        "finish_reason": completion.finish_reason,
+        **info,
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion_tokens,
+        },
+        "timings": {
+            "ttft_ms": None if completion.ttft_s is None else round(completion.ttft_s * 1000, 2),
+            "tokens_per_s": None if tps is None else round(tps, 2),
+            "load_ms": round((ready - started) * 1000, 2),
+            "total_ms": round((finished - started) * 1000, 2),
+        },
+    }
+    if json_report is not None:
+        result["json"] = json_report
+    return result
+
+
+def _check_json(text: str, schema: dict[str, Any], attempt: int) -> dict[str, Any]:
+    try:
+        value = parse_reply(text)
+    except ValueError as exc:
+        return {"valid": False, "value": None, "error": f"not JSON: {exc}", "attempts": attempt}
+    errors = validate(value, schema)
+    return {
+        "valid": not errors,
+        "value": value,
+        "error": "; ".join(errors) or None,
+        "attempts": attempt,
+    }
+
+
+def count_tokens(
+    services: Any,
+    *,
+    model_id: str | None,
+    messages: list[dict[str, Any]],
+    params: ChatParams | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """For the context meter: tokens the prompt uses, the window, and what would be dropped."""
+    chat_params = ChatParams.from_dict(params)
+    clean = check_messages(messages)
+    model_id = model_id or default_model_id(services)
+    manager = get_manager(services)
+    settings = manager.settings.get(model_id)
+    with manager.use(model_id) as runtime:
+        template, fitted = prepare(runtime, clean, chat_params, settings, strict=False)
+    report = fitted.report()
+    used = report["prompt_tokens"]
+    return {
+        "model_id": model_id,
+        "template": template.name,
+        "used": used,
+        "available": report["context_length"],
+        "reserved": report["reserved_tokens"],
+        "fits": used <= report["context_length"] - report["reserved_tokens"],
+        "truncated": report,
+    }

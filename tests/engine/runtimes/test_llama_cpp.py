@@ -1,0 +1,120 @@
+"""llama.cpp runtime on the bundled Gemma GGUF: streaming, cancel, seeds, bad files, locking."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from engine.core.errors import UserError
+from engine.runtimes.base import SamplingParams
+from engine.runtimes.manager import get_manager
+
+PROMPT = "Once upon a time, in a small village by the sea,"
+
+
+def test_streams_deltas_that_add_up_to_the_text(services, gemma_id):
+    deltas: list[str] = []
+    with get_manager(services).use(gemma_id) as rt:
+        assert rt.name == "llama_cpp" and rt.device == "cpu"
+        assert rt.context_length() == 4096  # the default cap, below Gemma's trained 32k
+        done = rt.generate(
+            rt.tokenize(PROMPT),
+            sampling=SamplingParams(max_tokens=24, seed=1),
+            on_text=deltas.append,
+        )
+    assert len(deltas) > 3
+    assert "".join(deltas) == done.text and done.text
+    assert done.finish_reason in ("stop", "length")
+    assert 0 < done.completion_tokens <= 24
+    assert done.ttft_s is not None and done.tokens_per_s and done.tokens_per_s > 1
+
+
+def test_cancel_between_tokens_keeps_the_partial_text(services, gemma_id):
+    deltas: list[str] = []
+    with get_manager(services).use(gemma_id) as rt:
+        done = rt.generate(
+            rt.tokenize(PROMPT),
+            sampling=SamplingParams(max_tokens=400, seed=1, ignore_eos=True),
+            on_text=deltas.append,
+            cancelled=lambda: len(deltas) >= 5,
+        )
+    assert done.finish_reason == "cancelled"
+    assert done.text == "".join(deltas) and done.text
+    assert done.completion_tokens < 40
+
+
+def test_same_seed_same_reply_and_another_seed_differs(services, gemma_id):
+    with get_manager(services).use(gemma_id) as rt:
+        tokens = rt.tokenize(PROMPT)
+
+        def reply(seed: int) -> str:
+            return rt.generate(tokens, sampling=SamplingParams(max_tokens=30, seed=seed)).text
+
+        first, again, other = reply(11), reply(11), reply(12)
+    assert first == again
+    assert first != other
+
+
+def test_tokenize_adds_bos_once(services, gemma_id):
+    with get_manager(services).use(gemma_id) as rt:
+        bos = rt.special_tokens()["bos_token"]
+        plain = rt.tokenize("Hello")
+        prefixed = rt.tokenize(bos + "Hello")
+        assert plain == prefixed  # a template that writes <bos> itself gets no second one
+        assert rt.count_tokens("Hello", add_bos=False) == len(plain) - 1
+
+
+def test_missing_file_says_how_to_relink(services, tmp_path, gemma_id):
+    src = services.library.get(gemma_id)["path"]
+    moved = tmp_path / "elsewhere.gguf"
+    os.link(src, moved)
+    model = services.library.import_model(moved, mode="reference", name="Moved Gemma")
+    moved.unlink()
+    with pytest.raises(UserError, match="import it again"), get_manager(services).use(model["id"]):
+        pass
+
+
+def test_damaged_file_is_a_user_error(services, tmp_path, gemma_id):
+    src = services.library.get(gemma_id)["path"]
+    damaged = tmp_path / "damaged.gguf"
+    shutil.copyfile(src, damaged)
+    model = services.library.import_model(damaged, mode="reference", name="Damaged")
+    with open(damaged, "r+b") as fh:
+        fh.truncate(10_000_000)  # a download cut short after the import
+    with (
+        pytest.raises(UserError, match=r"incomplete|cannot be loaded"),
+        get_manager(services).use(model["id"]),
+    ):
+        pass
+
+
+def test_two_generations_on_one_model_are_serialized(services, gemma_id):
+    manager = get_manager(services)
+    sampling = SamplingParams(max_tokens=20, seed=5, ignore_eos=True)
+    with manager.use(gemma_id) as rt:
+        tokens = rt.tokenize(PROMPT)
+        expected = rt.generate(tokens, sampling=sampling).text
+    results: list[str] = []
+    spans: list[tuple[float, float]] = []
+
+    def worker() -> None:
+        stamps: list[float] = []
+        with manager.use(gemma_id) as rt:
+            done = rt.generate(
+                tokens, sampling=sampling, on_text=lambda _t: stamps.append(time.monotonic())
+            )
+        results.append(done.text)
+        spans.append((stamps[0], stamps[-1]))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [expected, expected]  # interleaved calls on one llama context would garble
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert a1 <= b0  # one stream finished before the other began
