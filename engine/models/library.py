@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import sqlite3
 import time
 from collections.abc import Callable
@@ -68,6 +69,9 @@ def read_metadata(source: Path) -> dict[str, Any]:
 def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug[:40].rstrip("-") or "model"
+
+
+_BUNDLED_LOCK = threading.Lock()
 
 
 class ModelLibrary:
@@ -189,6 +193,10 @@ class ModelLibrary:
         models now in the library. Problems with one package do not stop the other; they are
         raised together as one ``UserError`` at the end.
         """
+        with _BUNDLED_LOCK:  # one thread at a time; other processes are handled below
+            return self._ensure_bundled(restore)
+
+    def _ensure_bundled(self, restore: bool) -> list[dict[str, Any]]:
         from engine.models import bundled
 
         removed = set() if restore else self._removed_bundled()
@@ -221,7 +229,10 @@ class ModelLibrary:
         meta = read_metadata(path)
         meta["bundled_key"] = spec.key
         if row is None:
-            self._insert(model_id, spec.name, meta, path, managed=False, bundled=True)
+            try:
+                self._insert(model_id, spec.name, meta, path, managed=False, bundled=True)
+            except sqlite3.IntegrityError:
+                pass  # another process registered it meanwhile: same fixed id, same file
         else:
             self._db().execute(
                 "UPDATE models SET path = ?, meta = ? WHERE id = ?",

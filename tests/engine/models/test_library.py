@@ -258,3 +258,23 @@ def test_symlinked_gguf_keeps_its_own_name(services, tmp_path):
     model = services.library.import_model(link)
     assert Path(model["path"]).name == "tiny-q8.gguf"
     assert not Path(model["path"]).is_symlink()
+
+
+def test_ensure_bundled_from_many_threads_at_once(services):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            services.library.ensure_bundled()
+        except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(m["role"] for m in services.library.list()) == ["embedding", "llm"]
