@@ -18,8 +18,8 @@ import os
 import re
 import secrets
 import shutil
-import threading
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path

@@ -268,7 +268,7 @@ def test_ensure_bundled_from_many_threads_at_once(services):
     def run() -> None:
         try:
             services.library.ensure_bundled()
-        except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
