@@ -1,10 +1,13 @@
 """Take screenshots of Hearth's panels with the real engine, for the README and for review.
 
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py OUT_DIR [--convert]
+        [--chat PROMPT]
 
 Opens the main window on the data root in HEARTH_HOME (the bundled models are prepared on
-first run), visits each panel once the engine is ready, and saves OUT_DIR/<panel>.png. With --convert it first starts converting the bundled GGUF to
-torch, so the shots show a job in progress.
+first run), visits each panel once the engine is ready, and saves OUT_DIR/<panel>.png. With
+--convert it first starts converting the bundled GGUF to torch, so the shots show a job in
+progress. With --chat it first sends PROMPT in the Chat panel (at most 120 tokens) and saves
+OUT_DIR/chat-streaming.png while the reply streams and OUT_DIR/chat-reply.png once it ended.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from desktop.main_window import MainWindow
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    prompt = argv.pop(argv.index("--chat") + 1) if "--chat" in argv[:-1] else None
+    args = [a for a in argv if not a.startswith("--")]
     out = Path(args[0] if args else "shots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
@@ -44,15 +49,42 @@ def main() -> int:
         if gguf is not None:
             client.call("models.convert", {"id": gguf["id"]})
 
+    def chat_then_shoot() -> None:
+        window.show_panel("chat")
+        chat = window.panels["chat"]
+        chat.settings.spins["max_tokens"].setValue(120)
+        chat.composer.editor.setPlainText(prompt)
+        streaming_shot = QTimer(window)
+
+        def grab_streaming() -> None:
+            if chat.stream is not None and len(chat.stream.text) > 60:
+                streaming_shot.stop()
+                window.grab().save(str(out / "chat-streaming.png"))
+
+        streaming_shot.timeout.connect(grab_streaming)
+        streaming_shot.start(100)
+        chat.sig_reply_ended.connect(
+            lambda _r: QTimer.singleShot(
+                1500,
+                lambda: (
+                    streaming_shot.stop(),
+                    window.grab().save(str(out / "chat-reply.png")),
+                    shoot(0),
+                ),
+            )
+        )
+        chat.composer.send_button.click()
+
     def on_ready(_reply: dict) -> None:
         if "--convert" in sys.argv:  # show a job in progress in the status bar and Activity
             QTimer.singleShot(3000, lambda: client.call("models.list").on_success(start_conversion))
         # give the engine time to register the bundled models on a first run
-        QTimer.singleShot(12000 if "--convert" in sys.argv else 4000, lambda: shoot(0))
+        first = chat_then_shoot if prompt else lambda: shoot(0)
+        QTimer.singleShot(12000 if "--convert" in sys.argv else 4000, first)
 
     client.sig_ready.connect(on_ready)
     client.start()
-    QTimer.singleShot(120_000, app.quit)
+    QTimer.singleShot(240_000 if prompt else 120_000, app.quit)
     app.exec()
     window.settings.clear()
     client.stop()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PANEL_MODULES: list[str] = [
     "desktop.panels.models",
     "desktop.panels.activity",
+    "desktop.panels.chat",
 ]
 
 

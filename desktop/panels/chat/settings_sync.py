@@ -1,0 +1,143 @@
+"""``SettingsSync``: keeps the Chat panel's side settings and context meter in step with the engine.
+
+- the model list (``models.list``, chat models only) and the template picker (``chat.templates``
+  for the chosen model; a pick is saved with ``chat.set_template``);
+- the system prompt, sampling and JSON mode of the open conversation, saved with ``chat.update``
+  a moment after the user stops changing them (the engine checks them: an invalid JSON Schema
+  comes back as the engine's message, shown under the schema editor);
+- the context meter: ``chat.count_tokens`` for the conversation plus the draft, debounced while
+  the user types; answers that a newer request overtook are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from desktop.engine_client import EngineState
+
+if TYPE_CHECKING:
+    from desktop.panels.chat.panel import ChatPanel
+
+METER_DEBOUNCE_MS = 400
+SAVE_DEBOUNCE_MS = 500
+
+
+class SettingsSync(QObject):
+    def __init__(self, panel: ChatPanel) -> None:
+        super().__init__(panel)
+        self.panel = panel
+        self.client = panel.client
+        self.settings = panel.settings
+        self.meter = panel.composer.meter
+        self._meter_seq = 0
+        self._meter_timer = self._single_shot(METER_DEBOUNCE_MS, self.refresh_meter)
+        self._save_timer = self._single_shot(SAVE_DEBOUNCE_MS, self.save)
+        panel.composer.editor.textChanged.connect(self._meter_timer.start)
+        self.settings.sig_changed.connect(self._changed)
+        self.settings.sig_model_changed.connect(self._model_changed)
+        self.settings.sig_template_changed.connect(self._template_changed)
+        self.client.sig_models_changed.connect(self.load_models)
+
+    def _single_shot(self, ms: int, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
+
+    # -- models and templates -------------------------------------------------------------
+
+    def load_models(self) -> None:
+        def show(result: dict[str, Any]) -> None:
+            conv = self.panel.conversation or {}
+            self.settings.set_models(result.get("models") or [], conv.get("model_id"))
+            self.load_templates()
+            self.schedule_meter()
+
+        self.client.call("models.list").on_success(show).on_failure(self.panel.show_error)
+
+    def load_templates(self) -> None:
+        model_id = self.settings.model_id()
+        call = self.client.call("chat.templates", {"model_id": model_id} if model_id else {})
+        call.on_success(self.settings.set_templates)
+
+    def _model_changed(self, model_id: str | None) -> None:
+        self.load_templates()
+        self.schedule_meter()
+        conv = self.panel.conversation
+        if conv is not None and model_id:
+            self.client.call("chat.update", {"id": conv["id"], "model_id": model_id}).on_failure(
+                self.panel.show_error
+            )
+
+    def _template_changed(self, template: str) -> None:
+        model_id = self.settings.model_id()
+        if not model_id:
+            return
+        self.client.call(
+            "chat.set_template", {"model_id": model_id, "template": template}
+        ).on_success(
+            lambda info: (self.settings.set_templates(info), self.schedule_meter())
+        ).on_failure(self.panel.show_error)
+
+    # -- the conversation's settings ------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._save_timer.start()
+        self.schedule_meter()
+
+    def saving(self) -> bool:
+        """Whether the user changed settings that are not saved yet."""
+        return self._save_timer.isActive()
+
+    def save(self) -> None:
+        conv = self.panel.conversation
+        if conv is None:
+            return
+        conv_id = conv["id"]
+        params = {
+            "id": conv_id,
+            "system_prompt": self.settings.system_prompt_text(),
+            "params": self.settings.params(),
+        }
+
+        def saved(updated: dict[str, Any]) -> None:
+            current = self.panel.conversation
+            if current is not None and current["id"] == conv_id:
+                self.panel.conversation = {**current, **updated}
+            self.panel.conversations.upsert(updated)
+            self.settings.show_schema_error("")
+
+        self.client.call("chat.update", params).on_success(saved).on_failure(self.panel.show_error)
+
+    # -- context meter --------------------------------------------------------------------
+
+    def schedule_meter(self) -> None:
+        self._meter_timer.start()
+
+    def refresh_meter(self) -> None:
+        if self.client.state != EngineState.READY or self.panel.stream is not None:
+            return
+        model_id = self.settings.model_id()
+        if model_id is None:  # no chat model in the library (yet)
+            self.meter.clear()
+            return
+        params = {k: v for k, v in self.settings.params().items() if k != "json_schema"}
+        request: dict[str, Any] = {"params": params, "model": model_id}
+        draft = self.panel.composer.text()
+        conv = self.panel.conversation
+        if conv is not None:
+            request.update(conversation_id=conv["id"], content=draft)
+        else:
+            system = self.settings.system_prompt_text()
+            messages = [{"role": "system", "content": system}] if system.strip() else []
+            request["messages"] = [*messages, {"role": "user", "content": draft}]
+        self._meter_seq += 1
+        seq = self._meter_seq
+        self.client.call("chat.count_tokens", request).on_success(
+            lambda count: seq == self._meter_seq and self.meter.show_count(count)
+        ).on_failure(
+            lambda error: seq == self._meter_seq and self.meter.note.setText(error.message)
+        )

@@ -1,0 +1,53 @@
+"""The side settings: defaults and help from chat.params, saved with the conversation, templates."""
+
+from __future__ import annotations
+
+from tests.desktop.chat.conftest import send_and_wait
+
+
+def test_sampling_controls_come_from_chat_params(qtbot, panel):
+    spins = panel.settings.spins
+    qtbot.waitUntil(lambda: "nucleus sampling" in spins["top_p"].toolTip(), timeout=5000)
+    assert list(spins) == [
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repeat_penalty",
+        "max_tokens",
+        "seed",
+    ]
+    assert spins["temperature"].value() == 0.8 and spins["max_tokens"].value() == 512
+    assert spins["seed"].text() == "random"
+    assert panel.settings.params()["top_k"] == 40 and "seed" not in panel.settings.params()
+
+
+def test_settings_are_saved_with_the_conversation(qtbot, panel):
+    send_and_wait(qtbot, panel, "remember my settings")
+    first = panel.conversation["id"]
+    panel.settings.spins["temperature"].setValue(0.3)
+    panel.settings.spins["seed"].setValue(42)
+    panel.settings.system_prompt.setPlainText("Answer like a pirate.")
+    qtbot.waitUntil(
+        lambda: panel.conversation.get("system_prompt") == "Answer like a pirate.", timeout=5000
+    )
+    panel.conversations.new_button.click()
+    qtbot.waitUntil(lambda: panel.conversation["id"] != first, timeout=5000)
+    assert panel.settings.spins["temperature"].value() == 0.8  # a new chat starts from defaults
+    assert panel.settings.system_prompt_text() == ""
+    panel.conversations.select(first)
+    qtbot.waitUntil(lambda: panel.conversation["id"] == first, timeout=5000)
+    assert panel.settings.spins["temperature"].value() == 0.3
+    assert panel.settings.params()["seed"] == 42
+    assert panel.settings.system_prompt_text() == "Answer like a pirate."
+
+
+def test_template_picker_saves_the_choice_for_the_model(qtbot, panel):
+    combo = panel.settings.template_combo
+    qtbot.waitUntil(lambda: combo.count() == 8 and combo.isEnabled(), timeout=5000)
+    assert combo.currentData() == "auto" and "now: Plain" in combo.currentText()
+    combo.setCurrentIndex(combo.findData("chatml"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(
+        lambda: combo.currentData() == "chatml" and "now" not in combo.itemText(0), timeout=5000
+    )
