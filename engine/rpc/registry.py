@@ -22,7 +22,6 @@ METHOD_MODULES: list[str] = [
     "engine.jobs.methods",
     "engine.models.methods",
     "engine.chat.methods",
-    "engine.documents.methods",
 ]
 
 
