@@ -1,39 +1,13 @@
-"""Fixtures for chat tests: a data root with the bundled Gemma, and a tiny random HF model."""
+"""Fixtures for chat tests: the runtime tests' data root with the bundled Gemma and tiny random
+HF model, plus an in-process RPC client."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from engine.runtimes.manager import close_manager
-from engine.services import Services
-from tests.engine.runtimes.fixtures import bundled_home, tiny_hf
+from tests.engine.runtimes.conftest import gemma_id, services, tiny_hf_folder, tiny_id
 
-
-@pytest.fixture
-def services(hearth_home: Path, tmp_path_factory):
-    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
-    svc = Services(hearth_home)
-    svc.library.ensure_bundled()
-    yield svc
-    close_manager(svc)
-    svc.close()
-
-
-@pytest.fixture
-def gemma_id(services) -> str:
-    return next(m["id"] for m in services.library.list() if m["bundled"] and m["role"] == "llm")
-
-
-@pytest.fixture(scope="session")
-def tiny_hf_folder(tmp_path_factory) -> Path:
-    return tiny_hf(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def tiny_id(services, tiny_hf_folder) -> str:
-    return services.library.import_model(tiny_hf_folder, mode="reference", name="Tiny Llama")["id"]
+__all__ = ["gemma_id", "services", "tiny_hf_folder", "tiny_id"]
 
 
 @pytest.fixture
