@@ -1,0 +1,428 @@
+"""Synthetic data from a local model: Q&A pairs from documents, and self-instruct expansion.
+
+``qa`` walks the chunks of a document collection (``sources.chunks_source``) and asks the model for
+``per_chunk`` question/answer pairs per chunk with an editable prompt; each kept pair becomes an
+alpaca row that carries its source chunk (``source_text``, ``source_file``, ``source_page``).
+``self_instruct`` shows the model a few tasks drawn from the seeds (and from what it wrote so far)
+and asks for a new one with its answer, until ``count`` rows are kept.
+
+Quality filters drop pairs that are too short or too long, repeat an earlier question, merely copy
+the passage, or (self-instruct) are too similar to an existing task. Every model call goes through
+``engine.chat.generate.generate`` -- the chat engine's path, any chat model the user installed.
+
+The job keeps its work in ``datasets/.work/<job id>/`` (rows so far, chunks or attempts done) after
+every step, so a cancelled or interrupted job resumes where it stopped; the dataset is created at
+the end.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import Cancelled, UserError
+from engine.core.paths import atomic_write_text
+from engine.datasets import sources
+from engine.datasets.clean import normalize
+from engine.datasets.library import DatasetLibrary
+from engine.datasets.rowstore import VersionWriter, dumps
+from engine.datasets.tokens import estimate_tokens
+
+MODES = ("qa", "self_instruct")
+QA_PROMPT = (
+    "Read the passage below and write {n} question-and-answer pairs that can be answered from the "
+    "passage alone. Write each pair on two lines, exactly like this:\n"
+    "Q: <question>\nA: <answer>\n\n"
+    "Passage (from {file}{page}):\n{chunk}\n"
+)
+SELF_INSTRUCT_PROMPT = (
+    "Here are some tasks, each with an answer:\n\n{examples}\n\n"
+    "Write one new task that is different from all of these, with a good answer, in the same "
+    "layout:\nInstruction: <the task>\nInput: <extra input, or nothing>\nOutput: <the answer>\n"
+)
+DEFAULT_FILTERS = {
+    "min_question_chars": 10,
+    "max_question_chars": 1000,
+    "min_answer_chars": 2,
+    "max_answer_chars": 4000,
+    "max_similarity": 0.7,
+    "dedup": True,
+}
+_QA_RE = re.compile(
+    r"(?:^|\n)\s*(?:\d+[.)]\s*)?(?:\*\*)?(?:Q|Question)\s*\d*\s*[:.)](?:\*\*)?\s*(?P<q>.+?)\s*\n+"
+    r"\s*(?:\*\*)?(?:A|Answer)\s*\d*\s*[:.)](?:\*\*)?\s*(?P<a>.+?)"
+    r"(?=\n\s*(?:\d+[.)]\s*)?(?:\*\*)?(?:Q|Question)\s*\d*\s*[:.)]|\Z)",
+    re.S | re.I,
+)
+_SECTION_RE = re.compile(r"^\s*(instruction|input|output)\s*:\s*", re.I | re.M)
+_WORDS = re.compile(r"\w+")
+
+
+def chat_generate(services: Any, **kwargs: Any) -> dict[str, Any]:
+    """One model call through the chat engine (a seam tests replace)."""
+    from engine.chat.generate import generate
+
+    return generate(services, **kwargs)
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    mode = params.get("mode") or ("qa" if params.get("collection") else "self_instruct")
+    if mode not in MODES:
+        raise UserError(f"mode must be one of {', '.join(MODES)}.")
+    out = dict(params, mode=mode)
+    if mode == "qa":
+        if not isinstance(params.get("collection"), str) or not params["collection"]:
+            raise UserError("Question/answer generation needs a document collection.")
+        out["per_chunk"] = _int(params.get("per_chunk", 3), "per_chunk", 1, 20)
+        if params.get("max_chunks") is not None:
+            out["max_chunks"] = _int(params["max_chunks"], "max_chunks", 1, 10_000_000)
+    else:
+        seeds = params.get("seeds")
+        if not seeds and not params.get("seed_dataset"):
+            raise UserError("Self-instruct needs a few seed tasks (seeds) or a seed dataset.")
+        if seeds is not None:
+            if not isinstance(seeds, list) or not seeds:
+                raise UserError("seeds must be a list of tasks.")
+            out["seeds"] = [_seed(s) for s in seeds]
+        out["count"] = _int(params.get("count", 20), "count", 1, 1_000_000)
+    if params.get("max_attempts") is not None:
+        out["max_attempts"] = _int(params["max_attempts"], "max_attempts", 1, 10_000_000)
+    prompt = params.get("prompt")
+    if prompt is not None:
+        needed = ("{chunk}",) if mode == "qa" else ("{examples}",)
+        if not isinstance(prompt, str) or any(k not in prompt for k in needed):
+            raise UserError(f"The prompt must be text containing {', '.join(needed)}.")
+        try:
+            prompt.format(n=1, chunk="", file="", page="", examples="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UserError(
+                f"The prompt has an unknown placeholder ({exc}); use {{n}}, {{chunk}}, {{file}}, "
+                "{page} or {examples}, and double other braces ({{ }})."
+            ) from None
+    filters = dict(DEFAULT_FILTERS)
+    filters.update(params.get("filters") or {})
+    out["filters"] = filters
+    if params.get("name") is not None and (
+        not isinstance(params["name"], str) or not params["name"].strip()
+    ):
+        raise UserError("name must be a non-empty string.")
+    return out
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UserError(f"{name} must be a whole number from {lo} to {hi}.")
+    return value
+
+
+def _seed(item: Any) -> dict[str, str]:
+    if isinstance(item, str) and item.strip():
+        return {"instruction": item.strip(), "input": "", "output": ""}
+    if isinstance(item, dict) and str(item.get("instruction") or "").strip():
+        return {
+            "instruction": str(item["instruction"]),
+            "input": str(item.get("input") or ""),
+            "output": str(item.get("output") or ""),
+        }
+    raise UserError("Each seed is a task text or an object with an instruction.")
+
+
+def parse_qa(text: str) -> list[tuple[str, str]]:
+    """Question/answer pairs from a reply in the Q:/A: layout (or a JSON list of objects)."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            items = json.loads(stripped)
+            return [
+                (str(i.get("question", "")).strip(), str(i.get("answer", "")).strip())
+                for i in items
+                if isinstance(i, dict)
+            ]
+        except ValueError:
+            pass
+    return [(m["q"].strip(), m["a"].strip()) for m in _QA_RE.finditer("\n" + text)]
+
+
+def parse_task(text: str) -> dict[str, str] | None:
+    """An ``{instruction, input, output}`` from a reply in the Instruction/Input/Output layout."""
+    parts = _SECTION_RE.split("\n" + text)
+    found: dict[str, str] = {}
+    for i in range(1, len(parts) - 1, 2):
+        key = parts[i].lower()
+        if key not in found:
+            found[key] = parts[i + 1].strip()
+    if not found.get("instruction") or not found.get("output"):
+        return None
+    return {
+        "instruction": found["instruction"],
+        "input": found.get("input", ""),
+        "output": found["output"],
+    }
+
+
+def _similarity(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+class _Work:
+    """The job's resumable state: rows so far and progress, on disk after every step."""
+
+    def __init__(self, services: Any, job_id: str, attempt: int) -> None:
+        self.dir = Path(services.root) / "datasets" / ".work" / job_id
+        if attempt <= 1 and self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rows_path = self.dir / "rows.jsonl"
+        self.state_path = self.dir / "state.json"
+        self.state: dict[str, Any] = {"done": 0, "rows": 0, "rejected": {}}
+        if self.state_path.exists():
+            self.state = json.loads(self.state_path.read_text("utf-8"))
+            self._truncate_rows(self.state["rows"])
+
+    def _truncate_rows(self, n: int) -> None:
+        """Drop rows written after the last saved state (a crash between the two writes)."""
+        if not self.rows_path.exists():
+            return
+        keep = []
+        with open(self.rows_path, "rb") as fh:
+            for i, line in enumerate(fh):
+                if i >= n:
+                    break
+                keep.append(line)
+        self.rows_path.write_bytes(b"".join(keep))
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.rows_path.exists():
+            return []
+        with open(self.rows_path, "rb") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def save(self, new_rows: list[dict[str, Any]], rejected: dict[str, int]) -> None:
+        if new_rows:
+            with open(self.rows_path, "ab") as fh:
+                for row in new_rows:
+                    fh.write(dumps(row) + b"\n")
+        self.state["done"] += 1
+        self.state["rows"] += len(new_rows)
+        for k, v in rejected.items():
+            self.state["rejected"][k] = self.state["rejected"].get(k, 0) + v
+        atomic_write_text(self.state_path, json.dumps(self.state))
+
+
+def _call(services: Any, params: dict[str, Any], prompt: str, ctx: Any) -> str:
+    result = chat_generate(
+        services,
+        model_id=params.get("model_id"),
+        messages=[{"role": "user", "content": prompt}],
+        params=params.get("params") or {"max_tokens": 512, "temperature": 0.7},
+        cancelled=ctx.cancelled,
+    )
+    if result.get("finish_reason") == "cancelled":
+        raise Cancelled(None)
+    return result.get("text") or ""
+
+
+def run_generate(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    params = check_params(params)
+    work = _Work(services, ctx.job_id, ctx.attempt)
+    try:
+        if params["mode"] == "qa":
+            _run_qa(services, params, work, ctx)
+        else:
+            _run_self_instruct(services, params, work, ctx)
+    except Cancelled:
+        raise Cancelled(
+            {"rows": work.state["rows"], "done": work.state["done"], "resumable": True}
+        ) from None
+    rows = work.rows()
+    if not rows:
+        rejected = work.state["rejected"]
+        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rejected.items()) or "no reply"
+        raise UserError(
+            f"The model wrote no usable rows ({why}). Try a chat (instruction-tuned) model, a "
+            "clearer prompt, or looser filters."
+        )
+    lib = DatasetLibrary(services)
+    dataset_id = lib.new_id()
+    writer = VersionWriter(lib.folder(dataset_id))
+    for row in rows:
+        writer.add_row(
+            row, estimate_tokens(f"{row['instruction']}\n{row['input']}\n{row['output']}")
+        )
+    default = f"qa-{params['collection']}" if params["mode"] == "qa" else "self-instruct"
+    source = {
+        "kind": "generate",
+        "mode": params["mode"],
+        "collection": params.get("collection"),
+        "model_id": params.get("model_id"),
+    }
+    summary = {
+        "description": f"Generated {len(rows):,} rows ({params['mode']}) with "
+        f"{params.get('model_id') or 'the default model'}.",
+        "rows": len(rows),
+        "steps": work.state["done"],
+        "rejected": work.state["rejected"],
+    }
+    try:
+        ds = lib.create(
+            dataset_id,
+            params.get("name") or default,
+            writer,
+            fmt="alpaca",
+            source=source,
+            operation="generate",
+            params={k: v for k, v in params.items() if k != "name"},
+            summary=summary,
+        )
+    except BaseException:
+        shutil.rmtree(lib.folder(dataset_id), ignore_errors=True)
+        raise
+    shutil.rmtree(work.dir, ignore_errors=True)
+    return {
+        "dataset": ds,
+        "name": ds["name"],
+        "rows": ds["rows"],
+        "steps": work.state["done"],
+        "rejected": work.state["rejected"],
+    }
+
+
+def _run_qa(services: Any, params: dict[str, Any], work: _Work, ctx: Any) -> None:
+    chunks = sources.chunks_source(services, params["collection"])
+    total = sources.count_hint(chunks)
+    limit = params.get("max_chunks")
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    f = params["filters"]
+    template = params.get("prompt") or QA_PROMPT
+    seen = {normalize(r["instruction"]) for r in work.rows()} if f.get("dedup") else set()
+    for i, chunk in enumerate(chunks):
+        if limit is not None and i >= limit:
+            break
+        if i < work.state["done"]:
+            continue  # done before a resume
+        ctx.check_cancelled()
+        text = str(chunk.get("text") or "")
+        page = chunk.get("page")
+        prompt = template.format(
+            n=params["per_chunk"],
+            chunk=text,
+            file=chunk.get("file") or "a document",
+            page=f", page {page}" if page else "",
+            examples="",
+        )
+        reply = _call(services, params, prompt, ctx)
+        rows, rejected = [], {}
+        pairs = parse_qa(reply)
+        if not pairs:
+            rejected["unparsed_replies"] = 1
+        for q, a in pairs[: params["per_chunk"]]:
+            reason = _qa_reason(q, a, text, f, seen)
+            if reason:
+                rejected[reason] = rejected.get(reason, 0) + 1
+                continue
+            seen.add(normalize(q))
+            rows.append(
+                {
+                    "instruction": q,
+                    "input": "",
+                    "output": a,
+                    "source_text": text,
+                    "source_file": chunk.get("file"),
+                    "source_page": page,
+                    "source_collection": params["collection"],
+                }
+            )
+        work.save(rows, rejected)
+        done = work.state["done"]
+        ctx.progress(done / total if total else None, f"{done} chunks, {work.state['rows']} pairs")
+
+
+def _qa_reason(q: str, a: str, chunk: str, f: dict[str, Any], seen: set[str]) -> str | None:
+    if not f["min_question_chars"] <= len(q) <= f["max_question_chars"]:
+        return "bad_question_length"
+    if not f["min_answer_chars"] <= len(a) <= f["max_answer_chars"]:
+        return "bad_answer_length"
+    if f.get("dedup") and normalize(q) in seen:
+        return "duplicate_question"
+    if len(q) > 200 and normalize(q) in normalize(chunk):
+        return "copied_passage"
+    return None
+
+
+def _run_self_instruct(services: Any, params: dict[str, Any], work: _Work, ctx: Any) -> None:
+    seeds = list(params.get("seeds") or [])
+    if params.get("seed_dataset"):
+        seeds += _seed_rows(services, params["seed_dataset"])
+    f = params["filters"]
+    template = params.get("prompt") or SELF_INSTRUCT_PROMPT
+    generated = work.rows()
+    pool_words = [set(_WORDS.findall(s["instruction"].lower())) for s in seeds + generated]
+    target = params["count"]
+    max_attempts = params.get("max_attempts") or target * 5
+    base_seed = (params.get("params") or {}).get("seed") or 0
+    while work.state["rows"] < target and work.state["done"] < max_attempts:
+        ctx.check_cancelled()
+        rng = random.Random(f"{base_seed}-{work.state['done']}")  # the same draw after a resume
+        k = min(len(seeds), 3)
+        shown = rng.sample(seeds, k)
+        if generated:
+            shown += rng.sample(generated, min(2, len(generated)))
+        examples = "\n\n".join(_show(t) for t in shown)
+        reply = _call(
+            services,
+            params,
+            template.format(examples=examples, n=1, chunk="", file="", page=""),
+            ctx,
+        )
+        task = parse_task(reply)
+        rejected: dict[str, int] = {}
+        rows = []
+        if task is None:
+            rejected["unparsed_replies"] = 1
+        else:
+            words = set(_WORDS.findall(task["instruction"].lower()))
+            if not f["min_question_chars"] <= len(task["instruction"]) <= f["max_question_chars"]:
+                rejected["bad_instruction_length"] = 1
+            elif not f["min_answer_chars"] <= len(task["output"]) <= f["max_answer_chars"]:
+                rejected["bad_answer_length"] = 1
+            elif any(_similarity(words, w) > f["max_similarity"] for w in pool_words):
+                rejected["too_similar"] = 1
+            else:
+                pool_words.append(words)
+                generated.append(task)
+                rows.append(task)
+        work.save(rows, rejected)
+        ctx.progress(work.state["rows"] / target, f"{work.state['rows']} of {target} tasks")
+
+
+def _show(task: dict[str, str]) -> str:
+    out = f"Instruction: {task['instruction']}"
+    if task.get("input"):
+        out += f"\nInput: {task['input']}"
+    if task.get("output"):
+        out += f"\nOutput: {task['output']}"
+    return out
+
+
+def _seed_rows(services: Any, ref: str) -> list[dict[str, str]]:
+    from engine.datasets import formats
+
+    lib = DatasetLibrary(services)
+    ds, ver = lib.version_of(ref)
+    out = []
+    with lib.reader(ds["id"], ver["version"]) as reader:
+        for _pos, row in reader.iter_rows(0, 200):
+            try:
+                alpaca, _lossy = formats.convert(row, ver["format"], "alpaca")
+            except formats.RowError:
+                continue
+            out.append({"instruction": alpaca["instruction"], "input": alpaca.get("input", ""),
+                        "output": alpaca["output"]})  # fmt: skip
+    if not out:
+        raise UserError(f"{ds['name']} has no rows usable as seed tasks.")
+    return out

@@ -1,0 +1,80 @@
+"""Where question/answer generation reads document chunks from.
+
+The whole contract is ``chunks_source(services, collection) -> iterable of {text, file, page}``
+(``page`` may be None). Tests replace it with a fake; the default asks the Documents engine:
+an ``iter_chunks(services, collection)`` it offers, else the indexed files of the collection from
+its catalog, loaded and split again with the collection's chunk size (words standing in for the
+embedder's tokens), so page numbers come along.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import UserError
+
+
+def chunks_source(services: Any, collection: str) -> Iterable[dict[str, Any]]:
+    try:
+        from engine.documents import chunks as doc_chunks  # the Documents engine's own API
+
+        return doc_chunks.iter_chunks(services, collection)
+    except ImportError:
+        pass
+    try:
+        from engine.documents.catalog import Catalog
+    except ImportError:
+        raise UserError(
+            "Document collections are not available in this Hearth; generate with self-instruct "
+            "seeds instead."
+        ) from None
+    found = Catalog(services).get(collection)
+    files = Catalog(services).files(found["id"], status="indexed")
+    if not files:
+        raise UserError(
+            f"The collection {found['name']} has no indexed files; add documents to it first."
+        )
+    return _resplit(found, files)
+
+
+def check_collection(services: Any, collection: str) -> None:
+    """Raise ``NotFoundError`` now, before a job starts, when the collection does not exist."""
+    try:
+        from engine.documents.catalog import Catalog
+    except ImportError:
+        return
+    Catalog(services).get(collection)
+
+
+def _resplit(collection: dict[str, Any], files: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    from engine.documents.loaders import BadFile, open_document
+    from engine.documents.splitter import Splitter, WordCounter
+
+    settings = collection.get("settings") or {}
+    splitter = Splitter(
+        WordCounter(),
+        max_tokens=int(settings.get("chunk_tokens") or 200),
+        overlap_tokens=int(settings.get("overlap_tokens") or 0),
+    )
+    for f in files:
+        path = Path(f["path"])
+        try:
+            doc = open_document(path)
+            for chunk in splitter.split(doc.blocks()):
+                if chunk.text.strip():
+                    yield {
+                        "text": chunk.text,
+                        "file": f.get("name") or path.name,
+                        "page": chunk.page,
+                    }
+        except (BadFile, OSError):
+            continue  # a file gone or changed since indexing: generate from the others
+
+
+def count_hint(chunks: Iterable[Any]) -> int | None:
+    try:
+        return len(chunks)  # type: ignore[arg-type]
+    except TypeError:
+        return None
