@@ -70,6 +70,8 @@ class Services:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        from engine.documents.manager import close_docs
         from engine.runtimes.manager import close_manager
 
         close_manager(self)  # unload models (frees llama.cpp contexts and GPU memory)
+        close_docs(self)  # flush and release the embedded Qdrant shards

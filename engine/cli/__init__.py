@@ -6,6 +6,7 @@
     hearth-engine jobs list|show|cancel|resume|log [--json]
     hearth-engine chat "prompt" [--model ID] [--system S] [--max-tokens N] ... [--json]
     hearth-engine bench chat [--model ID] [--prompt P] [--n-predict N] [--runs R] [--json]
+    hearth-engine docs create|list|ingest|files|search|ask|eval|remove|rename|chunks|preview ...
     hearth-engine data import|list|show|convert|filter|dedup|split|generate|export ... [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
@@ -27,7 +28,7 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import bench, chat, data, doctor, jobs, models
+    from engine.cli import bench, chat, data, docs, doctor, jobs, models
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parser(sub)
     chat.add_parser(sub)
     bench.add_parser(sub)
+    docs.add_parser(sub)
     data.add_parser(sub)
     return parser
 

@@ -22,6 +22,7 @@ METHOD_MODULES: list[str] = [
     "engine.jobs.methods",
     "engine.models.methods",
     "engine.chat.methods",
+    "engine.documents.methods",
     "engine.datasets.methods",
 ]
 

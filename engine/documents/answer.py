@@ -1,0 +1,206 @@
+"""Answers grounded in documents: retrieve, number the sources, ask the chat model, cite.
+
+    grounded = prepare(services, "How long is the warranty?", ["Manuals"])
+    grounded.messages   # a system prompt with the rules, a user turn with numbered sources
+    grounded.citations  # [{n, collection, file, name, page, heading, start, end, text, ...}]
+    result = ask(services, "How long is the warranty?", ["Manuals"], model_id=None)
+
+``prepare`` is what Chat uses when collections are attached to a conversation: it returns the
+messages to send (after the conversation's history) and the citations to store with the reply.
+``ask`` does the whole round trip through ``engine.chat.generate`` -- so it works with both
+runtimes -- and marks which sources the reply actually cites (``[n]`` in the text). When retrieval
+finds nothing relevant, ``ask`` says so without calling the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.errors import UserError
+from engine.documents.manager import get_docs
+from engine.documents.retrieval import Retriever, options_for
+
+SYSTEM_PROMPT = (
+    "Answer the question using only the numbered sources. After each statement, cite the "
+    "sources that support it in square brackets, like [1] or [2][3]. If the sources do not "
+    "contain the answer, say that the documents do not say. Be concise."
+)
+MAX_SOURCE_CHARS = 12_000  # the sources together, so a small context window still fits them
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass
+class Grounded:
+    question: str
+    messages: list[dict[str, str]]
+    citations: list[dict[str, Any]]
+    nothing_found: bool
+    retrieval: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "messages": self.messages,
+            "citations": self.citations,
+            "nothing_found": self.nothing_found,
+            "retrieval": self.retrieval,
+        }
+
+
+def _collections_arg(collections: Any) -> list[str]:
+    if isinstance(collections, str):
+        collections = [collections]
+    if not isinstance(collections, list) or not collections:
+        raise UserError("Attach at least one document collection.")
+    if not all(isinstance(c, str) and c.strip() for c in collections):
+        raise UserError("Collections are named by id or name (strings).")
+    return collections
+
+
+def retrieve(
+    services: Any, question: str, collections: Any, options: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The top chunks for ``question`` across ``collections`` (merged by score), and a summary."""
+    docs = get_docs(services)
+    refs = _collections_arg(collections)
+    hits: list[dict[str, Any]] = []
+    took = 0.0
+    cached = []
+    k = None
+    for ref in refs:
+        collection = docs.catalog.get(ref)
+        opts = options_for(collection, options)
+        k = opts.k if k is None else max(k, opts.k)
+        result = Retriever(docs, collection).search(question, opts)
+        took += result["took_ms"]
+        if result["cached"]:
+            cached.append({"collection": collection["id"], **result["cached"]})
+        for hit in result["results"]:
+            hits.append(
+                {**hit, "collection": collection["id"], "collection_name": collection["name"]}
+            )
+    hits.sort(key=lambda h: (h["score"], h.get("dense_score") or 0.0), reverse=True)
+    summary = {"took_ms": round(took, 2), "cached": cached, "collections": refs}
+    return hits[: k or 5], summary
+
+
+def build_messages(
+    question: str, hits: list[dict[str, Any]], *, system_prompt: str = SYSTEM_PROMPT
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """A system prompt and a user turn with numbered sources; the citations for those numbers."""
+    blocks, citations, used = [], [], 0
+    for hit in hits:
+        text = hit["text"].strip()
+        if used and used + len(text) > MAX_SOURCE_CHARS:
+            break
+        n = len(citations) + 1
+        where = hit.get("name") or hit.get("file") or "?"
+        if hit.get("page"):
+            where += f", page {hit['page']}"
+        if hit.get("heading"):
+            where += f" ({hit['heading']})"
+        blocks.append(f"[{n}] {where}\n{text}")
+        used += len(text)
+        citations.append(citation(n, hit))
+    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question.strip()}"
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": user},
+    ], citations
+
+
+def citation(n: int, hit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "n": n,
+        "collection": hit.get("collection"),
+        "file": hit.get("file"),
+        "name": hit.get("name"),
+        "type": hit.get("type"),
+        "page": hit.get("page"),
+        "page_end": hit.get("page_end"),
+        "heading": hit.get("heading"),
+        "headings": hit.get("headings") or [],
+        "start": hit.get("start"),
+        "end": hit.get("end"),
+        "index": hit.get("index"),
+        "hash": hit.get("hash"),
+        "text": hit.get("text"),
+        "score": hit.get("score"),
+        "cited": False,
+    }
+
+
+def prepare(
+    services: Any, question: str, collections: Any, options: dict[str, Any] | None = None
+) -> Grounded:
+    if not isinstance(question, str) or not question.strip():
+        raise UserError("Ask a question.")
+    hits, summary = retrieve(services, question, collections, options)
+    if not hits:
+        return Grounded(question, [], [], True, summary)
+    messages, citations = build_messages(question, hits)
+    return Grounded(question, messages, citations, False, summary)
+
+
+def cited_numbers(text: str, count: int) -> list[int]:
+    """Source numbers the reply cites, in order of first mention."""
+    seen: list[int] = []
+    for m in _CITE.finditer(text):
+        n = int(m.group(1))
+        if 1 <= n <= count and n not in seen:
+            seen.append(n)
+    return seen
+
+
+def ask(
+    services: Any,
+    question: str,
+    collections: Any,
+    *,
+    model_id: str | None = None,
+    params: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Answer ``question`` from ``collections`` with the chat model; the reply carries citations."""
+    grounded = prepare(services, question, collections, options)
+    if grounded.nothing_found:
+        names = ", ".join(grounded.retrieval.get("collections", []))
+        text = f"I found nothing relevant to this question in {names}."
+        if on_delta is not None:
+            on_delta(text)
+        return {
+            "text": text,
+            "finish_reason": "stop",
+            "question": question,
+            "citations": [],
+            "cited": [],
+            "nothing_found": True,
+            "retrieval": grounded.retrieval,
+            "model_id": None,
+        }
+    from engine.chat.generate import generate
+
+    result = generate(
+        services,
+        model_id=model_id,
+        messages=grounded.messages,
+        params=params,
+        on_delta=on_delta,
+        cancelled=cancelled,
+    )
+    cited = cited_numbers(result.get("text", ""), len(grounded.citations))
+    for c in grounded.citations:
+        c["cited"] = c["n"] in cited
+    return {
+        **result,
+        "question": question,
+        "citations": grounded.citations,
+        "cited": cited,
+        "nothing_found": False,
+        "retrieval": grounded.retrieval,
+    }

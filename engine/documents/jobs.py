@@ -1,0 +1,29 @@
+"""The ``docs.ingest`` job kind.
+
+It runs in a thread of the engine (not a worker subprocess): the collection's embedded store can be
+open in one process only, and searches in the engine share it. It is resumable: a rerun skips what
+is indexed and redoes what was half done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.jobs.registry import JobContext, job_kind
+
+
+def _title(params: dict[str, Any]) -> str:
+    return f"Ingest into {params.get('name') or params.get('collection')}"
+
+
+@job_kind("docs.ingest", title=_title, resumable=True, changes=("docs.changed",))
+def ingest(ctx: JobContext) -> dict[str, Any]:
+    """Index files and folders into a collection (params: collection, paths)."""
+    from engine.documents.ingest import Ingestor
+
+    services = ctx.services
+    if services is None:
+        from engine.services import Services
+
+        services = Services()
+    return Ingestor(services, ctx.params["collection"], ctx).run(ctx.params.get("paths") or None)

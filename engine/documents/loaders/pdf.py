@@ -1,0 +1,122 @@
+"""PDF with page numbers, through pypdf.
+
+An encrypted PDF opens if it only has an owner password (the empty user password works); one that
+needs a password is refused as such. Pages are read one at a time. The outline (bookmarks), when
+there is one, gives each page its heading path. A PDF where no page has a text layer is a scan:
+it is refused with a hint to run OCR, rather than indexed as nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from engine.documents.loaders import BadFile, Block, Document
+
+log = logging.getLogger(__name__)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
+
+
+def open_pdf(path: Path) -> Document:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise BadFile("PDF support is not installed (pip install pypdf)") from exc
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-but-readable files are noisy
+    try:
+        reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            _decrypt(reader)
+        n_pages = len(reader.pages)
+    except BadFile:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise BadFile(f"damaged or not a PDF ({_short(exc)})") from exc
+    if n_pages == 0:
+        raise BadFile("the PDF has no pages")
+    outline = _outline_by_page(reader)
+    doc = Document(path, "pdf", lambda: _blocks(reader, n_pages, outline, doc), pages=n_pages)
+    return doc
+
+
+def _decrypt(reader: Any) -> None:
+    try:
+        ok = reader.decrypt("")
+    except Exception as exc:  # missing AES support, unknown handler...
+        raise BadFile(
+            f"encrypted PDF that Hearth cannot open ({_short(exc)}); save an unencrypted copy "
+            "and ingest that"
+        ) from exc
+    if not ok:
+        raise BadFile(
+            "encrypted PDF (password protected); remove the password (e.g. print to PDF) "
+            "and ingest it again"
+        )
+
+
+def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc: Document):
+    empty_pages = 0
+    any_text = False
+    headings: tuple[str, ...] = ()
+    for index in range(n_pages):
+        page_no = index + 1
+        headings = outline.get(page_no, headings)
+        try:
+            text = reader.pages[index].extract_text() or ""
+        except Exception as exc:  # one bad page should not lose the rest
+            log.warning("%s: page %d unreadable: %s", doc.path, page_no, exc)
+            doc.notes.append(f"page {page_no} unreadable")
+            continue
+        text = _HYPHEN_BREAK.sub(r"\1\2", text.replace("\r\n", "\n").replace("\r", "\n"))
+        paras = [p.strip() for p in _BLANK_LINE.split(text) if p.strip()]
+        if not paras:
+            empty_pages += 1
+            continue
+        any_text = True
+        for para in paras:
+            yield Block(para, page=page_no, headings=headings)
+    if not any_text:
+        raise BadFile(
+            f"scanned PDF with no text layer ({n_pages} page{'s' if n_pages != 1 else ''}); "
+            "run OCR on it first (e.g. ocrmypdf) and ingest the result"
+        )
+    if empty_pages:
+        doc.notes.append(f"{empty_pages} of {n_pages} pages have no text layer")
+
+
+def _outline_by_page(reader: Any) -> dict[int, tuple[str, ...]]:
+    """page number -> heading path of the first outline entry that starts on that page."""
+    found: dict[int, tuple[str, ...]] = {}
+
+    def walk(items: list[Any], parents: tuple[str, ...]) -> None:
+        last: tuple[str, ...] | None = None
+        for item in items:
+            if isinstance(item, list):
+                if last is not None:
+                    walk(item, last)
+                continue
+            title = str(getattr(item, "title", "") or "").strip()
+            if not title:
+                continue
+            last = (*parents, title)
+            try:
+                page = reader.get_destination_page_number(item) + 1
+            except Exception:
+                continue
+            if page > 0:
+                found.setdefault(page, last)
+
+    try:
+        walk(list(reader.outline or []), ())
+    except Exception:  # an odd outline is not worth failing the file
+        return {}
+    return found
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,109 @@
+"""The ``VectorStore`` interface and the plain data that crosses it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.documents.bm25 import Sparse
+
+DENSE = "dense"
+SPARSE = "bm25"
+INDEXED_FIELDS = ("file", "name", "type")
+
+
+@dataclass
+class ChunkPoint:
+    id: str
+    dense: list[float]
+    sparse: Sparse
+    payload: dict[str, Any]
+
+
+@dataclass
+class Filters:
+    """Keep chunks of these files (absolute paths), file names, and types; empty = no limit."""
+
+    files: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.files or self.names or self.types)
+
+
+@dataclass
+class Query:
+    """One nearest-neighbour search: ``dense`` (a vector) or ``sparse`` (BM25 query terms)."""
+
+    using: str  # DENSE or SPARSE
+    vector: Any  # list[float] or Sparse
+    limit: int
+    filters: Filters | None = None
+    with_vector: bool = False
+    with_payload: bool = True
+
+
+@dataclass
+class StoreHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    vector: list[float] | None = None
+
+
+class VectorStore(ABC):
+    """A collection's chunks. Implementations raise ``UserError`` for problems a user can fix."""
+
+    backend: str = ""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the store has been created."""
+
+    @abstractmethod
+    def create(self, dim: int) -> None:
+        """Create an empty store for ``dim``-dimensional dense vectors."""
+
+    @abstractmethod
+    def dimension(self) -> int | None:
+        """The dense vector size of an existing store (None if it does not exist)."""
+
+    @abstractmethod
+    def upsert(self, points: list[ChunkPoint]) -> None: ...
+
+    @abstractmethod
+    def delete_files(self, files: list[str]) -> None:
+        """Delete every chunk of these files."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def file_counts(self) -> dict[str, int]:
+        """Chunks per file path, for checking the catalogue against the store."""
+
+    @abstractmethod
+    def search(self, queries: list[Query]) -> list[list[StoreHit]]:
+        """Run several searches together; one ranked list per query."""
+
+    @abstractmethod
+    def retrieve(self, ids: list[str], *, with_vector: bool = False) -> list[StoreHit]:
+        """Points by id (missing ones are left out), score 0."""
+
+    def flush(self) -> None:  # noqa: B027 - optional: most backends write through
+        """Make written points durable (where the backend buffers)."""
+
+    def optimize(self) -> None:  # noqa: B027 - optional: servers optimize on their own
+        """Build indexes after a large change (where the backend needs to be told)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Delete the store and every chunk in it."""
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.backend}
