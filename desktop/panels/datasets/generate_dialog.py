@@ -1,0 +1,156 @@
+"""``GenerateDialog``: set up a ``data.generate`` job -- self-instruct tasks written by a local
+model from a few seed tasks, or question/answer pairs from a document collection (when the
+engine has collections: ``docs.list``). The prompt is editable; its placeholders are listed.
+The job makes a new dataset, reports progress, can be cancelled and resumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QRadioButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine_client import EngineClient
+from desktop.panels.datasets.calls import request
+from desktop.panels.datasets.clean_dialogs import model_combo
+
+SEED_HINT = "One task per line, e.g.\nWrite a haiku about autumn.\nExplain recursion to a child."
+QA_PROMPT_HINT = "Optional; placeholders {n}, {chunk}, {file}, {page}"
+SI_PROMPT_HINT = "Optional; placeholder {examples} (the seed tasks)"
+
+
+class GenerateDialog(QDialog):
+    def __init__(
+        self,
+        client: EngineClient,
+        models: list[dict[str, Any]],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.setWindowTitle("Generate a dataset")
+        self.resize(600, 560)
+        note = QLabel(
+            "A local chat model writes the rows. Small models write poor data: check the result, "
+            "and filter or edit it before training."
+        )
+        note.setWordWrap(True)
+        self.self_instruct = QRadioButton("Self-instruct: new tasks from a few seed tasks")
+        self.qa = QRadioButton("Questions and answers from a document collection")
+        self.self_instruct.setChecked(True)
+        self.model = model_combo(models, "Default (bundled model)")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("name of the new dataset (optional)")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(0.8)
+
+        self.seeds = QPlainTextEdit()
+        self.seeds.setPlaceholderText(SEED_HINT)
+        self.count = QSpinBox()
+        self.count.setRange(1, 100_000)
+        self.count.setValue(20)
+        si_page = QWidget()
+        si_form = QFormLayout(si_page)
+        si_form.addRow("Seed tasks", self.seeds)
+        si_form.addRow("Tasks to write", self.count)
+
+        self.collection = QComboBox()
+        self.per_chunk = QSpinBox()
+        self.per_chunk.setRange(1, 20)
+        self.per_chunk.setValue(3)
+        self.max_chunks = QSpinBox()
+        self.max_chunks.setRange(0, 10_000_000)
+        self.max_chunks.setSpecialValueText("all")
+        self.qa_note = QLabel()
+        self.qa_note.setWordWrap(True)
+        self.qa_note.setStyleSheet("color: gray; margin-left: 22px;")
+        qa_page = QWidget()
+        qa_form = QFormLayout(qa_page)
+        qa_form.addRow("Collection", self.collection)
+        qa_form.addRow("Pairs per chunk", self.per_chunk)
+        qa_form.addRow("Chunks at most", self.max_chunks)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(si_page)
+        self.pages.addWidget(qa_page)
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText(SI_PROMPT_HINT)
+        self.prompt.setMaximumHeight(90)
+
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("New dataset", self.name)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.run_button = buttons.addButton("Generate", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addWidget(self.self_instruct)
+        layout.addWidget(self.qa)
+        layout.addWidget(self.qa_note)
+        layout.addLayout(form)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(QLabel("Prompt"))
+        layout.addWidget(self.prompt)
+        layout.addWidget(buttons)
+        self.qa.toggled.connect(self._mode_changed)
+        self.qa.setEnabled(False)
+        self.qa_note.setText("Looking for document collections…")
+        request(self, client, "docs.list", ok=self._show_collections,
+                fail=lambda _e: self._no_collections("Document collections are not available here."))  # fmt: skip
+
+    def _show_collections(self, result: dict[str, Any]) -> None:
+        collections = result.get("collections") or []
+        for c in collections:
+            self.collection.addItem(c.get("name") or c["id"], c.get("id") or c.get("name"))
+        if not collections:
+            self._no_collections("No document collections yet: add documents in Documents first.")
+            return
+        self.qa.setEnabled(True)
+        self.qa_note.setText("")
+        self.qa_note.hide()
+
+    def _no_collections(self, text: str) -> None:
+        self.qa.setEnabled(False)
+        self.qa.setToolTip(text)
+        self.qa_note.setText(text)
+
+    def _mode_changed(self, qa: bool) -> None:
+        self.pages.setCurrentIndex(1 if qa else 0)
+        self.prompt.setPlaceholderText(QA_PROMPT_HINT if qa else SI_PROMPT_HINT)
+
+    def params(self) -> dict[str, Any]:
+        p: dict[str, Any] = {"params": {"temperature": round(self.temperature.value(), 2)}}
+        if self.qa.isChecked():
+            p.update(mode="qa", collection=self.collection.currentData(),
+                     per_chunk=self.per_chunk.value())  # fmt: skip
+            if self.max_chunks.value():
+                p["max_chunks"] = self.max_chunks.value()
+        else:
+            seeds = [line.strip() for line in self.seeds.toPlainText().splitlines() if line.strip()]
+            p.update(mode="self_instruct", seeds=seeds, count=self.count.value())
+        if self.model.currentData():
+            p["model_id"] = self.model.currentData()
+        if self.prompt.toPlainText().strip():
+            p["prompt"] = self.prompt.toPlainText()
+        if self.name.text().strip():
+            p["name"] = self.name.text().strip()
+        return p

@@ -1,0 +1,84 @@
+"""Generate (progress, cancel, resume), statistics drawn with matplotlib from the engine's
+numbers, split with ratios and a seed, and export with its dataset card."""
+
+from __future__ import annotations
+
+from desktop.panels.datasets.generate_dialog import GenerateDialog
+from tests.desktop.datasets.conftest import select, shown_rows
+
+
+def test_generate_with_progress_cancel_and_resume(qtbot, panel):
+    panel.generate_button.click()
+    dialog = panel.actions.dialog
+    assert isinstance(dialog, GenerateDialog)
+    qtbot.waitUntil(lambda: "Looking" not in dialog.qa_note.text(), timeout=5000)
+    if not dialog.qa.isEnabled():  # no document collections here: the dialog says why
+        assert "collections" in dialog.qa_note.text()
+    dialog.seeds.setPlainText("Write a haiku.\n\nExplain recursion.\n")
+    dialog.count.setValue(30)
+    dialog.name.setText("made")
+    assert dialog.params()["seeds"] == ["Write a haiku.", "Explain recursion."]
+    dialog.accept()
+    strip = panel.job_strip
+    qtbot.waitUntil(lambda: strip.isVisible() and strip.bar.value() >= 10, timeout=5000)
+    assert "Generating rows" in strip.label.text() and "step" in strip.label.text()
+    strip.cancel_button.click()
+    qtbot.waitUntil(lambda: strip.resume_button.isVisible(), timeout=5000)
+    assert "Resume carries on" in panel.message.text() and "made" not in panel.list_model.names()
+    strip.resume_button.click()
+    qtbot.waitUntil(lambda: bool(panel.dataset and panel.dataset["name"] == "made"), timeout=10000)
+    assert panel.dataset["rows"] == 30 and "Generated 30 rows in made" in panel.message.text()
+    assert strip.isHidden()
+
+
+def test_generate_refusal_is_shown(qtbot, panel):
+    panel.actions.run_generate({"mode": "self_instruct", "seeds": [], "count": 3})
+    qtbot.waitUntil(lambda: "needs a few seed tasks" in panel.message.text(), timeout=5000)
+
+
+def test_stats_are_drawn_and_saved(qtbot, panel, tmp_path):
+    select(qtbot, panel, "small")
+    with qtbot.waitSignal(panel.stats.sig_stats, timeout=5000) as got:
+        panel.tabs.setCurrentWidget(panel.stats)
+    assert got.args[0]["rows"] == 6
+    assert "6 rows" in panel.stats.summary.text()
+    canvas = panel.stats.canvas
+    assert sum(p.get_height() for p in canvas.hist_ax.patches) == 6  # one bar per bin, 6 rows
+    assert [t.get_text() for t in canvas.roles_ax.get_xticklabels()] == ["user", "assistant"]
+    target = tmp_path / "plot.svg"
+    panel.stats.save_plot(str(target))
+    assert target.read_text().startswith("<?xml")
+
+
+def test_split_then_show_one_split(qtbot, panel):
+    select(qtbot, panel, "small")
+    panel.actions.open_split()
+    dialog = panel.actions.dialog
+    dialog.spins["train"].setValue(90)
+    assert not dialog.run_button.isEnabled()  # 110 %
+    dialog.spins["train"].setValue(50)
+    dialog.spins["validation"].setValue(50)
+    dialog.spins["test"].setValue(0)
+    assert dialog.params() == {"train": 0.5, "validation": 0.5, "test": 0.0, "seed": 0}
+    dialog.accept()
+    combo = panel.rows_view.split_combo
+    qtbot.waitUntil(lambda: combo.count() == 3 and combo.isVisible(), timeout=5000)
+    combo.setCurrentIndex(combo.findData("validation"))
+    qtbot.waitUntil(lambda: panel.rows_model.rowCount() == 3 and len(shown_rows(panel)) == 3,
+                    timeout=5000)  # fmt: skip
+    assert panel.rows_model.position_at(0) == 3  # validation rows follow the train rows
+
+
+def test_export_writes_rows_and_card(qtbot, panel, tmp_path):
+    select(qtbot, panel, "small")
+    panel.actions.open_export()
+    dialog = panel.actions.dialog
+    dialog.file_format.setCurrentText("parquet")
+    assert dialog.path.text().endswith("small.parquet")
+    dialog.file_format.setCurrentText("jsonl")
+    dialog.path.setText(str(tmp_path / "out.jsonl"))
+    dialog.accept()
+    qtbot.waitUntil(lambda: "Exported 6 rows" in panel.message.text(), timeout=5000)
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 6
+    assert (tmp_path / "out.README.md").exists()
+    assert "out.README.md" in panel.message.text()
