@@ -45,6 +45,12 @@ class ProgressPrinter:
         self._last = ""
 
     def __call__(self, method: str, params: dict[str, Any]) -> None:
+        if (
+            method == "job.progress"
+            and params.get("kind") == "end"
+            and params.get("state") == "failed"
+        ):
+            return  # the command prints the failure itself, once
         if method == "job.progress":
             pct = params.get("progress")
             text = f"[{pct * 100:5.1f}%]" if isinstance(pct, (int, float)) else "[  ...]"
@@ -52,5 +58,5 @@ class ProgressPrinter:
             if line != self._last:
                 print(line, file=sys.stderr, flush=True)
                 self._last = line
-        elif method == "job.log" and params.get("level") in ("warning", "error"):
+        elif method == "job.log" and params.get("level") == "warning":
             print(f"{params['level']}: {params['message']}", file=sys.stderr, flush=True)
