@@ -68,6 +68,9 @@ class Services:
         return ModelLibrary(self)
 
     def close(self) -> None:
+        from engine.api.methods import stop as stop_api
+
+        stop_api(self)  # no API request may start generating while models are unloaded
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         from engine.documents.manager import close_docs

@@ -5,9 +5,11 @@
     hearth-engine models list|import|inspect|rename|remove|convert [--json]
     hearth-engine jobs list|show|cancel|resume|log [--json]
     hearth-engine chat "prompt" [--model ID] [--system S] [--max-tokens N] ... [--json]
+    hearth-engine presets list|run|run-injection-tests|schema ... [--json]
+    hearth-engine api [--port P] [--token T]   local OpenAI-compatible API on 127.0.0.1
+    hearth-engine data import|list|show|convert|filter|dedup|split|generate|export ... [--json]
     hearth-engine bench chat [--model ID] [--prompt P] [--n-predict N] [--runs R] [--json]
     hearth-engine docs create|list|ingest|files|search|ask|eval|remove|rename|chunks|preview ...
-    hearth-engine data import|list|show|convert|filter|dedup|split|generate|export ... [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -28,7 +30,7 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import bench, chat, data, docs, doctor, jobs, models
+    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     jobs.add_parser(sub)
     chat.add_parser(sub)
+    presets.add_parser(sub)
+    api.add_parser(sub)
     bench.add_parser(sub)
     docs.add_parser(sub)
     data.add_parser(sub)

@@ -182,6 +182,27 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (dataset_id, version)
     );
     """,
+    # 4 -> 5: chat presets (saved system prompt + params + options) and the preset each
+    # conversation uses, with that conversation's options (e.g. its SQLite file)
+    """
+    CREATE TABLE chat_presets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        system_prompt TEXT NOT NULL DEFAULT '',
+        params TEXT NOT NULL DEFAULT '{}',
+        options TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE chat_preset_bindings (
+        conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+        preset_id TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}',
+        applied_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

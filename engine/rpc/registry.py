@@ -22,6 +22,8 @@ METHOD_MODULES: list[str] = [
     "engine.jobs.methods",
     "engine.models.methods",
     "engine.chat.methods",
+    "engine.chat.presets.methods",
+    "engine.api.methods",
     "engine.documents.methods",
     "engine.datasets.methods",
 ]

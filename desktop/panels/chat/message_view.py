@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop.panels.chat.figures import result_text
 from desktop.panels.chat.markdown import COPY_CODE, CodeColors, IncrementalRenderer
+from desktop.panels.chat.preset_outcome import PresetOutcomeView
 from desktop.panels.chat.thread_model import STATE_LABELS
 
 _BADGE_COLORS = {
@@ -173,6 +174,8 @@ class MessageView(QFrame):
         layout.setSpacing(2)
         layout.addLayout(header)
         layout.addWidget(self.body)
+        self.outcome = PresetOutcomeView()  # a preset's SQL result or review verdict
+        layout.addWidget(self.outcome)
         layout.addWidget(self.footer)
         self.set_message(message)
 
@@ -196,6 +199,8 @@ class MessageView(QFrame):
                 footer = f"Error: {meta['error']}" + (f" · {footer}" if footer else "")
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
+        done = role == "assistant" and state != "streaming"
+        self.outcome.set_outcome(meta.get("preset") if done else None)
         self._update_controls()
 
     def set_busy(self, busy: bool) -> None:

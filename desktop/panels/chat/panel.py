@@ -24,12 +24,15 @@ from PySide6.QtWidgets import (
 
 from desktop.engine_client import EngineClient, EngineState
 from desktop.errors import CancelledError, EngineCrashedError, EngineError, EngineHungError
+from desktop.panels.chat.api_bar import ApiBar
 from desktop.panels.chat.composer import Composer
 from desktop.panels.chat.conversation_list import ConversationList
 from desktop.panels.chat.conversation_view import ConversationView
 from desktop.panels.chat.exporting import export_menu
 from desktop.panels.chat.figures import live_text, result_text
 from desktop.panels.chat.header import ConversationHeader
+from desktop.panels.chat.preset_pane import PresetPane
+from desktop.panels.chat.presets_sync import PresetSync
 from desktop.panels.chat.settings_pane import SettingsPane
 from desktop.panels.chat.settings_sync import SettingsSync
 from desktop.panels.chat.stream import ReplyStream
@@ -45,6 +48,8 @@ CRASH_NOTE = (
 class ChatPanel(QWidget):
     sig_reply_ended = Signal(object)
     """A reply ended: its ChatResult, or the ``EngineError`` it failed with."""
+    sig_preset_done = Signal(object)
+    """A preset's step after a reply ended: ``{message, outcome}``, or the ``EngineError``."""
 
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +67,9 @@ class ChatPanel(QWidget):
         self.view = ConversationView(self.thread_model)
         self.composer = Composer()
         self.settings = SettingsPane()
+        self.presets = PresetPane()
+        self.settings.layout().insertWidget(0, self.presets)  # the preset picker comes first
+        self.api_bar = ApiBar(client)
         self.header = ConversationHeader(export_menu(self))
         self.title_label = self.header.title
         self.export_button = self.header.export_button
@@ -74,6 +82,7 @@ class ChatPanel(QWidget):
         middle = QVBoxLayout(center)
         middle.setContentsMargins(4, 0, 4, 0)
         middle.addWidget(self.header)
+        middle.addWidget(self.api_bar)
         middle.addWidget(self.view, 1)
         middle.addWidget(self.stats_label)
         middle.addWidget(self.composer)
@@ -95,7 +104,10 @@ class ChatPanel(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(splitter, 1)
 
+        self.header.layout().insertWidget(1, self.api_bar.header_button)
         self.sync = SettingsSync(self)
+        self.preset_sync = PresetSync(self)
+        self.api_bar.sig_error.connect(self.show_error)
         for key, slot in (("Escape", self.stop), ("Ctrl+N", self.new_conversation)):
             shortcut = QShortcut(QKeySequence(key), self, activated=slot)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -144,6 +156,7 @@ class ChatPanel(QWidget):
         self.settings.select_model((conv or {}).get("model_id"))
         self._show_title()
         self.sync.load_templates()
+        self.preset_sync.load_binding()
         if conv is None:
             self.sync.schedule_meter()
             return
@@ -301,6 +314,7 @@ class ChatPanel(QWidget):
         self.stats_label.setText(f"Last reply: {result_text(result)}")
         self.settings.show_schema_error("")
         self._after_reply()
+        self.preset_sync.after_reply(result)  # the SQL run or the review, when the preset has one
         self.sig_reply_ended.emit(result)
 
     def _on_stream_failed(self, error: EngineError) -> None:

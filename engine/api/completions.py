@@ -1,0 +1,65 @@
+"""Raw-prompt completion for ``/v1/completions``: the prompt is tokenized as it is (no chat
+template) and continued by the same runtimes, streaming and cancel as chat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.chat.params import ChatParams
+from engine.core.errors import UserError
+from engine.runtimes.manager import get_manager
+
+
+def complete(
+    services: Any,
+    *,
+    model_id: str,
+    prompt: str,
+    params: dict[str, Any] | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Continue ``prompt``; a ChatResult-shaped dict (``text``, ``finish_reason``, ``usage``...)."""
+    chat_params = ChatParams.from_dict(params)
+    manager = get_manager(services)
+    started = time.perf_counter()
+    with manager.use(model_id) as runtime:
+        ready = time.perf_counter()
+        tokens = runtime.tokenize(prompt)
+        n_ctx = runtime.context_length()
+        if len(tokens) >= n_ctx:
+            raise UserError(
+                f"The prompt is {len(tokens)} tokens but the model is loaded with a {n_ctx}-token "
+                "context; shorten it or raise the context length in the model settings."
+            )
+        info = {"model_id": model_id, "runtime": runtime.name, "device": runtime.device}
+        if on_start is not None:
+            on_start(info)
+        schema = chat_params.json_schema if runtime.name == "llama_cpp" else None
+        completion = runtime.generate(
+            tokens,
+            sampling=chat_params,
+            json_schema=schema,
+            on_text=on_delta,
+            cancelled=cancelled,
+        )
+    tps = completion.tokens_per_s
+    return {
+        "text": completion.text,
+        "finish_reason": completion.finish_reason,
+        **info,
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+        },
+        "timings": {
+            "ttft_ms": None if completion.ttft_s is None else round(completion.ttft_s * 1000, 2),
+            "tokens_per_s": None if tps is None else round(tps, 2),
+            "load_ms": round((ready - started) * 1000, 2),
+            "total_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    }
