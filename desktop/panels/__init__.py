@@ -23,6 +23,7 @@ PANEL_MODULES: list[str] = [
     "desktop.panels.models",
     "desktop.panels.activity",
     "desktop.panels.chat",
+    "desktop.panels.documents",
     "desktop.panels.datasets",
 ]
 

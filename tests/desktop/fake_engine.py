@@ -9,7 +9,8 @@ FAKE_ENGINE_MODE picks the behaviour:
 FAKE_ENGINE_EMPTY=1 answers an empty model library and job list (the panels' empty states).
 The method ``die`` makes it exit with code 3 while the request is pending.
 ``chat.*`` methods are answered by the small in-memory store in tests/desktop/chat/fake_chat.py,
-``data.*`` (and ``jobs.*`` of its ``dj-`` jobs) by tests/desktop/datasets/fake_data.py.
+``data.*`` (and ``jobs.*`` of its ``dj-`` jobs) by tests/desktop/datasets/fake_data.py,
+``docs.*`` (and ``jobs.*`` of its ``di-`` jobs) by tests/desktop/documents/fake_docs.py.
 """
 
 from __future__ import annotations
@@ -206,6 +207,10 @@ def main() -> int:
             from chat import fake_chat  # tests/desktop/chat/: this script's folder is on sys.path
 
             fake_chat.handle(method, rid, params, send, cancelled)
+        elif method.startswith("docs.") or str(params.get("id")).startswith("di-"):
+            from documents import fake_docs  # tests/desktop/documents/ (docs.* and its jobs)
+
+            fake_docs.handle(method, rid, params, send, cancelled)
         elif method.startswith(("data.", "fake.data")) or str(params.get("id")).startswith("dj-"):
             from datasets import fake_data  # tests/desktop/datasets/ (data.* and its jobs)
 

@@ -28,6 +28,7 @@ from desktop.panels.chat.api_bar import ApiBar
 from desktop.panels.chat.composer import Composer
 from desktop.panels.chat.conversation_list import ConversationList
 from desktop.panels.chat.conversation_view import ConversationView
+from desktop.panels.chat.documents_chat import DocumentsChat
 from desktop.panels.chat.exporting import export_menu
 from desktop.panels.chat.figures import live_text, result_text
 from desktop.panels.chat.header import ConversationHeader
@@ -107,6 +108,7 @@ class ChatPanel(QWidget):
         self.header.layout().insertWidget(1, self.api_bar.header_button)
         self.sync = SettingsSync(self)
         self.preset_sync = PresetSync(self)
+        self.documents = DocumentsChat(self)  # attached collections: answers with citations
         self.api_bar.sig_error.connect(self.show_error)
         for key, slot in (("Escape", self.stop), ("Ctrl+N", self.new_conversation)):
             shortcut = QShortcut(QKeySequence(key), self, activated=slot)
@@ -183,6 +185,7 @@ class ChatPanel(QWidget):
             self.settings.select_model(conv.get("model_id"))
         self._settings_stale = False
         self.thread_model.set_messages(thread.get("messages") or [])
+        self.documents.restore()  # the document answers kept beside this conversation
         stream = self.stream
         if stream is not None and stream.conversation_id == conv["id"] and stream.text:
             row = self._stream_row()
@@ -228,6 +231,8 @@ class ChatPanel(QWidget):
             return
         if self.conversation is None:
             self.new_conversation(then=lambda: self.send(text))
+            return
+        if self.documents.intercept(text):  # collections attached: docs.ask answers
             return
         editing = self.composer.editing
         self.composer.editor.clear()

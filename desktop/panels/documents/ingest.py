@@ -1,0 +1,315 @@
+"""Ingest jobs of the Documents panel: ``IngestTracker`` starts ``docs.ingest``, follows its
+``job.progress``/``job.metrics`` notifications (files/s from the metrics, ETA from the progress
+fraction and the time since the job began), cancels it and resumes it (``jobs.resume``: the engine
+skips what is already indexed); ``IngestStrip`` shows the selected collection's job.
+
+A quick job can end before ``docs.ingest`` answers with its id, so recent ends of unknown
+``docs.ingest`` jobs are kept for a while.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from html import escape as esc
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from desktop.engine_client import EngineClient
+from desktop.format import human_duration
+from desktop.panels.documents.calls import request
+
+STOPPED = ("failed", "cancelled", "interrupted")
+
+
+@dataclass
+class IngestJob:
+    job_id: str
+    collection_id: str
+    title: str
+    state: str = "queued"
+    progress: float | None = None
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    began: float | None = None  # monotonic time of the first progress seen
+    record: dict[str, Any] | None = None  # the final Job once it ended
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    def eta_s(self) -> float | None:
+        p = self.progress
+        if not self.active or self.began is None or not p or not 0 < p < 1:
+            return None
+        return (time.monotonic() - self.began) * (1 - p) / p
+
+    def rate_text(self) -> str:
+        """``340 chunks · 3.1 files/s · 95 chunks/s · ETA 20 s`` from the metrics and progress."""
+        m = self.metrics
+        if not m:
+            return ""
+        parts = [f"{int(m.get('chunks', 0))} chunks", f"{m.get('files_per_s', 0.0):.1f} files/s"]
+        if m.get("chunks_per_s"):
+            parts.append(f"{m['chunks_per_s']:.0f} chunks/s")
+        eta = self.eta_s()
+        if eta is not None:
+            parts.append(f"ETA {human_duration(eta)}")
+        return " · ".join(parts)
+
+    def status_text(self) -> str:
+        """What the job is doing: the engine's line, cut to its first part (``3/10 files``) when
+        the figures after it are shown from the metrics."""
+        if self.metrics and " · " in self.message:
+            return self.message.split(" · ")[0]
+        return self.message
+
+
+class IngestTracker(QObject):
+    sig_changed = Signal(str)
+    """A job of this collection id started, reported progress or ended."""
+    sig_ended = Signal(object)
+    """An ingest job ended; the argument is the ``IngestJob`` (with its final ``record``)."""
+    sig_error = Signal(str)
+    """Starting, cancelling or resuming failed; the argument is the engine's message."""
+
+    def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.jobs: dict[str, IngestJob] = {}  # by collection id: the latest job of each
+        self._early: dict[str, dict[str, Any]] = {}
+        client.sig_job_progress.connect(self._on_progress)
+        client.sig_job_metrics.connect(self._on_metrics)
+
+    def job_for(self, collection_id: str | None) -> IngestJob | None:
+        return self.jobs.get(collection_id or "")
+
+    def _by_id(self, job_id: str | None) -> IngestJob | None:
+        return next((j for j in self.jobs.values() if j.job_id == job_id), None)
+
+    # -- actions --------------------------------------------------------------------------
+    def start(self, collection: dict[str, Any], paths: list[str] | None) -> None:
+        """Ingest ``paths`` (None: re-read every source) into ``collection``."""
+        params: dict[str, Any] = {"id": collection["id"]}
+        if paths is not None:
+            params["paths"] = paths
+        request(
+            self,
+            self.client,
+            "docs.ingest",
+            params,
+            ok=lambda r: self.follow(r["job"], collection),
+            fail=lambda e: self.sig_error.emit(e.message),
+        )
+
+    def follow(self, job: dict[str, Any], collection: dict[str, Any]) -> None:
+        """Track a job (just started, or found running when the collection was selected)."""
+        tracked = IngestJob(
+            job["id"],
+            collection["id"],
+            f"Ingesting into {collection.get('name')}",
+            state=job.get("state") or "queued",
+            progress=job.get("progress"),
+            message=job.get("message") or "Waiting to start…",
+        )
+        self.jobs[collection["id"]] = tracked
+        self.sig_changed.emit(collection["id"])
+        early = self._early.pop(job["id"], None)
+        if early is not None:
+            self._on_progress(early)
+
+    def offer_resume(self, job: dict[str, Any], collection: dict[str, Any]) -> None:
+        """Show an ingest that stopped early (found in ``jobs.list``) so it can be resumed."""
+        if self.job_for(collection["id"]) is not None:
+            return
+        tracked = IngestJob(
+            job["id"],
+            collection["id"],
+            f"Ingest into {collection.get('name')}",
+            state=job["state"],
+            progress=job.get("progress"),
+            message=str(job.get("error") or job.get("message") or job["state"]),
+            record=job,
+        )
+        self.jobs[collection["id"]] = tracked
+        self.sig_changed.emit(collection["id"])
+
+    def cancel(self, collection_id: str) -> None:
+        job = self.job_for(collection_id)
+        if job is None or not job.active:
+            return
+        job.message = "Cancelling…"
+        self.sig_changed.emit(collection_id)
+        request(
+            self,
+            self.client,
+            "jobs.cancel",
+            {"id": job.job_id},
+            fail=lambda e: self.sig_error.emit(e.message),
+        )
+
+    def resume(self, collection_id: str) -> None:
+        """Re-queue a cancelled, failed or interrupted ingest; it goes on from where it was."""
+        job = self.job_for(collection_id)
+        if job is None or job.active:
+            return
+
+        def resumed(record: dict[str, Any]) -> None:
+            job.state, job.record, job.began = record.get("state") or "queued", None, None
+            job.message, job.metrics = "Resuming…", {}
+            self.sig_changed.emit(collection_id)
+
+        request(
+            self,
+            self.client,
+            "jobs.resume",
+            {"id": job.job_id},
+            ok=resumed,
+            fail=lambda e: self.sig_error.emit(e.message),
+        )
+
+    def dismiss(self, collection_id: str) -> None:
+        job = self.job_for(collection_id)
+        if job is not None and not job.active:
+            del self.jobs[collection_id]
+            self.sig_changed.emit(collection_id)
+
+    # -- notifications --------------------------------------------------------------------
+    def _on_progress(self, params: dict[str, Any]) -> None:
+        job = self._by_id(params.get("job_id"))
+        if job is None:
+            if params.get("job_kind") == "docs.ingest" and params.get("kind") == "end":
+                self._early[params.get("job_id")] = params
+                while len(self._early) > 50:
+                    self._early.pop(next(iter(self._early)))
+            return
+        job.state = params.get("state") or job.state
+        if params.get("kind") == "begin" or job.began is None:
+            job.began = time.monotonic()
+        if params.get("progress") is not None or params.get("kind") == "begin":
+            job.progress = params.get("progress")
+        if params.get("message"):
+            job.message = params["message"]
+        if params.get("kind") != "end":
+            self.sig_changed.emit(job.collection_id)
+            return
+        request(
+            self,
+            self.client,
+            "jobs.get",
+            {"id": job.job_id},
+            ok=lambda record: self._ended(job, record),
+            fail=lambda _e: self._ended(
+                job, {"id": job.job_id, "state": job.state, "error": params.get("message")}
+            ),
+        )
+
+    def _on_metrics(self, params: dict[str, Any]) -> None:
+        job = self._by_id(params.get("job_id"))
+        if job is not None and isinstance(params.get("values"), dict):
+            job.metrics.update(params["values"])
+            self.sig_changed.emit(job.collection_id)
+
+    def _ended(self, job: IngestJob, record: dict[str, Any]) -> None:
+        job.record = record
+        job.state = record.get("state") or job.state
+        if job.state == "succeeded":
+            job.progress = 1.0
+            if self.jobs.get(job.collection_id) is job:
+                del self.jobs[job.collection_id]  # nothing left to show or resume
+        elif job.state in STOPPED:
+            job.message = str(record.get("error") or job.message or job.state)
+        self.sig_changed.emit(job.collection_id)
+        self.sig_ended.emit(job)
+
+
+def summary_text(result: dict[str, Any] | None) -> str:
+    """``Indexed 3 · skipped 1 · failed 1 · 12 chunks added in 2 s. Failed — scan.pdf: why.``"""
+    r = result or {}
+    text = (
+        f"Indexed {len(r.get('indexed') or [])} · skipped {len(r.get('skipped') or [])} · "
+        f"failed {len(r.get('failed') or [])}"
+    )
+    failed = r.get("failed") or []
+    if r.get("chunks_added") is not None:
+        text += f" · {r['chunks_added']} chunks added"
+    if r.get("seconds") is not None:
+        text += f" in {human_duration(r['seconds'])}"
+    text += "."
+    if failed:
+        reasons = [f"{Path(f.get('file') or '?').name}: {f.get('reason')}" for f in failed[:3]]
+        more = f" (+{len(failed) - 3} more in the Files table)" if len(failed) > 3 else ""
+        text += " Failed — " + "; ".join(reasons) + more + "."
+    return text
+
+
+class IngestStrip(QWidget):
+    """The selected collection's ingest: title, status line, progress bar, Cancel or Resume."""
+
+    def __init__(self, tracker: IngestTracker, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tracker = tracker
+        self.collection_id: str | None = None
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.rate = QLabel()
+        self.rate.setStyleSheet("color: palette(placeholder-text);")
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.bar.setMaximumHeight(16)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop ingesting; files done so far stay indexed")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Go on from where it stopped (indexed files are skipped)")
+        self.dismiss_button = QPushButton("Dismiss")
+        self.cancel_button.clicked.connect(lambda: self._act(tracker.cancel))
+        self.resume_button.clicked.connect(lambda: self._act(tracker.resume))
+        self.dismiss_button.clicked.connect(lambda: self._act(tracker.dismiss))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.rate)
+        layout.addWidget(self.bar)
+        for button in (self.cancel_button, self.resume_button, self.dismiss_button):
+            layout.addWidget(button)
+        tracker.sig_changed.connect(self._changed)
+        self.hide()
+
+    def _act(self, action) -> None:
+        if self.collection_id:
+            action(self.collection_id)
+
+    def show_collection(self, collection_id: str | None) -> None:
+        self.collection_id = collection_id
+        self.update_view()
+
+    def _changed(self, collection_id: str) -> None:
+        if collection_id == self.collection_id:
+            self.update_view()
+
+    def update_view(self) -> None:
+        job = self.tracker.job_for(self.collection_id)
+        if job is None:
+            self.hide()
+            return
+        active = job.active
+        self.cancel_button.setVisible(active)
+        self.bar.setVisible(active)
+        self.rate.setVisible(active and bool(job.rate_text()))
+        resumable = bool((job.record or {}).get("resumable", True))
+        self.resume_button.setVisible(not active and job.state in STOPPED and resumable)
+        self.dismiss_button.setVisible(not active)
+        if active:
+            self.label.setText(f"<b>{esc(job.title)}</b> — {esc(job.status_text())}")
+            self.rate.setText(job.rate_text())
+            if job.progress is None:
+                self.bar.setRange(0, 0)
+            else:
+                self.bar.setRange(0, 100)
+                self.bar.setValue(int(100 * float(job.progress)))
+        else:
+            self.label.setText(f"<b>{esc(job.title)}</b> stopped ({job.state}): {esc(job.message)}")
+        self.show()
