@@ -21,7 +21,5 @@ register_panel(
         _build,
         order=15,  # right after Chat (10): the answers in Chat come from here
         tooltip="Document collections: ingest, search, check chunks, evaluate retrieval",
-        # the icon lives beside this package (desktop/resources/ belongs to the app shell)
-        icon_name="../panels/documents/documents",
     )
 )
