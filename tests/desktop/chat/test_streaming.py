@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import Qt
 
 from desktop.errors import CancelledError, EngineCrashedError, UserFacingError
 from tests.desktop.chat.conftest import send_and_wait, settle, texts
@@ -71,21 +71,13 @@ def test_escape_stops_and_keeps_partial_text_marked_stopped(qtbot, panel):
 
 
 def test_deltas_are_batched_per_frame(qtbot, panel):
-    gaps = []
-    clock = QElapsedTimer()
-    clock.start()
-    ticker = QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(lambda: gaps.append(clock.restart()))
-    ticker.start()
     result = send_and_wait(qtbot, panel, "many tokens please")
-    ticker.stop()
     assert result["text"].count("x") == 400
     view = last_view(panel)
     assert view.body.toPlainText().count("x") == 400
-    # 400 deltas, but the document is rebuilt about once per 33 ms frame
+    # 400 deltas, but the document is rebuilt about once per 33 ms frame (how long the GUI
+    # thread is blocked is a timing, measured by hand, not asserted here)
     assert view.body.render_count <= 40, view.body.render_count
-    assert max(gaps) < 50, f"the GUI thread stalled {max(gaps)} ms"
 
 
 def test_engine_errors_show_in_the_message_bar(qtbot, panel):

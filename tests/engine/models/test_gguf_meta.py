@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -16,9 +15,7 @@ from .conftest import TINY_GGUF_PARAMS, write_gguf
 
 
 def test_bundled_gemma_metadata(gemma_gguf):
-    start = time.perf_counter()
     meta = read_gguf(gemma_gguf)
-    elapsed = time.perf_counter() - start
 
     assert meta["format"] == "gguf"
     assert meta["role"] == "llm"
@@ -30,7 +27,6 @@ def test_bundled_gemma_metadata(gemma_gguf):
     assert meta["name"] == "Gemma 3 270m"
     assert meta["size_bytes"] == gemma_gguf.stat().st_size
     assert meta["vocab_size"] == 262_144
-    assert elapsed < 5  # gguf.GGUFReader needs ~10 s on two cores for this file
 
 
 @pytest.mark.slow
