@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox
 
-from desktop.panels.datasets.calls import request
+from desktop.calls import request
 from desktop.panels.datasets.clean_dialogs import (
     ContaminationDialog,
     DedupDialog,

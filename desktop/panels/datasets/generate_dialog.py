@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.clean_dialogs import model_combo
 
 SEED_HINT = "One task per line, e.g.\nWrite a haiku about autumn.\nExplain recursion to a child."

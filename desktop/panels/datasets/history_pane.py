@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.format import clock
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.rowtext import version_text
 from desktop.table_model import RecordTableModel
 

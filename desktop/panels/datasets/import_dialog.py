@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.format import human_bytes
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.rowtext import FORMATS, errors_text
 
 NONE = "(none)"

@@ -16,8 +16,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.import_dialog import ImportDialog
 from desktop.panels.datasets.jobs import DataJobs
 from desktop.panels.datasets.rowtext import errors_text

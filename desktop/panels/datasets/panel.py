@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.panels.datasets.actions import DatasetActions
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.history_pane import HistoryPane
 from desktop.panels.datasets.import_flow import ImportFlow
 from desktop.panels.datasets.jobs import DataJobs, JobStrip

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
-from desktop.panels.datasets.calls import request
 
 TEMPLATES = ("chatml", "llama3", "gemma", "mistral", "alpaca", "plain")
 ESTIMATE = "Estimate (no model)"

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.rowtext import elide, row_summary
 
 MAX_SHOWN = 2000  # clusters or rows listed; the rest are removed as proposed

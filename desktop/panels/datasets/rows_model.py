@@ -24,9 +24,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from desktop.calls import request
 from desktop.engine_client import Call, EngineClient
 from desktop.errors import CancelledError, EngineError
-from desktop.panels.datasets.calls import request
 from desktop.panels.datasets.rowtext import cell_text, columns_for, tooltip_text
 from desktop.table_model import guarded_data
 

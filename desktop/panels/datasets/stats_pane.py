@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import Call, EngineClient
 from desktop.errors import CancelledError
-from desktop.panels.datasets.calls import request
 
 ESTIMATE = "Estimated tokens"
 

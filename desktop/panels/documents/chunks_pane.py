@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.files_pane import FILE_FILTER
 from desktop.panels.documents.models import ChunksModel
 from desktop.panels.documents.source_viewer import where_text

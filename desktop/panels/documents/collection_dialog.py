@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.models import MODE_LABELS, MODES
 
 # Used until docs.settings answers (docs/PROTOCOL.md, CollectionSettings).

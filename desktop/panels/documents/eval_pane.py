@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import Call, EngineClient
 from desktop.errors import CancelledError, EngineError
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.models import EvalModel
 from desktop.widgets import HintTableView
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.format import human_bytes
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.models import FilesModel
 from desktop.widgets import HintTableView
 

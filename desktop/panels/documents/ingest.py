@@ -18,9 +18,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.format import human_duration
-from desktop.panels.documents.calls import request
 
 STOPPED = ("failed", "cancelled", "interrupted")
 

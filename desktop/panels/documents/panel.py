@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient, EngineState
 from desktop.errors import EngineError
 from desktop.format import human_bytes
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.chunks_pane import ChunksPane
 from desktop.panels.documents.collection_dialog import CollectionDialog
 from desktop.panels.documents.eval_pane import EvalPane

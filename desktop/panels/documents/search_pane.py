@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.models import MODE_LABELS, MODES, HitsModel, score_text
 from desktop.panels.documents.source_viewer import SourceViewer, where_text
 from desktop.widgets import HintTableView

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.calls import request
 from desktop.panels.documents.models import page_text
 
 CONTEXT_CHARS = 800

@@ -1,8 +1,9 @@
-"""Engine calls from the Documents panel whose answers may come after the asker is gone.
+"""Engine calls whose answers may come after the asking widget is gone.
 
-An answer can arrive after its widget was deleted (a closed dialog, a closing app whose stopping
-engine fails every pending call); a callback touching the deleted widget would raise inside Qt's
-event delivery. ``request`` runs its callbacks only while their owner still exists.
+An answer can arrive after its widget was deleted: the user closed a dialog, or the app is
+closing and the stopping engine fails every pending call. A callback that touched the deleted
+widget would raise inside Qt's event delivery, so every callback here runs only while its owner
+(a widget, model or other ``QObject``) still exists.
 """
 
 from __future__ import annotations
