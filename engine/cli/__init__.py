@@ -10,6 +10,8 @@
     hearth-engine data import|list|show|convert|filter|dedup|split|generate|export ... [--json]
     hearth-engine bench chat [--model ID] [--prompt P] [--n-predict N] [--runs R] [--json]
     hearth-engine docs create|list|ingest|files|search|ask|eval|remove|rename|chunks|preview ...
+    hearth-engine train lora|resume|list|show|eval|merge|plan|delete ... [--json]
+    hearth-engine export gguf RUN [--merged --quant q8_0 | --adapter] [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -30,7 +32,7 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets
+    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets, train
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     docs.add_parser(sub)
     data.add_parser(sub)
+    train.add_parser(sub)
+    train.add_export_parser(sub)
     return parser
 
 

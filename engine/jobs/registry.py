@@ -19,7 +19,12 @@ from typing import Any, Protocol
 from engine.core.errors import Cancelled, UserError
 
 # Modules that declare job kinds. Each must keep heavy imports inside its functions.
-KIND_MODULES: list[str] = ["engine.models.jobs", "engine.documents.jobs", "engine.datasets.jobs"]
+KIND_MODULES: list[str] = [
+    "engine.models.jobs",
+    "engine.documents.jobs",
+    "engine.datasets.jobs",
+    "engine.training.jobs",
+]
 
 
 class JobContext(Protocol):

@@ -26,6 +26,7 @@ METHOD_MODULES: list[str] = [
     "engine.api.methods",
     "engine.documents.methods",
     "engine.datasets.methods",
+    "engine.training.methods",
 ]
 
 

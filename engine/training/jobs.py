@@ -1,0 +1,67 @@
+"""Job kinds of fine-tuning. All run in a worker subprocess: they load torch models, so an OOM or
+a native crash ends only the job, and the engine (and chat) keep working.
+
+    train.lora     train a run (params: run_id); resumable from its last checkpoint
+    train.eval     perplexity before/after and base vs tuned answers (run_id, prompts?)
+    train.merge    merge the adapter into the base, save and register the model (run_id)
+    train.export   GGUF export of the adapter or the merged model (run_id, what, quant)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.jobs.registry import JobContext, job_kind
+
+
+def _services(ctx: JobContext) -> Any:
+    services = getattr(ctx, "services", None)
+    if services is None:
+        from engine.services import Services
+
+        services = Services()
+    return services
+
+
+def _name(params: dict[str, Any]) -> str:
+    return str(params.get("name") or params.get("run_id") or "")
+
+
+@job_kind("train.lora", title=lambda p: f"Fine-tune {_name(p)}", subprocess=True,
+          resumable=True, changes=("train.changed",))  # fmt: skip
+def train(ctx: JobContext) -> dict[str, Any]:
+    """Train the run ``run_id`` (resumes from its last checkpoint when there is one)."""
+    from engine.training.trainer import LoraTrainer
+
+    return LoraTrainer(_services(ctx), ctx.params["run_id"], ctx).train()
+
+
+@job_kind("train.eval", title=lambda p: f"Evaluate {_name(p)}", subprocess=True,
+          changes=("train.changed",))  # fmt: skip
+def evaluate(ctx: JobContext) -> dict[str, Any]:
+    """Perplexity before/after and answers side by side (params: run_id, prompts, max_new_tokens)."""
+    from engine.training.evaluate import evaluate_run
+
+    p = ctx.params
+    return evaluate_run(_services(ctx), p["run_id"], prompts=p.get("prompts"),
+                        max_new_tokens=int(p.get("max_new_tokens") or 64), ctx=ctx)  # fmt: skip
+
+
+@job_kind("train.merge", title=lambda p: f"Merge {_name(p)}", subprocess=True,
+          resumable=True, changes=("models.changed", "train.changed"))  # fmt: skip
+def merge(ctx: JobContext) -> dict[str, Any]:
+    """Merge the run's adapter into its base model; register the folder (params: run_id)."""
+    from engine.training.merge import merge_run
+
+    return merge_run(_services(ctx), ctx.params["run_id"], ctx=ctx)
+
+
+@job_kind("train.export", title=lambda p: f"Export {_name(p)} as GGUF ({p.get('what', 'merged')})",
+          subprocess=True, resumable=True, changes=("models.changed", "train.changed"))  # fmt: skip
+def export(ctx: JobContext) -> dict[str, Any]:
+    """GGUF export (params: run_id, what: adapter|merged, quant: f16|q8_0|f32)."""
+    from engine.training.export_gguf import export_run
+
+    p = ctx.params
+    return export_run(_services(ctx), p["run_id"], what=p.get("what") or "merged",
+                      quant=p.get("quant") or "q8_0", ctx=ctx)  # fmt: skip

@@ -1,0 +1,454 @@
+"""LoraTrainer: the training loop of a run (LoRA, DoRA, QLoRA or full fine-tuning).
+
+Why our own loop rather than the Hugging Face ``Trainer``: a resumed run must see exactly the
+batches, dropout masks and optimizer state it would have seen without the interruption, and every
+file it writes must be safetensors/JSON written atomically. Both are a few lines here (the batch
+order is a pure function of the step, the RNG state lives in the checkpoint), while the HF
+Trainer checkpoints with pickles and resumes its data loader approximately. Owning the loop also
+lets the loss skip the LM head for prompt tokens (``engine.training.loss``), which is where most
+of the speed and memory gain over a plain HF Trainer + peft loop comes from on CPU.
+
+One step: ``gradient_accumulation`` micro-batches, each loss summed over tokens and divided by
+the step's total answer tokens (every token weighs the same), gradient clipping, AdamW. Between
+micro-batches the loop checks for a cancel; a cancel writes a checkpoint of the last finished
+step and ends the job as cancelled, resumable from there. A non-finite or exploding loss stops
+the run with a message naming the learning rate; running out of memory names the settings to
+lower; a full disk while checkpointing keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from engine.core.errors import Cancelled, UserError
+from engine.core.paths import describe_os_error
+from engine.training import checkpoint, data, evaluate, loss, modeling
+from engine.training.config import TrainOptions
+from engine.training.runs import RunStore
+
+
+class Diverged(UserError):
+    """The loss became NaN/inf or exploded; the message says what to change."""
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB.
+
+    On Linux from ``VmHWM``: ``ru_maxrss`` carries the parent's peak across fork + exec, so a
+    worker started by a big engine process would report the engine's memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    except ImportError:  # Windows
+        import psutil
+
+        return getattr(psutil.Process().memory_info(), "peak_wset", 0) / (1024 * 1024)
+
+
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        s in text
+        for s in (
+            "out of memory",
+            "can't allocate memory",
+            "not enough memory",
+            "defaultcpuallocator",
+        )
+    )
+
+
+def lr_at(step: int, total: int, opts: TrainOptions) -> float:
+    """The learning rate of step ``step`` (0-based): linear warm-up, then the schedule."""
+    warmup = int(total * opts.warmup_ratio)
+    if warmup and step < warmup:
+        return opts.learning_rate * (step + 1) / warmup
+    if opts.lr_schedule == "constant" or total <= warmup + 1:
+        return opts.learning_rate
+    progress = (step - warmup) / max(1, total - warmup - 1)
+    if opts.lr_schedule == "linear":
+        return opts.learning_rate * max(0.0, 1.0 - progress)
+    return opts.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class LoraTrainer:
+    """Trains the run ``run_id`` (its record holds the model, dataset and options)."""
+
+    def __init__(self, services: Any, run_id: str, ctx: Any) -> None:
+        self.services = services
+        self.run_id = run_id
+        self.ctx = ctx
+        self.store = RunStore(services)
+        self.run_dir = self.store.folder(run_id)
+        record = self.store.get(run_id)
+        self.record = record
+        self.opts = TrainOptions.from_dict(record["options"])
+        self.last_saved = 0
+
+    # -- public ----------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        self.store.update(self.run_id, state="running", error=None,
+                          job_id=getattr(self.ctx, "job_id", None),
+                          attempt=getattr(self.ctx, "attempt", 1))  # fmt: skip
+        try:
+            result = self._train()
+        except Cancelled:
+            self.store.update(self.run_id, state="cancelled")
+            raise
+        except BaseException as exc:
+            message = self._failure_message(exc)
+            self.store.update(self.run_id, state="failed", error=message or str(exc))
+            if message is not None:
+                raise UserError(message) from exc
+            raise
+        self.store.update(self.run_id, state="succeeded", error=None)
+        return result
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _failure_message(self, exc: BaseException) -> str | None:
+        if isinstance(exc, UserError):
+            return exc.message
+        if is_oom(exc):
+            o = self.opts
+            hint = (
+                f"lower batch_size (now {o.batch_size}; try {max(1, o.batch_size // 2)} with "
+                f"gradient_accumulation {o.gradient_accumulation * 2} to keep the effective batch)"
+                if o.batch_size > 1 else f"lower seq_len (now {o.seq_len})"
+            )  # fmt: skip
+            extra = "" if o.gradient_checkpointing else ", or turn on gradient_checkpointing"
+            kept = f" The checkpoint of step {self.last_saved} is kept." if self.last_saved else ""
+            return f"Out of memory while training: {hint}{extra}.{kept}"
+        return None
+
+    def _train(self) -> dict[str, Any]:
+        import torch
+
+        ctx, opts, rec = self.ctx, self.opts, self.record
+        device = modeling.pick_device(opts.device)
+        modeling.check_method(opts.method, device)
+        precision = modeling.pick_precision(opts.precision, device)
+        model_info = self.services.library.get(rec["model_id"])
+
+        ctx.progress(None, "Reading the dataset")
+        ds = rec["dataset"]
+        rows = data.load_rows(self.services, ds["ref"], version=ds.get("version"),
+                              split=ds.get("split"), validation_split=ds.get("validation_split"),
+                              validation_fraction=opts.validation_fraction, seed=opts.seed)  # fmt: skip
+        ctx.progress(None, f"Loading {model_info['name']}")
+        torch.manual_seed(opts.seed)
+        lm, tok = modeling.load_base(self.services, model_info, method=opts.method, device=device,
+                                     precision=precision, ctx=ctx)  # fmt: skip
+        template = data.choose_template(self.services, model_info, option=opts.template,
+                                        own=getattr(tok, "chat_template", None))  # fmt: skip
+        encoder = data.hf_encoder(tok, None if rows.format == "text" else template,
+                                  train_on_prompt=opts.train_on_prompt, model_name=model_info["name"])  # fmt: skip
+        train_ex, report = encoder.examples(rows.train, opts.seq_len)
+        if not train_ex:
+            raise UserError(report.refusal(opts.seq_len))
+        val_ex, _ = encoder.examples(rows.validation[: opts.eval_rows], opts.seq_len)
+        if report.not_split:
+            ctx.log(f"{report.not_split} rows: the chat template could not be split into prompt "
+                    "and answer, so their prompt tokens are learned too.", "warning")  # fmt: skip
+        if report.too_long or report.empty:
+            ctx.log(f"Left out {report.too_long + report.empty} of {report.rows} rows "
+                    f"({report.too_long} too long for seq_len {opts.seq_len}, {report.empty} empty).",
+                    "warning")  # fmt: skip
+        end_of_turn = encoder.end_of_turn
+        loaded = modeling.prepare(lm, tok, opts, device=device, precision=precision)
+        model = loaded.model
+        pad_id = int(tok.pad_token_id)
+        self.store.update(self.run_id, template={"name": template.name, "source": template.source,
+                          "end_of_turn": end_of_turn, "appends_eos": encoder.appends_eos},
+                          data={**report.to_dict(), "validation_rows": len(val_ex),
+                                "format": rows.format, "source": rows.source},
+                          targets=loaded.targets, device=device, precision=precision,
+                          trainable_params=loaded.trainable_params,
+                          total_params=loaded.total_params)  # fmt: skip
+        ctx.log(f"{len(train_ex)} training rows, {len(val_ex)} validation rows, "
+                f"{loaded.trainable_params:,} trainable of {loaded.total_params:,} parameters, "
+                f"{device} {precision}, template {template.name}")  # fmt: skip
+
+        units = data.pack(train_ex, opts.seq_len, opts.seed) if opts.packing else None
+        lengths = (
+            [sum(len(train_ex[i].input_ids) for i in block) for block in units]
+            if units is not None else [len(e.input_ids) for e in train_ex]
+        )  # fmt: skip
+        order = data.BatchOrder(lengths, opts.batch_size, seed=opts.seed,
+                                group_by_length=opts.group_by_length and units is None)  # fmt: skip
+        accum = opts.gradient_accumulation
+        total = data.total_steps(
+            order.per_epoch, accum, epochs=opts.epochs, max_steps=opts.max_steps
+        )
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=opts.learning_rate, weight_decay=opts.weight_decay)
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device == "cuda" else None
+
+        probe = data.collate(train_ex, None, [min(range(len(train_ex)), key=lambda i: len(train_ex[i].input_ids))], pad_id=pad_id)  # fmt: skip
+        with modeling.autocast(device, precision):
+            fused = loss.check_fused(model, evaluate.to_device(probe, device),
+                                     rtol=2e-3 if precision == "fp32" else 3e-2)  # fmt: skip
+        loss_fn = loss.fused_loss if fused else loss.model_loss
+        if not fused:
+            ctx.log("This architecture post-processes its logits; using its own loss (slower).", "warning")  # fmt: skip
+        eval_kw = dict(batch_size=opts.batch_size, pad_id=pad_id, device=device, precision=precision, loss_fn=loss_fn)  # fmt: skip
+        prompts = list(opts.sample_prompts) or [data.prompt_of(c) for c in (rows.validation or rows.train)[:2]]  # fmt: skip
+        stops = evaluate.stop_ids(tok, end_of_turn)
+
+        state: dict[str, Any] = {"first_loss": None, "train_seconds": 0.0, "tokens": 0}
+        start = 0
+        found = checkpoint.latest(self.run_dir)
+        if found is not None:
+            ctx.progress(None, f"Resuming from {found.name}")
+            saved = checkpoint.load(found)
+            named = dict(model.named_parameters())
+            with torch.no_grad():
+                for name, value in saved["trainable"].items():
+                    named[name].copy_(value.to(named[name].device))
+            optimizer.load_state_dict(saved["optimizer"])
+            checkpoint.set_rng_state(saved["rng"])
+            if scaler is not None and saved["state"].get("scaler"):
+                scaler.load_state_dict(saved["state"]["scaler"])
+            state.update({k: saved["state"][k] for k in state if k in saved["state"]})
+            state["perplexity_before"] = saved["state"].get("perplexity_before")
+            start = self.last_saved = int(saved["state"]["step"])
+            self.store.truncate_metrics(self.run_id, start)
+            ctx.log(f"Resumed from the checkpoint of step {start} (attempt {getattr(ctx, 'attempt', 1)}).")  # fmt: skip
+        else:
+            self.store.truncate_metrics(self.run_id, 0)
+            shutil.rmtree(self.run_dir / "adapter", ignore_errors=True)
+            before, _ = evaluate.mean_loss(model, val_ex, **eval_kw, cancelled=ctx.cancelled)
+            state["perplexity_before"] = evaluate.perplexity(before)
+            if before is not None:
+                self.store.append_jsonl(self.run_id, "metrics.jsonl", {"step": 0, "eval_loss": before, "eval_ppl": state["perplexity_before"]})  # fmt: skip
+                ctx.metrics(0, {"eval_loss": before})
+        self.store.update(self.run_id, total_steps=total)
+
+        loop = _Loop(self, model, optimizer, scaler, params, train_ex, units, order, total,
+                     pad_id, device, precision, loss_fn, state)  # fmt: skip
+        step = start
+        final_loss = None
+        while step < total:
+            if ctx.cancelled():
+                self._save(step, model, optimizer, scaler, state, on_cancel=True)
+                raise Cancelled(
+                    {"run_id": self.run_id, "step": step, "checkpoint": self.last_saved}
+                )
+            step_loss = loop.step(step)
+            if step_loss is None:  # cancelled between micro-batches: the step did not happen
+                continue
+            step += 1
+            final_loss = step_loss
+            if opts.save_every and step % opts.save_every == 0 and step < total:
+                self._save(step, model, optimizer, scaler, state)
+            if opts.eval_every and step % opts.eval_every == 0 and step < total:
+                self._evaluate(step, model, tok, encoder, val_ex, prompts, stops, eval_kw, device)
+
+        ctx.progress(0.99, "Final evaluation")
+        after = self._evaluate(total, model, tok, encoder, val_ex, prompts, stops, eval_kw, device)
+        artifacts = self._save_final(model, lm, tok, template, loaded)
+        if final_loss is None:  # resumed after the last step: read it back
+            last = self.store.metrics(self.run_id)
+            final_loss = next((m["loss"] for m in reversed(last) if "loss" in m), None)
+        seconds = state["train_seconds"]
+        summary = {
+            "steps": total,
+            "first_loss": state["first_loss"],
+            "final_loss": final_loss,
+            "tokens_per_s": round(state["tokens"] / seconds, 2) if seconds else None,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "eval_loss": after,
+            "perplexity_before": state.get("perplexity_before"),
+            "perplexity_after": evaluate.perplexity(after),
+            "train_seconds": round(seconds, 2),
+            "tokens": state["tokens"],
+            "fused_loss": fused,
+        }
+        if device == "cuda":
+            summary["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+        def change(r: dict[str, Any]) -> None:
+            r["summary"] = {**(r.get("summary") or {}), **summary}
+            r.setdefault("artifacts", {}).update(artifacts)
+            r["step"] = total
+
+        run = self.store.update(self.run_id, change)
+        ctx.progress(1.0, f"Trained {total} steps: loss {summary['first_loss']:.4f} -> {final_loss:.4f}")  # fmt: skip
+        return {"run_id": self.run_id, **{k: summary[k] for k in ("steps", "first_loss", "final_loss", "tokens_per_s", "peak_rss_mb")}, "artifacts": run["artifacts"]}  # fmt: skip
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _save(self, step: int, model: Any, optimizer: Any, scaler: Any, state: dict[str, Any], *, on_cancel: bool = False) -> None:  # fmt: skip
+        if step <= self.last_saved or step == 0:
+            return
+        trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        body = dict(state)
+        if scaler is not None:
+            body["scaler"] = scaler.state_dict()
+        try:
+            path = checkpoint.save(self.run_dir, step, trainable=trainable,
+                                   optimizer=optimizer.state_dict(), state=body,
+                                   keep=self.opts.keep_checkpoints)  # fmt: skip
+        except OSError as exc:
+            kept = (
+                f"the last good checkpoint (step {self.last_saved}) is kept"
+                if self.last_saved else "no earlier checkpoint exists"
+            )  # fmt: skip
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise UserError(
+                    f"The disk filled up while saving the checkpoint of step {step}; {kept}. "
+                    "Free some disk space, then resume the run."
+                ) from exc
+            raise UserError(describe_os_error(exc, f"saving the checkpoint of step {step}") + f" ({kept})") from exc  # fmt: skip
+        self.last_saved = step
+        self.store.update(self.run_id, step=step, checkpoint=str(path))
+        self.ctx.log(f"Saved checkpoint {path.name}" + (" (cancelled)" if on_cancel else ""))
+
+    def _evaluate(self, step: int, model: Any, tok: Any, encoder: Any, val_ex: list, prompts: list, stops: list[int], eval_kw: dict, device: str) -> float | None:  # fmt: skip
+        ctx = self.ctx
+        value, _ = evaluate.mean_loss(model, val_ex, **eval_kw, cancelled=ctx.cancelled)
+        if value is not None:
+            ppl = evaluate.perplexity(value)
+            ctx.metrics(step, {"eval_loss": value, "eval_ppl": ppl})
+            self.store.append_jsonl(self.run_id, "metrics.jsonl", {"step": step, "eval_loss": value, "eval_ppl": ppl})  # fmt: skip
+        for prompt in prompts:
+            if ctx.cancelled():
+                break
+            ids = data.prompt_ids(encoder, prompt)
+            text = evaluate.answer(model, tok, ids, max_new_tokens=self.opts.sample_tokens,
+                                   stop_ids=stops, device=device)  # fmt: skip
+            shown = evaluate.prompt_text(prompt)
+            ctx.log(f"Sample at step {step}: {shown[-80:]!r} -> {text[:200]!r}")
+            self.store.append_jsonl(self.run_id, "samples.jsonl", {"step": step, "prompt": shown, "answer": text})  # fmt: skip
+        return value
+
+    def _save_final(
+        self, model: Any, lm: Any, tok: Any, template: Any, loaded: Any
+    ) -> dict[str, str]:
+        """The trained adapter (peft format) or, for full tuning, the model folder."""
+        key = "model" if self.opts.method == "full" else "adapter"
+        final = self.run_dir / key
+        tmp = self.run_dir / f".{key}.partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if key == "model":
+                model.save_pretrained(tmp)
+            else:  # the adapter alone (no embedding layers are adapted)
+                model.save_pretrained(tmp, save_embedding_layers=False)
+            if key == "model":
+                tok.chat_template = template.source
+                tok.save_pretrained(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(describe_os_error(exc, f"saving the trained {key}")) from exc
+        return {key: str(final)}
+
+
+class _Loop:
+    """One optimizer step at a time, with metrics, timing and the divergence checks."""
+
+    def __init__(self, trainer: LoraTrainer, model, optimizer, scaler, params, examples, units, order, total, pad_id, device, precision, loss_fn, state) -> None:  # fmt: skip
+        self.t = trainer
+        self.model, self.optimizer, self.scaler, self.params = model, optimizer, scaler, params
+        self.examples, self.units, self.order, self.total = examples, units, order, total
+        self.pad_id, self.device, self.precision, self.loss_fn = pad_id, device, precision, loss_fn
+        self.state = state
+        self.avg_step_s: float | None = None
+
+    def step(self, step: int) -> float | None:
+        import torch
+
+        opts, ctx = self.t.opts, self.t.ctx
+        accum = opts.gradient_accumulation
+        lr = lr_at(step, self.total, opts)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        started = time.perf_counter()
+        batches = [
+            data.collate(self.examples, self.units, self.order.batch(m), pad_id=self.pad_id)
+            for m in range(step * accum, (step + 1) * accum)
+        ]
+        learned = max(1, sum(b.learned for b in batches))
+        loss_sum = 0.0
+        tokens = 0
+        for batch in batches:
+            if ctx.cancelled():
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
+            evaluate.to_device(batch, self.device)
+            with modeling.autocast(self.device, self.precision):
+                total_loss, _n = self.loss_fn(self.model, batch)
+            scaled = total_loss / learned
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            loss_sum += float(total_loss.detach())
+            tokens += batch.tokens
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.params, opts.max_grad_norm or float("inf"))
+        value = loss_sum / learned
+        self._check(step + 1, value, float(norm), lr)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        elapsed = time.perf_counter() - started
+        self.state["train_seconds"] += elapsed
+        self.state["tokens"] += tokens
+        if self.state["first_loss"] is None:
+            self.state["first_loss"] = value
+        self.avg_step_s = (
+            elapsed if self.avg_step_s is None else 0.8 * self.avg_step_s + 0.2 * elapsed
+        )
+        done = step + 1
+        eta = self.avg_step_s * (self.total - done)
+        metrics = {"loss": value, "lr": lr, "grad_norm": float(norm), "tokens_per_s": tokens / elapsed,
+                   "eta_s": eta, "epoch": (done * accum) / self.order.per_epoch}  # fmt: skip
+        ctx.metrics(done, metrics)
+        self.t.store.append_jsonl(self.t.run_id, "metrics.jsonl", {"step": done, **metrics})
+        ctx.progress(done / self.total, f"Step {done}/{self.total} · loss {value:.4f} · "
+                     f"{metrics['tokens_per_s']:.0f} tok/s · ETA {_duration(eta)}")  # fmt: skip
+        return value
+
+    def _check(self, step: int, value: float, norm: float, lr: float) -> None:
+        opts = self.t.opts
+        first = self.state["first_loss"]
+        kept = f" The checkpoint of step {self.t.last_saved} is kept." if self.t.last_saved else ""
+        advice = f"lower learning_rate (now {lr:g}; try {opts.learning_rate / 10:g})"
+        if not opts.max_grad_norm:
+            advice += " and set max_grad_norm (e.g. 1.0)"
+        if not math.isfinite(value) or (self.scaler is None and not math.isfinite(norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            what = "loss" if not math.isfinite(value) else "gradient"
+            raise Diverged(f"Training stopped at step {step}: the {what} became {value if what == 'loss' else norm}. "
+                           f"Start a new run and {advice}.{kept}")  # fmt: skip
+        if first is not None and step >= 2 and value > opts.stop_loss_factor * max(first, 1e-3):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise Diverged(f"Training stopped at step {step}: the loss exploded ({first:.3f} -> {value:.3f}). "
+                           f"Start a new run and {advice}.{kept}")  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
