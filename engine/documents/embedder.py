@@ -1,5 +1,8 @@
 """Dense embeddings: sentence-transformers models from the library, loaded on first use.
 
+(GGUF embedding models go through llama.cpp instead: ``engine.documents.gguf_embedder``;
+``open_embedder`` picks the class for a model.)
+
 The bundled all-MiniLM-L6-v2 is the default. Any Hugging Face folder holding a
 sentence-transformers model (``modules.json``) or a plain encoder (mean pooling) works; what the
 splitter needs -- the tokenizer and the longest input -- is read from the folder without loading
@@ -50,28 +53,51 @@ def resolve_model(services: Any, model_id: str | None) -> dict[str, Any]:
         try:
             model = services.library.get(model_id)
             if not model.get("missing"):
-                return {"id": model_id, "name": model["name"], "path": Path(model["path"])}
+                return {"id": model_id, "name": model["name"], "path": Path(model["path"]),
+                        "format": "hf"}  # fmt: skip
         except UserError:
             pass
-        return {"id": model_id, "name": spec.name, "path": Path(spec.provide(services.library))}
+        path = Path(spec.provide(services.library))
+        return {"id": model_id, "name": spec.name, "path": path, "format": "hf"}
     model = services.library.get(model_id)
     if model.get("missing"):
         raise UserError(
             f"The embedding model {model['name']} is missing from {model['path']}; "
             "put it back or re-import it."
         )
-    if model["format"] != "hf":
+    if model.get("role") != "embedding":
         raise UserError(
-            f"{model['name']} is a GGUF model; collections embed with Hugging Face "
-            "(sentence-transformers) folders for now. Use the bundled all-MiniLM-L6-v2 or import "
-            "a sentence-transformers folder."
+            f"{model['name']} is a chat model, not an embedding model; choose the bundled "
+            "all-MiniLM-L6-v2, a sentence-transformers folder or a GGUF embedding model."
         )
+    if model["format"] == "gguf":
+        if not (model.get("capabilities") or {}).get("embed"):
+            raise UserError(
+                f"{model['name']} is a GGUF embedding model, which needs llama-cpp-python; "
+                "reinstall Hearth or choose a sentence-transformers folder."
+            )
+        return {
+            "id": model_id,
+            "name": model["name"],
+            "path": Path(model["path"]),
+            "format": "gguf",
+        }
     if not (Path(model["path"]) / "tokenizer.json").is_file():
         raise UserError(
             f"{model['name']} has no tokenizer.json (a fast tokenizer), which Hearth needs to "
             "bound chunks in tokens; choose another embedding model."
         )
-    return {"id": model_id, "name": model["name"], "path": Path(model["path"])}
+    return {"id": model_id, "name": model["name"], "path": Path(model["path"]), "format": "hf"}
+
+
+def open_embedder(model: dict[str, Any]) -> Any:
+    """An ``Embedder`` (sentence-transformers) or ``GgufEmbedder`` (llama.cpp) for a resolved
+    model (``resolve_model``'s result); nothing heavy loads yet."""
+    if model.get("format") == "gguf":
+        from engine.documents.gguf_embedder import GgufEmbedder
+
+        return GgufEmbedder(model["path"], model_id=model["id"], name=model["name"])
+    return Embedder(model["path"], model_id=model["id"], name=model["name"])
 
 
 class Embedder:

@@ -14,12 +14,15 @@ import logging
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.documents.catalog import Catalog
-from engine.documents.embedder import Embedder, resolve_model
+from engine.documents.embedder import Embedder, open_embedder, resolve_model
 from engine.documents.store.base import VectorStore
+
+if TYPE_CHECKING:
+    from engine.documents.gguf_embedder import GgufEmbedder
 
 log = logging.getLogger(__name__)
 _ATTR = "_documents_manager"
@@ -51,7 +54,7 @@ class DocsManager:
         self.services = services
         self.catalog = Catalog(services)
         self._stores: dict[str, VectorStore] = {}
-        self._embedders: dict[str, Embedder] = {}
+        self._embedders: dict[str, Any] = {}  # path -> Embedder or GgufEmbedder
         self._ingesting: dict[str, str] = {}  # collection id -> job id
         self._counts: dict[str, tuple[tuple[str, int], int]] = {}
         self._lock = threading.RLock()
@@ -104,13 +107,13 @@ class DocsManager:
             _close(store)
 
     # ---- embedders ----------------------------------------------------------------------------
-    def embedder(self, embedder_id: str | None) -> Embedder:
+    def embedder(self, embedder_id: str | None) -> Embedder | GgufEmbedder:
         model = resolve_model(self.services, embedder_id)
         key = str(model["path"])
         with self._lock:
             emb = self._embedders.get(key)
             if emb is None:
-                emb = Embedder(model["path"], model_id=model["id"], name=model["name"])
+                emb = open_embedder(model)
                 self._embedders[key] = emb
             return emb
 

@@ -82,12 +82,12 @@ def docs_create(
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> dict[str, Any]:
-    from engine.documents.embedder import Embedder, resolve_model
+    from engine.documents.embedder import open_embedder, resolve_model
 
     docs = _docs(ctx)
     values = CollectionSettings.from_dict(settings)
     model = resolve_model(ctx.services, embedder)
-    limit = Embedder(model["path"]).max_seq_length
+    limit = open_embedder(model).max_seq_length
     if values.chunk_tokens > limit - 16:
         raise UserError(
             f"chunk_tokens ({values.chunk_tokens}) must leave room in the embedder's "
