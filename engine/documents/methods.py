@@ -82,17 +82,12 @@ def docs_create(
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> dict[str, Any]:
-    from engine.documents.embedder import open_embedder, resolve_model
+    from engine.documents.embedder import resolve_model
 
     docs = _docs(ctx)
     values = CollectionSettings.from_dict(settings)
     model = resolve_model(ctx.services, embedder)
-    limit = open_embedder(model).max_seq_length
-    if values.chunk_tokens > limit - 16:
-        raise UserError(
-            f"chunk_tokens ({values.chunk_tokens}) must leave room in the embedder's "
-            f"{limit}-token input; use at most {limit - 16}."
-        )
+    _check_chunk_limit(model, values)
     url = _server_url(server_url)
     if api_key is not None and not isinstance(api_key, str):
         raise UserError("api_key must be text.")
@@ -136,6 +131,17 @@ def docs_rename(ctx: RequestContext, id: str, name: str) -> dict[str, Any]:
     return collection_info(ctx, renamed)
 
 
+def _check_chunk_limit(model: dict[str, Any], values: CollectionSettings) -> None:
+    from engine.documents.embedder import open_embedder
+
+    limit = open_embedder(model).max_seq_length
+    if values.chunk_tokens > limit - 16:
+        raise UserError(
+            f"chunk_tokens ({values.chunk_tokens}) must leave room in the embedder's "
+            f"{limit}-token input; use at most {limit - 16}."
+        )
+
+
 @method("docs.update")
 def docs_update(
     ctx: RequestContext,
@@ -150,6 +156,11 @@ def docs_update(
     fields: dict[str, Any] = {}
     if settings is not None:
         fields["settings"] = CollectionSettings.from_dict(settings, base=collection["settings"])
+        from engine.documents.embedder import resolve_model
+
+        _check_chunk_limit(
+            resolve_model(ctx.services, collection["embedder_id"]), fields["settings"]
+        )
     if server_url is not None:
         url = _server_url(server_url)
         if url != collection["server_url"]:

@@ -1,10 +1,11 @@
 """``CollectionDialog``: a new collection -- its name, embedder, chunking and search settings (the
 form is built from ``docs.settings``: defaults, ranges and help as tooltips), and optionally a
-Qdrant server URL and API key.
+Qdrant server URL and API key -- or, given an existing ``collection``, the same form to change its
+settings (the embedder is fixed once a collection exists; the store only while it is empty).
 
-The dialog sends ``docs.create`` itself and stays open when the engine refuses (a server that
-does not answer, a chunk size the embedder cannot take), showing the engine's message, so the
-user can fix the field and try again.
+The dialog sends ``docs.create`` / ``docs.update`` itself and stays open when the engine refuses
+(a server that does not answer, a chunk size the embedder cannot take), showing the engine's
+message, so the user can fix the field and try again.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ DEFAULT_EMBEDDER = "Bundled all-MiniLM-L6-v2 (default)"
 class CollectionDialog(QDialog):
     sig_created = Signal(object)
     """The engine created the collection; the argument is the Collection."""
+    sig_updated = Signal(object)
+    """The engine saved changed settings; the argument is the updated Collection."""
     sig_refused = Signal(object)
     """The engine refused to create it; the argument is the ``EngineError``."""
 
@@ -71,10 +74,12 @@ class CollectionDialog(QDialog):
         *,
         descriptors: list[dict[str, Any]] | None = None,
         embedders: list[dict[str, Any]] | None = None,
+        collection: dict[str, Any] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.client = client
+        self.collection = collection
         self.setWindowTitle("New document collection")
         self.setMinimumWidth(460)
         self.fields: dict[str, QWidget] = {}
@@ -82,7 +87,11 @@ class CollectionDialog(QDialog):
         self.name_edit.setPlaceholderText("e.g. Manuals")
         self.embedder_combo = QComboBox()
         self.embedder_combo.addItem(DEFAULT_EMBEDDER, None)
+        self._bundled_embedders = set()
         for model in embedders or []:
+            if model.get("bundled"):  # the default entry above
+                self._bundled_embedders.add(model["id"])
+                continue
             self.embedder_combo.addItem(model.get("name") or model["id"], model["id"])
         self.embedder_combo.setToolTip(
             "The model that turns chunks into vectors; a collection keeps its embedder."
@@ -125,7 +134,7 @@ class CollectionDialog(QDialog):
         )
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Create")
-        self.buttons.accepted.connect(self.create)
+        self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -136,6 +145,50 @@ class CollectionDialog(QDialog):
         layout.addWidget(self.buttons)
         self.name_edit.textChanged.connect(lambda t: self.ok_button.setEnabled(bool(t.strip())))
         self.ok_button.setEnabled(False)
+        if collection is not None:
+            self._edit_mode(collection)
+
+    def _edit_mode(self, c: dict[str, Any]) -> None:
+        """Fill the form from an existing collection; what cannot change is shown, read-only."""
+        self.setWindowTitle(f"Settings of {c['name']}")
+        self.name_edit.setText(c["name"])
+        self.name_edit.setEnabled(False)
+        self.name_edit.setToolTip("Rename the collection with Rename… in the collections list.")
+        embedder = c.get("embedder_id")
+        index = 0 if embedder in self._bundled_embedders else self.embedder_combo.findData(embedder)
+        if index < 0 and embedder:
+            self.embedder_combo.addItem(str(embedder), embedder)
+            index = self.embedder_combo.count() - 1
+        self.embedder_combo.setCurrentIndex(max(index, 0))
+        self.embedder_combo.setEnabled(False)
+        self.embedder_combo.setToolTip(
+            "A collection keeps its embedder: its vectors only compare with the same model's. "
+            "Create a new collection to use another embedder."
+        )
+        for name, value in (c.get("settings") or {}).items():
+            widget = self.fields.get(name)
+            if isinstance(widget, QComboBox):
+                widget.setCurrentIndex(max(0, widget.findData(value)))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(value))
+            elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+                widget.setValue(value)
+        self.server_edit.setText(c.get("server_url") or "")
+        if c.get("api_key_set"):
+            self.api_key_edit.setPlaceholderText("set (leave empty to keep it)")
+        if c.get("chunks"):
+            why = "The store can change only while the collection is empty."
+            for widget in (self.server_edit, self.api_key_edit):
+                widget.setEnabled(False)
+                widget.setToolTip(why)
+        self.ok_button.setText("Save")
+        self.ok_button.setEnabled(True)
+
+    def chunking_changed(self) -> bool:
+        """True when the form's chunking differs from the collection's (files re-split)."""
+        old = (self.collection or {}).get("settings") or {}
+        new = self.settings()
+        return any(old.get(k) != new.get(k) for k in ("chunk_tokens", "overlap_tokens"))
 
     def _field(self, d: dict[str, Any]) -> QWidget | None:
         name, default = d["name"], d.get("default")
@@ -190,6 +243,36 @@ class CollectionDialog(QDialog):
             if self.api_key_edit.text():
                 params["api_key"] = self.api_key_edit.text()
         return params
+
+    def update_params(self) -> dict[str, Any]:
+        assert self.collection is not None
+        params: dict[str, Any] = {"id": self.collection["id"], "settings": self.settings()}
+        if self.server_edit.isEnabled():
+            url = self.server_edit.text().strip()
+            if url != (self.collection.get("server_url") or ""):
+                params["server_url"] = url
+            if self.api_key_edit.text():
+                params["api_key"] = self.api_key_edit.text()
+        return params
+
+    def submit(self) -> None:
+        if self.collection is None:
+            self.create()
+        else:
+            self.save()
+
+    def save(self) -> None:
+        """Ask the engine to apply the changed settings; close on success."""
+        params = self.update_params()
+        self.ok_button.setEnabled(False)
+        self.error_label.setText("Checking the server…" if "server_url" in params else "Saving…")
+        self.error_label.setStyleSheet("color: palette(placeholder-text);")
+        self.error_label.show()
+        request(self, self.client, "docs.update", params, ok=self._updated, fail=self._refused)
+
+    def _updated(self, collection: dict[str, Any]) -> None:
+        self.sig_updated.emit(collection)
+        self.accept()
 
     def create(self) -> None:
         """Ask the engine to create the collection; close on success, say why not otherwise."""

@@ -70,9 +70,12 @@ class DocumentsPanel(QWidget):
 
         self.new_button = QPushButton("New collection…")
         self.rename_button = QPushButton("Rename…")
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.setToolTip("Chunking and search defaults of this collection")
         self.delete_button = QPushButton("Delete…")
         self.new_button.clicked.connect(self.new_collection)
         self.rename_button.clicked.connect(lambda: self.rename_collection())
+        self.settings_button.clicked.connect(self.edit_settings)
         self.delete_button.clicked.connect(self.delete_collection)
         self.list_model = CollectionsModel(self)
         self.list_view = HintTableView(EMPTY_HINT)
@@ -93,6 +96,7 @@ class DocumentsPanel(QWidget):
         left_layout.addWidget(self.list_view, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.rename_button)
+        buttons.addWidget(self.settings_button)
         buttons.addWidget(self.delete_button)
         left_layout.addLayout(buttons)
 
@@ -246,13 +250,19 @@ class DocumentsPanel(QWidget):
         self.title.setText(
             f"<b style='font-size:12pt'>{html.escape(c.get('name') or '')}</b> &nbsp; "
             f"<span style='color:gray'>{int(c.get('chunks') or 0):,} chunks · "
-            f"{human_bytes(c.get('size_bytes'))} · {store} · {html.escape(str(c.get('embedder_id')))} · "
+            f"{human_bytes(c.get('size_bytes'))} · {store} · {html.escape(self._embedder_name(c))} · "
             f"chunks of {s.get('chunk_tokens')} tokens, overlap {s.get('overlap_tokens')}</span>"
         )
+
+    def _embedder_name(self, c: dict[str, Any]) -> str:
+        embedder = c.get("embedder_id")
+        names = {m["id"]: m.get("name") or m["id"] for m in self._embedders}
+        return str(names.get(embedder, embedder))
 
     def _update_enabled(self) -> None:
         has = self.collection is not None
         self.rename_button.setEnabled(has)
+        self.settings_button.setEnabled(has)
         self.delete_button.setEnabled(has)
         self.tabs.setEnabled(has)
 
@@ -265,6 +275,38 @@ class DocumentsPanel(QWidget):
         self.dialog.sig_refused.connect(self.show_error)
         self.dialog.open()
         return self.dialog
+
+    def edit_settings(self) -> CollectionDialog | None:
+        """The collection's settings in the same form as a new one; saved with ``docs.update``."""
+        if self.collection is None:
+            return None
+        self.dialog = CollectionDialog(
+            self.client,
+            descriptors=self._descriptors,
+            embedders=self._embedders,
+            collection=self.collection,
+            parent=self,
+        )
+        self.dialog.sig_updated.connect(self._settings_saved)
+        self.dialog.open()
+        return self.dialog
+
+    def _settings_saved(self, collection: dict[str, Any]) -> None:
+        dialog = self.dialog
+        resplit = (
+            dialog is not None and dialog.chunking_changed() and bool(collection.get("chunks"))
+        )
+        if resplit:
+            self.message.show_message(
+                f"Saved. The new chunking applies when {collection['name']} is indexed again: "
+                "use Re-ingest in the Files tab.",
+                "info",
+            )
+        else:
+            self.message.show_message(
+                "Saved the collection's settings.", "success", timeout_ms=6000
+            )
+        self.select_collection(collection["id"])
 
     def _created(self, collection: dict[str, Any]) -> None:
         self.message.show_message(

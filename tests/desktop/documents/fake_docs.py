@@ -109,6 +109,20 @@ def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
         c["name"] = p["name"]
         _changed(send)
         return info(c)
+    if method == "docs.update":
+        c = collection(p["id"])
+        settings = {**c["settings"], **(p.get("settings") or {})}
+        if settings["chunk_tokens"] > 496:
+            raise UserError(
+                f"chunk_tokens ({settings['chunk_tokens']}) must leave room in the embedder's "
+                "512-token input; use at most 496."
+            )
+        if "server_url" in p and info(c)["chunks"]:
+            raise UserError("The store can change only while the collection is empty.")
+        c["settings"] = settings
+        c["updated_at"] = time.time()
+        _changed(send)
+        return info(c)
     if method == "docs.delete":
         c = collection(p["id"])
         if info(c)["ingesting"]:

@@ -116,3 +116,29 @@ def test_rename_and_delete_with_confirmation(qtbot, panel, monkeypatch):
     qtbot.waitUntil(lambda: panel.list_model.rowCount() == 0, timeout=5000)
     assert panel.collection is None
     assert "Deleted New name" in panel.message.text()
+
+
+def test_edit_settings_of_an_indexed_collection(qtbot, panel, corpus):
+    create(qtbot, panel, "Manuals")
+    ingest(qtbot, panel, [corpus["bees"]])
+    qtbot.waitUntil(lambda: bool((panel.collection or {}).get("chunks")), timeout=5000)
+    dialog = panel.edit_settings()
+    assert dialog.windowTitle() == "Settings of Manuals"
+    assert not dialog.name_edit.isEnabled() and not dialog.embedder_combo.isEnabled()
+    assert not dialog.server_edit.isEnabled()  # the store is fixed once it holds chunks
+    assert dialog.fields["chunk_tokens"].value() == panel.collection["settings"]["chunk_tokens"]
+
+    dialog.fields["chunk_tokens"].setValue(900)  # more than the embedder takes: refused
+    with qtbot.waitSignal(dialog.sig_refused, timeout=5000):
+        dialog.ok_button.click()
+    assert dialog.isVisible() and "at most 496" in dialog.error_label.text()
+
+    dialog.fields["chunk_tokens"].setValue(300)
+    dialog.fields["k"].setValue(8)
+    assert "server_url" not in dialog.update_params()
+    with qtbot.waitSignal(dialog.sig_updated, timeout=5000) as updated:
+        dialog.ok_button.click()
+    assert updated.args[0]["settings"]["chunk_tokens"] == 300
+    assert updated.args[0]["settings"]["k"] == 8
+    qtbot.waitUntil(lambda: "chunks of 300 tokens" in panel.title.text(), timeout=5000)
+    assert "Re-ingest" in panel.message.text()  # the new chunking applies at the next ingest

@@ -56,6 +56,18 @@ def test_bad_settings_are_refused(ctx, settings, message):
     assert methods.docs_list(ctx)["collections"] == []
 
 
+def test_update_settings_checks_them_like_create(ctx):
+    made = methods.docs_create(ctx, name="Notes", settings={"chunk_tokens": 120})
+    with pytest.raises(UserError, match="leave room"):
+        methods.docs_update(ctx, id="Notes", settings={"chunk_tokens": 400})
+    with pytest.raises(UserError, match="at most half"):
+        methods.docs_update(ctx, id="Notes", settings={"overlap_tokens": 100})
+    assert methods.docs_get(ctx, id="Notes")["settings"]["chunk_tokens"] == 120  # unchanged
+    updated = methods.docs_update(ctx, id=made["id"], settings={"chunk_tokens": 200, "k": 8})
+    assert updated["settings"]["chunk_tokens"] == 200 and updated["settings"]["k"] == 8
+    assert updated["settings"]["overlap_tokens"] == 32  # fields not sent keep their values
+
+
 def test_preview_chunks_and_removing_files(ctx, tmp_path):
     note = tmp_path / "guide.md"
     note.write_text(MARKDOWN, encoding="utf-8")
