@@ -9,11 +9,12 @@ from engine.api.protocol import ApiError, bad_request
 
 
 def listed(services: Any) -> list[dict[str, Any]]:
-    """Models the API serves: chat and embedding models whose files are present."""
+    """Models the API serves: chat models (LoRA adapters on their base included) and embedding
+    models whose files are present."""
     return [
         m
         for m in services.library.list()
-        if m["role"] in ("llm", "embedding") and not m.get("missing")
+        if m["role"] in ("llm", "adapter", "embedding") and not m.get("missing")
     ]
 
 
@@ -28,7 +29,8 @@ def _find(services: Any, name: str) -> dict[str, Any] | None:
 
 
 def _not_found(services: Any, name: str, role: str) -> ApiError:
-    ids = ", ".join(m["id"] for m in listed(services) if m["role"] == role) or "none"
+    roles = ("llm", "adapter") if role == "llm" else (role,)
+    ids = ", ".join(m["id"] for m in listed(services) if m["role"] in roles) or "none"
     return ApiError(
         404,
         f"The model {name!r} does not exist in Hearth's library; GET /v1/models lists them "
@@ -47,7 +49,7 @@ def chat_model(services: Any, name: str | None) -> str:
     model = _find(services, name)
     if model is None:
         raise _not_found(services, name, "llm")
-    if model["role"] != "llm":
+    if model["role"] not in ("llm", "adapter"):
         raise bad_request(
             f"{model['name']} is an embedding model; use it with /v1/embeddings.", "model"
         )

@@ -1,4 +1,9 @@
-"""``hearth-engine models``: list, import, inspect, rename, remove and convert models."""
+"""``hearth-engine models``: list, import, inspect, rename, remove and convert models.
+
+A LoRA adapter GGUF is imported on top of the GGUF chat model it was trained on
+(``models import adapter.gguf --base ID``) and then chatted with by its own id;
+``models set-adapter ID --base ID --scale S`` relinks it or changes how strongly it applies.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,12 @@ def add_parser(sub: Any) -> None:
         help="leave the files where they are instead of copying them",
     )
     a.add_argument("--name", help="display name (default: from the metadata)")
+    a.add_argument(
+        "--base", metavar="ID", help="LoRA adapter: the id of the GGUF model it was trained on"
+    )
+    a.add_argument(
+        "--scale", type=float, help="LoRA adapter: how strongly it applies (default 1 = as trained)"
+    )
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_import)
 
@@ -48,8 +59,22 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="also delete files Hearth copied into its data folder",
     )
+    a.add_argument(
+        "--with-adapters",
+        action="store_true",
+        help="a base model: remove the LoRA adapters that depend on it too",
+    )
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_remove)
+
+    a = msub.add_parser(
+        "set-adapter", help="relink a LoRA adapter to another base model, or change its scale"
+    )
+    a.add_argument("id")
+    a.add_argument("--base", metavar="ID", help="the GGUF model the adapter was trained on")
+    a.add_argument("--scale", type=float, help="how strongly it applies (1 = as trained)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_set_adapter)
 
     a = msub.add_parser(
         "convert", help="convert a GGUF model to a cached torch (safetensors) folder"
@@ -78,12 +103,37 @@ def _print_model(m: dict[str, Any]) -> None:
         ("context length", m.get("context_length") or "-"),
         ("size", human_bytes(m.get("size_bytes"))),
         ("path", m["path"] + ("  (MISSING)" if m.get("missing") else "")),
+        *_adapter_rows(m),
         ("torch cache", m.get("torch_path") or "-"),
         ("can", caps),
         ("chat template", "yes" if m.get("chat_template") else "none"),
     ]
     for key, value in rows:
         print(f"{key:15s} {value}")
+
+
+def _adapter_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
+    if m.get("role") != "adapter":
+        return []
+    lora = m.get("lora") or {}
+    rows = [
+        ("base model", f"{m.get('base_name') or '-'} ({m.get('base_model_id') or 'none chosen'})"),
+        ("lora", f"rank {lora.get('rank') or '?'}, alpha {lora.get('alpha') or '?'}, "
+                 f"{lora.get('tensors') or '?'} weights"),
+    ]  # fmt: skip
+    if m.get("id"):
+        rows.append(("scale", m.get("adapter_scale")))
+    if m.get("missing_reason"):
+        rows.append(("unusable", m["missing_reason"]))
+    return rows
+
+
+def _source(m: dict[str, Any]) -> str:
+    if m.get("missing"):
+        return "missing"
+    if m.get("bundled"):
+        return "bundled"
+    return "copied" if m.get("managed") else "referenced"
 
 
 def cmd_list(args: Any) -> int:
@@ -107,17 +157,12 @@ def cmd_list(args: Any) -> int:
                 m.get("quant") or "-",
                 str(m.get("context_length") or "-"),
                 human_bytes(m.get("size_bytes")),
-                "missing"
-                if m.get("missing")
-                else (
-                    "bundled"
-                    if m.get("bundled")
-                    else ("copied" if m.get("managed") else "referenced")
-                ),
+                _source(m),
+                f"LoRA on {m.get('base_model_id')}" if m.get("role") == "adapter" else m["role"],
             ]
             for m in models
         ],
-        ["ID", "NAME", "FORMAT", "ARCH", "PARAMS", "QUANT", "CONTEXT", "SIZE", "SOURCE"],
+        ["ID", "NAME", "FORMAT", "ARCH", "PARAMS", "QUANT", "CONTEXT", "SIZE", "SOURCE", "ROLE"],
     )
     return 0
 
@@ -125,14 +170,17 @@ def cmd_list(args: Any) -> int:
 def cmd_import(args: Any) -> int:
     ctx = LocalContext(progress=True)
     started = _methods().import_model(
-        ctx, path=args.path, mode="reference" if args.reference else "copy", name=args.name
-    )
+        ctx, path=args.path, mode="reference" if args.reference else "copy", name=args.name,
+        base_model_id=args.base, scale=args.scale,
+    )  # fmt: skip
     job = ctx.run_job(started["job"])
     if job["state"] != "succeeded":
         raise UserError(job.get("error") or f"Import {job['state']}.")
     model = job["result"]
     if args.json:
         emit_json(model)
+    elif model.get("role") == "adapter":
+        print(f"Imported {model['name']} as {model['id']} (LoRA on {model['base_name']})")
     else:
         print(f"Imported {model['name']} as {model['id']}")
     return 0
@@ -160,9 +208,26 @@ def cmd_rename(args: Any) -> int:
 
 def cmd_remove(args: Any) -> int:
     result = _methods().remove_model(
-        LocalContext(progress=False), id=args.id, delete_files=args.delete_files
+        LocalContext(progress=False), id=args.id, delete_files=args.delete_files,
+        with_adapters=args.with_adapters,
+    )  # fmt: skip
+    if args.json:
+        emit_json(result)
+        return 0
+    also = f" and its adapters {', '.join(result['adapters'])}" if result.get("adapters") else ""
+    print(f"Removed {result['removed']}{also}")
+    return 0
+
+
+def cmd_set_adapter(args: Any) -> int:
+    model = _methods().set_adapter(
+        LocalContext(progress=False), id=args.id, base_model_id=args.base, scale=args.scale
     )
-    emit_json(result) if args.json else print(f"Removed {result['removed']}")
+    if args.json:
+        emit_json(model)
+    else:
+        print(f"{model['id']}: LoRA on {model['base_name']} ({model['base_model_id']}), "
+              f"scale {model['adapter_scale']:g}")  # fmt: skip
     return 0
 
 

@@ -309,4 +309,6 @@ def cmd_export_gguf(args: Any) -> int:
     print(result["path"])
     if result.get("base_path"):
         print(f"load it with the base {result['base_path']}")
+    if result.get("model_id"):
+        print(f'chat with it: hearth-engine chat --model {result["model_id"]} "..."')
     return 0

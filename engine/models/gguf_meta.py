@@ -1,5 +1,9 @@
 """Metadata of a GGUF file: architecture, size, quantization, context length, chat template.
 
+A llama.cpp LoRA adapter (``general.type`` "adapter", ``adapter.type`` "lora") is recognised as
+role ``adapter`` with its alpha and rank; ``adapter_problems`` checks one against a base model's
+tensor shapes the way llama.cpp will when it loads the pair.
+
 The header is walked here with the ``gguf`` package's own constants (value types, tensor types,
 block sizes, file types) rather than with ``gguf.GGUFReader``: the reader builds a numpy view
 for every element of every array, which takes ~10 s on two cores for a 262k-token vocabulary,
@@ -59,6 +63,7 @@ class GgufHeader:
     tensors: list[tuple[str, int, int, int, int]] = field(default_factory=list)
     # (name, ggml type, n_elements, n_bytes, absolute data offset)
     data_offset: int = 0
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> ggml ne (ne0 first)
 
 
 def read_gguf(path: Path | str) -> dict[str, Any]:
@@ -75,9 +80,11 @@ def read_gguf(path: Path | str) -> dict[str, Any]:
     template = fields.get("tokenizer.chat_template")
     name = fields.get("general.name")
     pooling = arch is not None and f"{arch}.pooling_type" in fields
-    return {
+    adapter = _adapter_info(path, header)
+    role = "adapter" if adapter else "embedding" if pooling else "llm"
+    meta = {
         "format": "gguf",
-        "role": "embedding" if pooling else "llm",
+        "role": role,
         "name": name if isinstance(name, str) and name.strip() else path.stem,
         "arch": arch,
         "params": params,
@@ -88,6 +95,74 @@ def read_gguf(path: Path | str) -> dict[str, Any]:
         "tensor_count": len(header.tensors),
         "vocab_size": header.array_lengths.get("tokenizer.ggml.tokens"),
     }
+    if adapter:
+        meta["adapter"] = adapter
+    return meta
+
+
+def _adapter_info(path: Path, header: GgufHeader) -> dict[str, Any] | None:
+    """``{type, alpha, rank, tensors}`` of a LoRA adapter GGUF; None for a model file."""
+    fields = header.fields
+    if fields.get("general.type") != "adapter":
+        return None
+    kind = fields.get("adapter.type")
+    if kind != "lora":
+        raise UserError(
+            f"{path.name} is a llama.cpp adapter of type {kind!r}; Hearth chats with LoRA adapters "
+            "only. Export the adapter as LoRA, or merge it into its base model."
+        )
+    pairs = lora_pairs(header)
+    if not pairs:
+        raise UserError(
+            f"{path.name} says it is a LoRA adapter but holds no lora_a/lora_b tensor pairs; "
+            "export it again."
+        )
+    from gguf import GGMLQuantizationType as T
+
+    usable = {T.F32, T.F16, T.BF16, T.Q8_0}  # what llama.cpp multiplies LoRA matrices in
+    odd = sorted({T(t).name for n, t, *_ in header.tensors if ".lora_" in n and t not in usable})
+    if odd:
+        raise UserError(
+            f"{path.name} stores its LoRA matrices as {', '.join(odd)}, which llama.cpp cannot "
+            "apply; export the adapter as F32, F16, BF16 or Q8_0."
+        )
+    alpha = fields.get("adapter.lora.alpha")
+    ranks = sorted({int(a[1]) for a, _b in pairs.values() if len(a) > 1})
+    return {
+        "type": "lora",
+        "alpha": float(alpha) if isinstance(alpha, (int, float)) else None,
+        "rank": ranks[0] if len(ranks) == 1 else None,
+        "tensors": len(pairs),
+    }
+
+
+def lora_pairs(header: GgufHeader) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """``{base tensor name: (lora_a ne, lora_b ne)}`` for every complete pair in an adapter."""
+    found: dict[str, dict[str, tuple[int, ...]]] = {}
+    for name, shape in header.shapes.items():
+        for part in ("a", "b"):
+            if name.endswith(f".lora_{part}"):
+                found.setdefault(name[: -len(".lora_a")], {})[part] = shape
+    return {k: (v["a"], v["b"]) for k, v in found.items() if set(v) == {"a", "b"}}
+
+
+def adapter_problems(adapter: GgufHeader, base: GgufHeader) -> list[str]:
+    """Why llama.cpp would refuse ``adapter`` on ``base`` (empty when the pair fits).
+
+    The same checks llama.cpp makes when it loads a LoRA: every adapted tensor exists in the base,
+    A's input width and B's output height match the base weight, and A and B share the rank.
+    """
+    problems = []
+    for name, (a, b) in sorted(lora_pairs(adapter).items()):
+        weight = base.shapes.get(name)
+        if weight is None:
+            problems.append(f"the base has no tensor {name}")
+        elif len(a) < 2 or len(b) < 2 or a[0] != weight[0] or b[1] != weight[1] or a[1] != b[0]:
+            problems.append(
+                f"{name} is {weight[0]}x{weight[1]} in the base but the adapter expects "
+                f"{a[0] if a else '?'}x{b[1] if len(b) > 1 else '?'}"
+            )
+    return problems
 
 
 def is_gguf_file(path: Path) -> bool:
@@ -209,6 +284,7 @@ def _parse(buf: mmap.mmap) -> GgufHeader:
             raise _Corrupt(f"tensor {name!r} has unknown type {raw_type}") from None
         n_elements = math.prod(dims)
         placements.append((name, raw_type, n_elements, n_elements * type_size // block, offset))
+        header.shapes[name] = tuple(dims)
 
     alignment = header.fields.get("general.alignment", _DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):

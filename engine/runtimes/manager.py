@@ -8,6 +8,10 @@ until at most ``max_loaded`` remain and available RAM stays above ``ram_margin_b
 
 Defaults: 2 loaded models, 1 GiB RAM margin; ``HEARTH_MAX_LOADED_MODELS`` and
 ``HEARTH_RAM_MARGIN_MB`` override them, and both are plain attributes that can be changed live.
+
+A LoRA adapter is loaded under its own id -- its base GGUF with the adapter applied, in its own
+llama.cpp context -- so the plain base and base + adapter are two entries of the LRU, each
+evicted on its own; relinking the adapter or changing its scale reloads it.
 """
 
 from __future__ import annotations
@@ -56,10 +60,25 @@ def close_manager(services: Any) -> None:
 
 def choose_runtime(model: dict[str, Any], settings: dict[str, Any]) -> str:
     """``llama_cpp`` or ``transformers`` for this model, per its settings and capabilities."""
-    if model.get("role") != "llm":
-        raise UserError(f"{model['name']} is an embedding model; pick a chat model.")
     caps = model.get("capabilities") or {}
     wanted = settings.get("runtime") or "auto"
+    if model.get("role") == "adapter":
+        if wanted == "transformers":
+            raise UserError(
+                f"{model['name']} is a LoRA adapter for GGUF models and runs in llama.cpp; set its "
+                "runtime to auto or llama_cpp."
+            )
+        if model.get("missing"):
+            raise UserError(
+                f"{model['name']} cannot be used: {model.get('missing_reason') or 'its file is missing'}."
+            )
+        if not caps.get("chat_llama_cpp"):
+            raise UserError(
+                "llama-cpp-python is not installed; reinstall Hearth to chat with LoRA adapters."
+            )
+        return "llama_cpp"
+    if model.get("role") != "llm":
+        raise UserError(f"{model['name']} is an embedding model; pick a chat model.")
     if wanted == "auto":
         if model["format"] == "gguf":
             wanted = "llama_cpp" if caps.get("chat_llama_cpp") else "transformers"
@@ -229,7 +248,7 @@ class RuntimeManager:
         return runtime
 
     def _estimate(self, model: dict[str, Any], kind: str) -> int:
-        size = int(model.get("size_bytes") or 0)
+        size = int(model.get("size_bytes") or 0) + int(model.get("base_size_bytes") or 0)
         if kind == "llama_cpp":
             return int(size * 1.1)
         params = int(model.get("params") or 0)

@@ -20,7 +20,11 @@ Q8_0 quantizer), not with llama.cpp's conversion scripts.
   expressed that way: export the merged model instead.
 
 Files are written under a temp name and renamed; exported models are registered in the library so
-"chat with this model" opens them in the llama.cpp runtime.
+"chat with this model" opens them in the llama.cpp runtime. An exported adapter is registered as a
+library entry of role ``adapter`` linked to its base GGUF: the base model itself when it is a GGUF
+(the bundled Gemma), else ``gguf/base-f16.gguf``, exported once per run and registered too. The
+adapter's entry chats with the template the run was trained with. Re-exporting refreshes the same
+entries (same ids).
 """
 
 from __future__ import annotations
@@ -412,6 +416,39 @@ def _suppress() -> Any:
 
 
 # -- a run's exports (the train.export job) ------------------------------------------------
+def _complete_gguf(path: Path) -> bool:
+    from engine.models.gguf_meta import read_gguf
+
+    if not path.is_file():
+        return False
+    try:
+        read_gguf(path)
+    except UserError:
+        return False
+    return True
+
+
+def _register(services: Any, path: Path, name: str, *, template: dict[str, Any],
+              base_model_id: str | None = None) -> str:  # fmt: skip
+    """Add (or refresh, keeping its id) an exported GGUF in the library, with the run's template.
+
+    A template that was the model's own travels as the entry's chat template; a named one (such as
+    the plain transcript the bundled Gemma is trained with) is set as the entry's template setting,
+    which also brings its stop strings to Chat.
+    """
+    import contextlib
+
+    from engine.runtimes.settings import ModelSettings
+
+    own = template.get("source") if template.get("name") == "model" else None
+    entry = services.library.register_file(path, name=name, base_model_id=base_model_id,
+                                           chat_template=own)  # fmt: skip
+    if template.get("name") and template["name"] != "model":
+        with contextlib.suppress(UserError):
+            ModelSettings(services).update(entry["id"], {"template": template["name"]})
+    return entry["id"]
+
+
 def base_gguf_of(model: dict[str, Any]) -> Path | None:
     return Path(model["path"]) if model["format"] == "gguf" and not model.get("missing") else None
 
@@ -448,17 +485,25 @@ def export_run(services: Any, run_id: str, *, what: str, quant: str, ctx: Any) -
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         path = export_adapter(Path(adapter), out_dir / "adapter.gguf", config=config)
         result: dict[str, Any] = {"path": str(path), "run_id": run_id, "what": "adapter"}
-        if base_gguf is None:  # llama.cpp needs the base as GGUF too: export it once
-            ctx.progress(0.4, "Writing the base model as GGUF (llama.cpp needs it for the adapter)")
+        base_model_id = model["id"]
+        if base_gguf is None:  # llama.cpp needs the base as GGUF too: export it once per run
             base_out = out_dir / "base-f16.gguf"
-            export_model(folder, base_out, quant="f16", chat_template=template.get("source"),
-                         end_of_turn=template.get("end_of_turn"), name=f"{model['name']} (base)",
-                         progress=lambda f: ctx.progress(0.4 + 0.55 * f, "Writing the base model as GGUF"))  # fmt: skip
+            if not _complete_gguf(base_out):
+                ctx.progress(0.4, "Writing the base model as GGUF (llama.cpp needs it for the adapter)")  # fmt: skip
+                export_model(folder, base_out, quant="f16", chat_template=template.get("source"),
+                             end_of_turn=template.get("end_of_turn"), name=f"{model['name']} (base)",
+                             progress=lambda f: ctx.progress(0.4 + 0.55 * f, "Writing the base model as GGUF"))  # fmt: skip
             base_gguf = base_out
-        result["base_path"] = str(base_gguf)
-        result["base_model_id"] = model["id"]
-        store.set_artifact(run_id, "gguf_adapter", path)
-        store.set_artifact(run_id, "gguf_adapter_base", base_gguf)
+            base_model_id = _register(services, base_out, f"{model['name']} (base, GGUF f16)",
+                                      template=template)  # fmt: skip
+            store.set_artifact(run_id, "gguf_adapter_base", base_gguf, model_id=base_model_id)
+        else:
+            store.set_artifact(run_id, "gguf_adapter_base", base_gguf)
+        ctx.progress(0.97, "Adding the adapter to the library")
+        model_id = _register(services, path, f"{run['name']} (LoRA)", template=template,
+                             base_model_id=base_model_id)  # fmt: skip
+        store.set_artifact(run_id, "gguf_adapter", path, model_id=model_id)
+        result.update(base_path=str(base_gguf), base_model_id=base_model_id, model_id=model_id)
         ctx.progress(1.0, "Exported the adapter")
         return result
     from engine.training.merge import merged_model

@@ -103,6 +103,9 @@ def detect_targets(lm: Any) -> list[str]:
 
 def check_trainable(model: dict[str, Any]) -> None:
     """Raise ``UserError`` saying why ``model`` cannot be trained here, if it cannot."""
+    if model.get("role") == "adapter":
+        base = model.get("base_name") or "the model it was trained on"
+        raise UserError(f"{model['name']} is a LoRA adapter; to train, choose its base ({base}).")
     if model.get("role") != "llm":
         raise UserError(f"{model['name']} is an embedding model; choose a chat model to train.")
     if not model["capabilities"].get("train"):

@@ -211,8 +211,8 @@ class RunStore:
             atomic_write_text(path, "".join(f"{line}\n" for line in keep))
 
     def delete(self, run_id: str) -> dict[str, Any]:
-        """Remove a run and its files (an explicit user action). Library models made from it stay
-        listed until removed; their files go with the run folder."""
+        """Remove a run and its files (an explicit user action), and the library entries made from
+        it (merged model, GGUF exports, the adapter and the base GGUF exported for it)."""
         run = self.get(run_id)
         if run["state"] in ("queued", "running"):
             raise UserError(f"Run {run_id} is {run['state']}; cancel it before deleting it.")
@@ -222,7 +222,9 @@ class RunStore:
             os.replace(folder, trash)
         except OSError as exc:
             raise UserError(describe_os_error(exc, f"deleting {folder}")) from exc
-        for model_id in (run.get("models") or {}).values():
+        # adapters first: a base exported for them is refused while they depend on it
+        made = sorted((run.get("models") or {}).items(), key=lambda kv: kv[0] != "gguf_adapter")
+        for _key, model_id in made:
             with contextlib.suppress(Exception):
                 self.services.library.remove(model_id)
         shutil.rmtree(trash, ignore_errors=True)
@@ -230,17 +232,21 @@ class RunStore:
 
 
 def _chat_targets(run: dict[str, Any]) -> dict[str, Any]:
-    """What "chat with this model" opens: a registered export, and the GGUF adapter + base."""
+    """What "chat with this model" opens: a registered export (a merged GGUF first, then the
+    adapter's library entry, then the merged safetensors folder), and the GGUF adapter + base."""
     models = run.get("models") or {}
     artifacts = run.get("artifacts") or {}
     model = None
     for key, runtime in (("gguf_q8_0", "llama_cpp"), ("gguf_f16", "llama_cpp"),
-                         ("gguf_f32", "llama_cpp"), ("merged", "transformers")):  # fmt: skip
+                         ("gguf_f32", "llama_cpp"), ("gguf_adapter", "llama_cpp"),
+                         ("merged", "transformers")):  # fmt: skip
         if models.get(key):
             model = {"model_id": models[key], "runtime": runtime, "artifact": key}
             break
     adapter = None
     if artifacts.get("gguf_adapter"):
-        adapter = {"base_model_id": run.get("model_id"), "base_path": artifacts.get("gguf_adapter_base"),
+        base_id = models.get("gguf_adapter_base") or run.get("model_id")
+        adapter = {"model_id": models.get("gguf_adapter"), "base_model_id": base_id,
+                   "base_path": artifacts.get("gguf_adapter_base"),
                    "lora_path": artifacts["gguf_adapter"]}  # fmt: skip
     return {"model": model, "adapter": adapter}

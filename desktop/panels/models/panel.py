@@ -278,13 +278,23 @@ def droppable_paths(urls: list[Any]) -> list[str]:
     return out
 
 
+def role_text(m: dict[str, Any]) -> str:
+    if m.get("role") == "embedding":
+        return "embedding model"
+    if m.get("role") == "adapter":
+        base = m.get("base_name") or m.get("base_model_id") or "no base model"
+        text = f"LoRA adapter on {base}"
+        return f"{text} (unusable: {m['missing_reason']})" if m.get("missing_reason") else text
+    return "language model"
+
+
 def details_html(m: dict[str, Any]) -> str:
     esc = html.escape
     rows = [
         ("Name", m.get("name")),
         ("ID", m.get("id")),
         ("Format", (m.get("format") or "").upper()),
-        ("Role", "embedding model" if m.get("role") == "embedding" else "language model"),
+        ("Role", role_text(m)),
         ("Architecture", m.get("arch") or "–"),
         ("Parameters", f"{human_count(m.get('params'))} ({m.get('params') or 0:,})"),
         ("Quantization", m.get("quant") or "–"),

@@ -5,6 +5,8 @@
   stamp still matches) into each test's data root.
 - ``build_tiny_hf(folder)``: a 2-layer, hidden-64 random Llama with a byte-level BPE tokenizer and
   a ChatML chat template, built on the spot with ``tokenizers`` -- nothing is downloaded.
+- ``write_lora_gguf(path, base)``: a llama.cpp LoRA adapter GGUF with small random A/B matrices
+  for some weights of any base GGUF (shapes read from the base's header), in milliseconds.
 """
 
 from __future__ import annotations
@@ -121,3 +123,42 @@ def tiny_hf(tmp_root: Path) -> Path:
         if not _tiny:
             _tiny.append(build_tiny_hf(tmp_root / "tiny-hf" / "tiny-llama"))
         return _tiny[0]
+
+
+def write_lora_gguf(
+    path: Path,
+    base: Path,
+    *,
+    targets: tuple[str, ...] = ("attn_v", "attn_output", "ffn_up"),
+    rank: int = 4,
+    alpha: float = 8.0,
+    b_std: float = 0.05,
+    arch: str | None = None,
+    seed: int = 0,
+) -> Path:
+    """A LoRA GGUF as ``export_adapter`` writes it: ``<weight>.lora_a`` (r x in) and ``.lora_b``
+    (out x r) for each ``blk.N.<target>.weight`` of ``base``, with ``adapter.lora.alpha``."""
+    import gguf
+    import numpy as np
+
+    from engine.models.gguf_meta import read_header
+
+    header = read_header(base)
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), arch or header.fields["general.architecture"])
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for name, shape in header.shapes.items():
+        if not (name.startswith("blk.") and name.split(".")[2] in targets):
+            continue
+        n_in, n_out = shape  # ggml ne: (in, out)
+        a = (rng.standard_normal((rank, n_in)) / np.sqrt(n_in)).astype(np.float32)
+        b = (rng.standard_normal((n_out, rank)) * b_std).astype(np.float32)
+        writer.add_tensor(f"{name[: -len('.weight')]}.weight.lora_a", a)
+        writer.add_tensor(f"{name[: -len('.weight')]}.weight.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

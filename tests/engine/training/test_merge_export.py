@@ -140,6 +140,13 @@ def test_gemma_adapter_gguf_loads_with_the_bundled_gguf(
         tuned = _llama_logits(gemma["path"], prompts, lora=adapter["path"])
         assert (tuned.argmax(1) == torch_tuned.argmax(1)).all()
         assert (tuned.argmax(1) != base.argmax(1)).any()
+        # the adapter is a library model on the bundled Gemma: Chat answers with what it learned
+        from engine.chat.generate import generate
+
+        assert services.library.get(adapter["model_id"])["base_model_id"] == gemma["id"]
+        reply = generate(services, model_id=adapter["model_id"], params={"temperature": 0.0, "max_tokens": 24},
+                         messages=[{"role": "user", "content": "What is the secret code 6?"}])  # fmt: skip
+        assert "zebra6" in reply["text"] and reply["template"] == "plain"
         q8 = export_gguf.export_run(services, run_id, what="merged", quant="q8_0", ctx=ctx)
         from llama_cpp import Llama
 
