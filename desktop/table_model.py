@@ -51,6 +51,9 @@ class RecordTableModel(QAbstractTableModel):
         self._rows = list(records)
         self.endResetModel()
 
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
     def record_at(self, row: int) -> dict[str, Any] | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 

@@ -38,10 +38,13 @@ def check_scale(scale: Any) -> float:
     return float(scale)
 
 
-def needs_base(name: str) -> UserError:
+def needs_base(name: str, arch: str | None = None) -> UserError:
+    """The refusal of an adapter imported without a base; ``data.needs_base`` lets the app ask
+    for one (offering GGUF models of ``data.arch`` first) and import again."""
     return UserError(
         f"{name} is a LoRA adapter, not a whole model: pick the base model it was trained on "
-        "(models.import base_model_id, or `hearth-engine models import FILE --base ID`)."
+        "(models.import base_model_id, or `hearth-engine models import FILE --base ID`).",
+        data={"needs_base": True, "arch": arch},
     )
 
 

@@ -169,7 +169,7 @@ class ModelLibrary:
         meta = read_metadata(source)
         if meta["role"] == "adapter":
             if not base_model_id:
-                raise adapters.needs_base(source.name)
+                raise adapters.needs_base(source.name, meta.get("arch"))
             base = adapters.find_base(self, base_model_id)
             adapters.check_base(base, source, meta)
             meta["base_model_id"] = base["id"]

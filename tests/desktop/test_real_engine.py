@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from desktop.engine_client import EngineState
 from desktop.errors import CancelledError, EngineCrashedError, UserFacingError
@@ -98,3 +99,50 @@ def test_models_panel_imports_a_dropped_gguf_through_the_engine(qtbot, make_clie
     panel.import_paths([str(bad)])
     qtbot.waitUntil(lambda: panel.message.kind == "error", timeout=10000)
     assert "GGUF" in panel.message.text()
+
+
+def test_models_panel_asks_for_the_base_of_a_lora_adapter(
+    qtbot, make_client, hearth_home, tmp_path
+):
+    from desktop.main_window import MainWindow
+    from engine.services import Services
+    from tests.engine.runtimes.fixtures import bundled_home, write_lora_gguf
+
+    bundled_home(hearth_home, tmp_path)  # the bundled Gemma in the library, without assembling
+    services = Services(hearth_home)
+    services.library.ensure_bundled()
+    services.close()
+    client = make_client(real=True)
+    window = MainWindow(client)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("models")
+    panel = window.panels["models"]
+    qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
+    panel.refresh()
+    qtbot.waitUntil(
+        lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000
+    )
+    gemma = next(m for m in panel.table_model.records() if m["role"] == "llm" and m["bundled"])
+    adapter = write_lora_gguf(tmp_path / "tuned.gguf", Path(gemma["path"]))
+    offered: list[tuple[str, list[str], str | None]] = []
+
+    def choose(name, bases, arch):
+        offered.append((name, [b["id"] for b in bases], arch))
+        return gemma["id"]
+
+    panel.choose_base = choose
+    panel.copy_checkbox.setChecked(False)
+    panel.import_paths([str(adapter)])
+    qtbot.waitUntil(lambda: bool(offered), timeout=20000)
+    assert offered[0] == ("tuned.gguf", [gemma["id"]], "gemma3")  # GGUF chat models only
+    qtbot.waitUntil(
+        lambda: any(m["role"] == "adapter" for m in panel.table_model.records()), timeout=20000
+    )
+    tuned = next(m for m in panel.table_model.records() if m["role"] == "adapter")
+    assert tuned["base_model_id"] == gemma["id"]
+    # declining the question imports nothing and leaves no error behind
+    panel.choose_base = lambda *_a: None
+    panel.import_paths([str(write_lora_gguf(tmp_path / "other.gguf", Path(gemma["path"])))])
+    qtbot.wait(1500)
+    assert sum(m["role"] == "adapter" for m in panel.table_model.records()) == 1

@@ -168,7 +168,7 @@ class PresetPane(QGroupBox):
         self.reviewer_combo.clear()
         self.reviewer_combo.addItem("The same model", None)
         for m in models:
-            if m.get("role") == "llm" and not m.get("missing"):
+            if m.get("role") in ("llm", "adapter") and not m.get("missing"):
                 self.reviewer_combo.addItem(m.get("name") or m["id"], m["id"])
         self.reviewer_combo.setCurrentIndex(max(0, self.reviewer_combo.findData(chosen)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -172,17 +172,26 @@ class SettingsPane(QWidget):
     def set_models(self, models: list[dict[str, Any]], selected: str | None) -> None:
         self.model_combo.clear()
         self._default_row = 0
-        chat_models = [m for m in models if m.get("role") == "llm"]
+        chat_models = [m for m in models if m.get("role") in ("llm", "adapter")]
         if not chat_models:
             self.model_combo.addItem("Default model", None)
         for m in chat_models:
             label = m.get("name") or m["id"]
+            tip = ""
+            if m.get("role") == "adapter":
+                label += f" (LoRA on {m.get('base_name') or m.get('base_model_id') or '?'})"
+                tip = "A fine-tuned LoRA adapter, applied to its base model in llama.cpp."
             if m.get("missing"):
-                label += " (file missing)"
+                label += " (file missing)" if m.get("role") != "adapter" else " (unusable)"
+                tip = m.get("missing_reason") or tip
             elif m.get("bundled"):
                 label += " (bundled)"
                 self._default_row = self.model_combo.count()
             self.model_combo.addItem(label, m["id"])
+            if tip:
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
+                )
         self.select_model(selected)
 
     def select_model(self, model_id: str | None) -> None:

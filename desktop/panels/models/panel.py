@@ -150,10 +150,54 @@ class ModelsPanel(QWidget):
     def import_paths(self, paths: list[str]) -> None:
         mode = "copy" if self.copy_checkbox.isChecked() else "reference"
         for path in paths:
-            name = Path(path).name
-            self.client.call("models.import", {"path": path, "mode": mode}).on_success(
-                lambda result, n=name: self._job_started(result, f"Importing {n}")
-            ).on_failure(self._show_error)
+            self._import({"path": path, "mode": mode})
+
+    def _import(self, params: dict[str, Any]) -> None:
+        name = Path(params["path"]).name
+
+        def refused(error: EngineError) -> None:
+            data = error.data if isinstance(error.data, dict) else {}
+            if data.get("needs_base") and "base_model_id" not in params:
+                self._import_adapter(params, data.get("arch"))
+            else:
+                self._show_error(error)
+
+        self.client.call("models.import", params).on_success(
+            lambda result: self._job_started(result, f"Importing {name}")
+        ).on_failure(refused)
+
+    def _import_adapter(self, params: dict[str, Any], arch: str | None) -> None:
+        """A LoRA adapter needs the base model it was trained on: ask which, then import again."""
+        bases = [
+            m
+            for m in self.table_model.records()
+            if m.get("role") == "llm" and m.get("format") == "gguf" and not m.get("missing")
+        ]
+        bases.sort(key=lambda m: (m.get("arch") != arch, (m.get("name") or "").lower()))
+        name = Path(params["path"]).name
+        if not bases:
+            self.message.show_message(
+                f"{name} is a LoRA adapter: import the GGUF base model it was trained on first, "
+                "then import the adapter again.",
+                "error",
+            )
+            return
+        base_id = self.choose_base(name, bases, arch)
+        if base_id:
+            self._import({**params, "base_model_id": base_id})
+
+    def choose_base(self, name: str, bases: list[dict[str, Any]], arch: str | None) -> str | None:
+        labels = [f"{m.get('name') or m['id']} ({m.get('arch') or '?'}, {m['id']})" for m in bases]
+        hint = f" It was trained on a {arch} model." if arch else ""
+        label, ok = QInputDialog.getItem(
+            self,
+            "Base model for a LoRA adapter",
+            f"{name} is a LoRA adapter.{hint} Pick the base model it applies to:",
+            labels,
+            0,
+            False,
+        )
+        return bases[labels.index(label)]["id"] if ok and label in labels else None
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

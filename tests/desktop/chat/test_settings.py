@@ -51,3 +51,25 @@ def test_template_picker_saves_the_choice_for_the_model(qtbot, panel):
     qtbot.waitUntil(
         lambda: combo.currentData() == "chatml" and "now" not in combo.itemText(0), timeout=5000
     )
+
+
+def test_model_picker_lists_chat_models_and_adapters_but_not_embedders(qtbot, panel):
+    from PySide6.QtCore import Qt
+
+    models = [
+        {"id": "base", "name": "Gemma", "role": "llm", "bundled": True},
+        {"id": "tuned", "name": "Pirate (LoRA)", "role": "adapter", "base_model_id": "base",
+         "base_name": "Gemma"},
+        {"id": "orphan", "name": "Old (LoRA)", "role": "adapter", "base_model_id": "gone",
+         "missing": True, "missing_reason": "its base model gone was removed"},
+        {"id": "minilm", "name": "MiniLM", "role": "embedding"},
+    ]  # fmt: skip
+    combo = panel.settings.model_combo
+    panel.settings.set_models(models, "tuned")
+    assert [combo.itemData(i) for i in range(combo.count())] == ["base", "tuned", "orphan"]
+    assert combo.currentData() == "tuned"
+    assert combo.currentText() == "Pirate (LoRA) (LoRA on Gemma)"
+    assert "unusable" in combo.itemText(2)
+    assert "was removed" in combo.itemData(2, Qt.ItemDataRole.ToolTipRole)
+    panel.settings.select_model(None)
+    assert combo.currentData() == "base"  # no choice yet: the bundled model
