@@ -45,6 +45,7 @@ def complete(
             json_schema=schema,
             on_text=on_delta,
             cancelled=cancelled,
+            raw=True,
         )
     tps = completion.tokens_per_s
     return {

@@ -104,12 +104,17 @@ class StopScanner:
     string, and trailing whitespace, is held back until the next piece shows what it was; leading
     whitespace of the reply is dropped. ``finish()`` returns what is still held when the reply
     ends for another reason (minus trailing whitespace).
+
+    With ``trim=False`` (a raw completion, where the continuation of ``"The sky is"`` starts with
+    its space) nothing is stripped: the deltas concatenate to exactly the decoded text before the
+    stop string.
     """
 
-    def __init__(self, stops: Sequence[str]) -> None:
+    def __init__(self, stops: Sequence[str], *, trim: bool = True) -> None:
         self.stops = [s for s in dict.fromkeys(stops) if s]
         self._held = ""
-        self._started = False
+        self._started = not trim  # untrimmed (a raw completion): leading whitespace is text too
+        self._trim = trim
         self.stopped_by: str | None = None
 
     def push(self, piece: str) -> tuple[str, bool]:
@@ -123,6 +128,8 @@ class StopScanner:
                 cut, self.stopped_by = at, stop
         if cut != -1:
             self._held = ""
+            if not self._trim:
+                return buf[:cut], True
             out = buf[:cut].rstrip() if self._started else buf[:cut].strip()
             self._started = self._started or bool(out)
             return out, True
@@ -136,13 +143,16 @@ class StopScanner:
         tail = buf[len(buf) - hold :]
         if not self._started:
             safe = safe.lstrip()  # a reply starts at its first visible character
-        trimmed = safe.rstrip()
+        trimmed = safe.rstrip() if self._trim else safe
         self._held = safe[len(trimmed) :] + tail
         if trimmed:
             self._started = True
         return trimmed, False
 
     def finish(self) -> str:
+        if not self._trim:
+            out, self._held = self._held, ""
+            return out
         out = self._held.rstrip() if self._started else ""
         self._held = ""
         return out
@@ -215,8 +225,12 @@ class Runtime(ABC):
         json_schema: dict[str, Any] | None = None,
         on_text: OnText | None = None,
         cancelled: IsCancelled | None = None,
+        raw: bool = False,
     ) -> Completion:
         """Sample a reply to ``prompt_tokens``, streaming its text through ``on_text``.
+
+        A chat reply is trimmed of surrounding whitespace; ``raw`` (a plain-text completion)
+        keeps the text exactly as decoded, its leading space included.
 
         Stops at an end-of-text token, a stop string, ``sampling.max_tokens``, the end of the
         context window, or when ``cancelled()`` turns true (checked between tokens, and while
@@ -236,6 +250,7 @@ class Runtime(ABC):
                 on_text=on_text or (lambda _t: None),
                 cancelled=is_cancelled,
                 start=start,
+                trim=not raw,
             )
         finally:
             self.lock.release()
@@ -251,6 +266,7 @@ class Runtime(ABC):
         on_text: OnText,
         cancelled: IsCancelled,
         start: float,
+        trim: bool = True,
     ) -> Completion: ...
 
     def info(self) -> dict[str, Any]:

@@ -225,6 +225,7 @@ class LlamaCppRuntime(Runtime):
         on_text: OnText,
         cancelled: IsCancelled,
         start: float,
+        trim: bool = True,
     ) -> Completion:
         import llama_cpp
 
@@ -247,7 +248,7 @@ class LlamaCppRuntime(Runtime):
         vocab = llm._model.vocab  # the public API has no is-end-of-generation check
         is_eog = llama_cpp.llama_vocab_is_eog
         stop_ids = self._stop_token_ids(tuple(stop))
-        scanner = StopScanner(stop)
+        scanner = StopScanner(stop, trim=trim)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         emitted: list[str] = []
         finish, count = "length", 0

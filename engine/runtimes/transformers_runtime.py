@@ -164,6 +164,7 @@ class TransformersRuntime(Runtime):
         on_text: OnText,
         cancelled: IsCancelled,
         start: float,
+        trim: bool = True,
     ) -> Completion:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
@@ -253,7 +254,7 @@ class TransformersRuntime(Runtime):
 
         thread = threading.Thread(target=run, name=f"generate-{self.model_id}", daemon=True)
         thread.start()
-        scanner = StopScanner(stop)
+        scanner = StopScanner(stop, trim=trim)
         emitted: list[str] = []
         stopped = False
         try:

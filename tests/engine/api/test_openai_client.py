@@ -82,6 +82,11 @@ def test_completions(oai, gemma):
         model=gemma, prompt="One, two, three,", max_tokens=6, seed=1, stream=True
     )
     assert "".join(c.choices[0].text for c in pieces) == done.choices[0].text
+    # a raw completion keeps the text as the model wrote it, the space after the comma included
+    greedy = oai.completions.create(
+        model=gemma, prompt="One, two, three,", max_tokens=3, temperature=0
+    )
+    assert greedy.choices[0].text.startswith(" four"), repr(greedy.choices[0].text)
 
 
 def test_embeddings(oai):

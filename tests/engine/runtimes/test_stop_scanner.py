@@ -7,8 +7,8 @@ import pytest
 from engine.runtimes.base import StopScanner
 
 
-def run(pieces: list[str], stops: list[str]) -> tuple[str, bool, list[str]]:
-    scanner = StopScanner(stops)
+def run(pieces: list[str], stops: list[str], *, trim: bool = True) -> tuple[str, bool, list[str]]:
+    scanner = StopScanner(stops, trim=trim)
     deltas = []
     for piece in pieces:
         delta, hit = scanner.push(piece)
@@ -33,6 +33,22 @@ def run(pieces: list[str], stops: list[str]) -> tuple[str, bool, list[str]]:
 )
 def test_stop_strings_and_whitespace(pieces, stops, text, stopped):
     joined, hit, deltas = run(pieces, stops)
+    assert (joined, hit) == (text, stopped)
+    for stop in stops:
+        assert all(stop not in d for d in deltas)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "stops", "text", "stopped"),
+    [
+        ([" blue", " and", " clear", ".\n"], [], " blue and clear.\n", False),
+        ([" Hello", " world", "\n", "User", ":"], ["\nUser:"], " Hello world", True),
+        (["  ", "x", "<|im", "_end|>"], ["<|im_end|>"], "  x", True),
+        (["a", "<|im"], ["<|im_end|>"], "a<|im", False),
+    ],
+)
+def test_untrimmed_keeps_the_text_as_decoded(pieces, stops, text, stopped):
+    joined, hit, deltas = run(pieces, stops, trim=False)
     assert (joined, hit) == (text, stopped)
     for stop in stops:
         assert all(stop not in d for d in deltas)
