@@ -6,7 +6,9 @@
 - ``templates``: model templates in a Jinja sandbox, named templates, the plain fallback
 - ``context``: fitting a conversation into the context window (oldest turns dropped first)
 - ``schema``: JSON Schema checks for JSON mode
-- ``store`` / ``conversations``: conversations as message trees; send, regenerate, edit
+- ``store`` / ``conversations``: conversations as message trees; send, regenerate, edit; replies
+  grounded in the conversation's document collections, with citations
+  (``engine.documents.answer``)
 - ``export``: Markdown and JSON export
 - ``methods``: the ``chat.*`` JSON-RPC methods
 """

@@ -5,6 +5,13 @@ reply with ``engine.chat.generate``. The reply row is written when generation st
 is saved again at most every ``FLUSH_EVERY_S`` while it streams -- never per token -- so a killed
 engine leaves the partial reply on disk, marked ``interrupted`` on the next start. A cancelled
 reply is kept as ``cancelled`` with its text; a failure is kept as ``error`` with the reason.
+
+A conversation with document ``collections`` attached answers from them: each reply retrieves for
+the user message it answers and sends the grounded prompt of ``engine.documents.answer.prepare``
+(the rules, the conversation's system prompt and earlier turns, then that question with numbered
+sources). The reply's metadata keeps ``citations`` (``cited`` set from the ``[n]`` marks in the
+text) and ``retrieval``; when nothing relevant is found the reply is the fixed sentence
+``docs.ask`` gives, and the model is not asked.
 """
 
 from __future__ import annotations
@@ -91,10 +98,17 @@ def reply(
     if model_id != conv.get("model_id"):
         store.update(conv_id, model_id=model_id)
     messages = history(store, conv, parent_id)
+    grounded = _ground(services, conv, messages)
+    if grounded is not None:
+        if grounded.nothing_found:
+            return _nothing_found(store, conv_id, parent_id, grounded, merged, on_delta)
+        messages = grounded.messages
     state: dict[str, Any] = {}
 
     def started(info: dict[str, Any]) -> None:
         meta = {**info, "params": merged}
+        if grounded is not None:
+            meta.update(citations=grounded.citations, retrieval=_retrieval(grounded))
         msg = store.add_message(
             conv_id,
             parent_id=parent_id,
@@ -144,12 +158,70 @@ def reply(
     }
     if "json" in result:
         meta["json"] = result["json"]
+    if grounded is not None:
+        from engine.documents.answer import mark_cited
+
+        citations = [dict(c) for c in meta["citations"]]
+        meta["retrieval"] = {**meta["retrieval"], "cited": mark_cited(citations, result["text"])}
+        meta["citations"] = citations
     final_state = "cancelled" if result["finish_reason"] == "cancelled" else "complete"
     store.update_message(
         state["msg"]["id"], content=result["text"], state=final_state, metadata=meta
     )
     store.touch(conv_id)
     return {**result, "conversation_id": conv_id, "message": store.message(state["msg"]["id"])}
+
+
+def _ground(services: Any, conv: dict[str, Any], messages: list[dict[str, str]]) -> Any:
+    """The grounded prompt for the last user message, when the conversation has collections."""
+    if not conv.get("collections"):
+        return None
+    from engine.documents.answer import prepare
+
+    question = messages[-1]["content"]
+    return prepare(services, question, conv["collections"], history=messages[:-1])
+
+
+def _retrieval(grounded: Any) -> dict[str, Any]:
+    return {**grounded.retrieval, "nothing_found": grounded.nothing_found}
+
+
+def _nothing_found(
+    store: ChatStore,
+    conv_id: str,
+    parent_id: str,
+    grounded: Any,
+    params: dict[str, Any],
+    on_delta: OnDelta | None,
+) -> dict[str, Any]:
+    """Store and stream the fixed reply for a question the collections say nothing about."""
+    from engine.documents.answer import nothing_found_text
+
+    text = nothing_found_text(grounded)
+    result: dict[str, Any] = {
+        "text": text,
+        "finish_reason": "stop",
+        "model_id": None,
+        "runtime": None,
+        "device": None,
+        "template": None,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "timings": {"ttft_ms": None, "tokens_per_s": None, "load_ms": 0.0, "total_ms": 0.0},
+        "truncated": None,
+    }
+    meta = {
+        **{k: v for k, v in result.items() if k != "text"},
+        "params": params,
+        "citations": [],
+        "retrieval": {**_retrieval(grounded), "cited": []},
+    }
+    msg = store.add_message(
+        conv_id, parent_id=parent_id, role="assistant", content=text, metadata=meta
+    )
+    if on_delta is not None:
+        on_delta(text, msg["id"])
+    store.touch(conv_id)
+    return {**result, "conversation_id": conv_id, "message": store.message(msg["id"])}
 
 
 CURRENT_LEAF: Any = object()  # send()'s default parent: where the conversation is now

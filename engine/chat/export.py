@@ -1,5 +1,10 @@
 """Export a conversation: Markdown (the branch on screen, for reading) or JSON (the whole tree,
-lossless, with the current branch named)."""
+lossless, with the current branch named).
+
+A reply answered from document collections carries its numbered sources: in Markdown a *Sources*
+list under the reply (file, page, heading, and the cited passage quoted); in JSON they are in the
+message's ``metadata.citations`` like everything else it stores.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,14 @@ FORMATS = ("markdown", "json")
 _ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System"}
 
 
-def render_markdown(thread: dict[str, Any]) -> str:
+def render_markdown(thread: dict[str, Any], collections: list[str] | None = None) -> str:
+    """The branch shown; ``collections`` are the names of the attached document collections."""
     conv = thread["conversation"]
     lines = [f"# {conv['title']}", ""]
     if conv.get("model_id"):
         lines.append(f"- Model: `{conv['model_id']}`")
+    if collections:
+        lines.append(f"- Documents: {', '.join(collections)}")
     lines.append(f"- Exported: {time.strftime('%Y-%m-%d %H:%M')}")
     lines.append("")
     if (conv.get("system_prompt") or "").strip():
@@ -30,8 +38,34 @@ def render_markdown(thread: dict[str, Any]) -> str:
         lines.append(msg["content"].rstrip() or "_(no text)_")
         if msg["partial"]:
             lines += ["", f"_({msg['state']})_"]
+        lines += _sources(msg.get("metadata") or {})
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def source_line(citation: dict[str, Any]) -> str:
+    """``[2] manual.pdf, page 3 (Warranty)`` for a citation."""
+    where = citation.get("name") or Path(citation.get("file") or "?").name
+    page, end = citation.get("page"), citation.get("page_end")
+    if page:
+        where += f", pages {page}-{end}" if end and end != page else f", page {page}"
+    if citation.get("heading"):
+        where += f" ({citation['heading']})"
+    return f"[{citation.get('n')}] {where}"
+
+
+def _sources(meta: dict[str, Any]) -> list[str]:
+    citations = meta.get("citations") or []
+    if not citations:
+        return []
+    lines = ["", "**Sources**", ""]
+    for c in citations:
+        note = "" if c.get("cited") else " _(not cited)_"
+        lines.append(f"- {source_line(c)}{note}: {c.get('file') or ''}")
+        quote = " ".join((c.get("text") or "").split())
+        if quote:
+            lines.append(f"  > {quote}")
+    return lines
 
 
 def render_json(store: ChatStore, thread: dict[str, Any]) -> str:
@@ -52,7 +86,11 @@ def export(
     if fmt not in FORMATS:
         raise UserError(f"Export format must be markdown or json, not {fmt!r}.")
     thread = store.thread(conv_id)
-    content = render_markdown(thread) if fmt == "markdown" else render_json(store, thread)
+    if fmt == "markdown":
+        names = store.collection_names(thread["conversation"].get("collections") or [])
+        content = render_markdown(thread, names)
+    else:
+        content = render_json(store, thread)
     written = None
     if path is not None:
         if not isinstance(path, str) or not path.strip():

@@ -178,13 +178,27 @@ def chat_create(
     model_id: str | None = None,
     system_prompt: str = "",
     params: dict | None = None,
+    collections: list | None = None,
 ) -> dict[str, Any]:
     if model_id is not None:
         ctx.services.library.get(model_id)
     ChatParams.from_dict(params)
     return get_store(ctx.services).create(
-        title=title, model_id=model_id, system_prompt=system_prompt, params=params
+        title=title,
+        model_id=model_id,
+        system_prompt=system_prompt,
+        params=params,
+        collections=_collection_ids(ctx, collections),
     )
+
+
+def _collection_ids(ctx: RequestContext, refs: Any) -> list[str]:
+    """Ids of the document collections ``refs`` names (ids or names); unknown ones answer -32001."""
+    if not refs:
+        return []
+    from engine.documents.answer import resolve_collections
+
+    return [c["id"] for c in resolve_collections(ctx.services, refs)]
 
 
 @method("chat.list")
@@ -205,7 +219,9 @@ def chat_update(
     model_id: str | None = None,
     system_prompt: str | None = None,
     params: dict | None = None,
+    collections: list | None = None,
 ) -> dict[str, Any]:
+    """Change a conversation; ``collections: []`` detaches every document collection."""
     changes: dict[str, Any] = {}
     if title is not None:
         changes["title"] = title
@@ -217,6 +233,8 @@ def chat_update(
     if params is not None:
         ChatParams.from_dict(params)
         changes["params"] = params
+    if collections is not None:
+        changes["collections"] = _collection_ids(ctx, collections)
     return get_store(ctx.services).update(_text(id, "id"), **changes)
 
 

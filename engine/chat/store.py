@@ -1,6 +1,7 @@
 """Conversations as message trees in ``hearth.db``.
 
-A conversation holds a title, model, system prompt, sampling params, a pinned flag and its
+A conversation holds a title, model, system prompt, sampling params, a pinned flag, the document
+collections it answers from (ids; a collection deleted since is left out when read) and its
 *current leaf*; its messages form a tree through ``parent_id``. Editing an earlier user message
 adds a sibling (a new branch) and moves the current leaf there; the old branch stays in the tree
 and ``switch_branch`` goes back to it. What the user sees is the path from a root to the current
@@ -81,18 +82,21 @@ class ChatStore:
         model_id: str | None = None,
         system_prompt: str = "",
         params: dict[str, Any] | None = None,
+        collections: list[str] | None = None,
     ) -> dict[str, Any]:
         now = time.time()
         conv_id = _new_id("c")
         self._db().execute(
-            "INSERT INTO conversations (id, title, model_id, system_prompt, params, pinned,"
-            " current_leaf_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?)",
+            "INSERT INTO conversations (id, title, model_id, system_prompt, params, collections,"
+            " pinned, current_leaf_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)",
             (
                 conv_id,
                 (title or "").strip() or NEW_TITLE,
                 model_id,
                 system_prompt or "",
                 json.dumps(params or {}),
+                json.dumps(list(collections or [])),
                 now,
                 now,
             ),
@@ -103,7 +107,7 @@ class ChatStore:
         row = self._db().execute("SELECT * FROM conversations WHERE id = ?", (conv_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No conversation with id {conv_id!r}; it may have been deleted.")
-        return self._conv_dict(row)
+        return self._conv_dict(row, live=self._collection_ids())
 
     def list(self, *, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
         rows = self._db().execute(
@@ -111,18 +115,31 @@ class ChatStore:
             " FROM conversations c ORDER BY c.pinned DESC, c.updated_at DESC LIMIT ? OFFSET ?",
             (int(limit), int(offset)),
         )
-        return [self._conv_dict(r, count=r["n"]) for r in rows.fetchall()]
+        live = self._collection_ids()
+        return [self._conv_dict(r, count=r["n"], live=live) for r in rows.fetchall()]
+
+    def _collection_ids(self) -> set[str]:
+        """Ids of the document collections that exist now."""
+        return {r["id"] for r in self._db().execute("SELECT id FROM doc_collections")}
+
+    def collection_names(self, ids: list[str]) -> list[str]:
+        """The names of the document collections ``ids`` (an id stands for one not found)."""
+        rows = self._db().execute("SELECT id, name FROM doc_collections").fetchall()
+        names = {r["id"]: r["name"] for r in rows}
+        return [names.get(i, i) for i in ids]
 
     def update(self, conv_id: str, **changes: Any) -> dict[str, Any]:
-        """Change title, model_id, system_prompt, params or pinned."""
+        """Change title, model_id, system_prompt, params, collections or pinned."""
         self.conversation(conv_id)
-        columns = {"title", "model_id", "system_prompt", "params", "pinned"}
+        columns = {"title", "model_id", "system_prompt", "params", "collections", "pinned"}
         sets, values = [], []
         for key, value in changes.items():
             if key not in columns:
                 raise UserError(f"A conversation has no field {key!r}.")
             if key == "params":
                 value = json.dumps(value or {})
+            elif key == "collections":
+                value = json.dumps(list(value or []))
             elif key == "pinned":
                 value = int(bool(value))
             elif key == "title":
@@ -332,7 +349,8 @@ class ChatStore:
                     "role": msg["role"],
                     "snippet": _snippet(msg["content"], needle),
                 }
-            results.append({"conversation": self._conv_dict(row, count=row["n"]), "match": hit})
+            conv = self._conv_dict(row, count=row["n"], live=self._collection_ids())
+            results.append({"conversation": conv, "match": hit})
         return results
 
     def recover(self) -> list[str]:
@@ -353,13 +371,15 @@ class ChatStore:
 
     # ---- rows -> dicts -----------------------------------------------------------------------
     @staticmethod
-    def _conv_dict(row: Any, count: int | None = None) -> dict[str, Any]:
+    def _conv_dict(row: Any, count: int | None = None, *, live: set[str]) -> dict[str, Any]:
+        attached = json.loads(row["collections"] or "[]")
         out = {
             "id": row["id"],
             "title": row["title"],
             "model_id": row["model_id"],
             "system_prompt": row["system_prompt"],
             "params": json.loads(row["params"] or "{}"),
+            "collections": [c for c in attached if c in live],
             "pinned": bool(row["pinned"]),
             "current_leaf_id": row["current_leaf_id"],
             "created_at": row["created_at"],

@@ -203,6 +203,10 @@ MIGRATIONS: list[str] = [
         applied_at REAL NOT NULL
     );
     """,
+    # 5 -> 6: the document collections a conversation answers from (a JSON list of ids)
+    """
+    ALTER TABLE conversations ADD COLUMN collections TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,8 @@
     catalog      collections, files and sources in ``hearth.db``
     ingest       the incremental, resumable ingestion job
     retrieval    hybrid search (RRF fusion), filters, threshold, MMR, semantic cache
-    answer       grounded prompts with numbered sources; answers with citations
+    answer       grounded prompts with numbered sources (also for Chat's conversations with
+                 collections attached); answers with citations
     evaluation   hit@k / MRR of hybrid, dense and BM25 retrieval on a QA file
     methods      the ``docs.*`` JSON-RPC methods
 

@@ -5,11 +5,13 @@
     grounded.citations  # [{n, collection, file, name, page, heading, start, end, text, ...}]
     result = ask(services, "How long is the warranty?", ["Manuals"], model_id=None)
 
-``prepare`` is what Chat uses when collections are attached to a conversation: it returns the
-messages to send (after the conversation's history) and the citations to store with the reply.
-``ask`` does the whole round trip through ``engine.chat.generate`` -- so it works with both
-runtimes -- and marks which sources the reply actually cites (``[n]`` in the text). When retrieval
-finds nothing relevant, ``ask`` says so without calling the model.
+``prepare`` is also what Chat uses when collections are attached to a conversation: given the
+conversation's ``history`` (its system prompt and earlier turns) it returns the whole prompt -- the
+rules, that history, then the latest question with its numbered sources -- and the citations to
+store with the reply. ``ask`` does the stateless round trip through ``engine.chat.generate`` -- so
+it works with both runtimes -- and marks which sources the reply actually cites (``[n]`` in the
+text, ``mark_cited``). When retrieval finds nothing relevant, both say so (``nothing_found_text``)
+without calling the model.
 """
 
 from __future__ import annotations
@@ -50,6 +52,31 @@ class Grounded:
         }
 
 
+def resolve_collections(services: Any, refs: Any) -> list[dict[str, Any]]:
+    """The collections named by ``refs`` (ids or names, each once); an unknown one is refused
+    with a ``UserError`` that names it and lists those there are."""
+    if refs is None:
+        return []
+    if isinstance(refs, str):
+        refs = [refs]
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise UserError("collections must be a list of document collection ids or names.")
+    catalog = get_docs(services).catalog
+    found: list[dict[str, Any]] = []
+    for ref in refs:
+        collection = catalog.find(ref.strip())
+        if collection is None:
+            names = [c["name"] for c in catalog.list()]
+            known = f"Collections: {', '.join(names)}." if names else "There are none yet."
+            raise UserError(
+                f"There is no document collection {ref!r}. {known} Create one in the Documents "
+                "panel (or `hearth-engine docs create NAME`)."
+            )
+        if all(c["id"] != collection["id"] for c in found):
+            found.append(collection)
+    return found
+
+
 def _collections_arg(collections: Any) -> list[str]:
     if isinstance(collections, str):
         collections = [collections]
@@ -69,9 +96,11 @@ def retrieve(
     hits: list[dict[str, Any]] = []
     took = 0.0
     cached = []
+    names: list[str] = []
     k = None
     for ref in refs:
         collection = docs.catalog.get(ref)
+        names.append(collection["name"])
         opts = options_for(collection, options)
         k = opts.k if k is None else max(k, opts.k)
         result = Retriever(docs, collection).search(question, opts)
@@ -83,14 +112,27 @@ def retrieve(
                 {**hit, "collection": collection["id"], "collection_name": collection["name"]}
             )
     hits.sort(key=lambda h: (h["score"], h.get("dense_score") or 0.0), reverse=True)
-    summary = {"took_ms": round(took, 2), "cached": cached, "collections": refs}
+    summary = {
+        "took_ms": round(took, 2),
+        "cached": cached,
+        "collections": refs,
+        "names": names,
+    }
     return hits[: k or 5], summary
 
 
 def build_messages(
-    question: str, hits: list[dict[str, Any]], *, system_prompt: str = SYSTEM_PROMPT
+    question: str,
+    hits: list[dict[str, Any]],
+    *,
+    system_prompt: str = SYSTEM_PROMPT,
+    history: list[dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-    """A system prompt and a user turn with numbered sources; the citations for those numbers."""
+    """A system prompt and a user turn with numbered sources; the citations for those numbers.
+
+    With ``history`` (a conversation's system prompt and earlier turns, oldest first) the rules
+    follow the conversation's own system prompt and the earlier turns come before the question.
+    """
     blocks, citations, used = [], [], 0
     for hit in hits:
         text = hit["text"].strip()
@@ -106,8 +148,12 @@ def build_messages(
         used += len(text)
         citations.append(citation(n, hit))
     user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question.strip()}"
+    own = [m["content"].strip() for m in history or () if m["role"] == "system"]
+    system = "\n\n".join([*(c for c in own if c), system_prompt])
+    turns = [m for m in history or () if m["role"] != "system"]
     return [
-        {"role": "system", "content": system_prompt},
+        {"role": "system", "content": system},
+        *turns,
         {"role": "user", "content": user},
     ], citations
 
@@ -134,15 +180,35 @@ def citation(n: int, hit: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(
-    services: Any, question: str, collections: Any, options: dict[str, Any] | None = None
+    services: Any,
+    question: str,
+    collections: Any,
+    options: dict[str, Any] | None = None,
+    *,
+    history: list[dict[str, str]] | None = None,
 ) -> Grounded:
+    """Retrieve for ``question`` and build the grounded prompt (after ``history``, if given)."""
     if not isinstance(question, str) or not question.strip():
         raise UserError("Ask a question.")
     hits, summary = retrieve(services, question, collections, options)
     if not hits:
         return Grounded(question, [], [], True, summary)
-    messages, citations = build_messages(question, hits)
+    messages, citations = build_messages(question, hits, history=history)
     return Grounded(question, messages, citations, False, summary)
+
+
+def nothing_found_text(grounded: Grounded) -> str:
+    """The fixed reply when retrieval found nothing relevant (the model is not asked)."""
+    names = grounded.retrieval.get("names") or grounded.retrieval.get("collections") or []
+    return f"I found nothing relevant to this question in {', '.join(names)}."
+
+
+def mark_cited(citations: list[dict[str, Any]], text: str) -> list[int]:
+    """Set each citation's ``cited`` flag from the ``[n]`` marks in ``text``; the cited numbers."""
+    cited = cited_numbers(text, len(citations))
+    for c in citations:
+        c["cited"] = c["n"] in cited
+    return cited
 
 
 def cited_numbers(text: str, count: int) -> list[int]:
@@ -164,13 +230,16 @@ def ask(
     params: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     on_delta: Callable[[str], None] | None = None,
+    on_reset: Callable[[], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    history: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Answer ``question`` from ``collections`` with the chat model; the reply carries citations."""
-    grounded = prepare(services, question, collections, options)
+    """Answer ``question`` from ``collections`` with the chat model; the reply carries citations.
+
+    ``history`` (a system prompt, earlier turns) goes before the grounded question."""
+    grounded = prepare(services, question, collections, options, history=history)
     if grounded.nothing_found:
-        names = ", ".join(grounded.retrieval.get("collections", []))
-        text = f"I found nothing relevant to this question in {names}."
+        text = nothing_found_text(grounded)
         if on_delta is not None:
             on_delta(text)
         return {
@@ -191,11 +260,10 @@ def ask(
         messages=grounded.messages,
         params=params,
         on_delta=on_delta,
+        on_reset=on_reset,
         cancelled=cancelled,
     )
-    cited = cited_numbers(result.get("text", ""), len(grounded.citations))
-    for c in grounded.citations:
-        c["cited"] = c["n"] in cited
+    cited = mark_cited(grounded.citations, result.get("text", ""))
     return {
         **result,
         "question": question,

@@ -1,6 +1,9 @@
 """Citations in document answers: the ``[n]`` marks of a reply become ``cite:n`` links, and a
 *Sources* list (file, page, heading) follows the reply, each entry a link too. The Markdown
 renderer keeps the links' hrefs, so a click on ``[2]`` reaches the handler with ``cite:2``.
+
+The citations are the engine's: an assistant message's ``metadata.citations`` (docs/PROTOCOL.md),
+so any stored reply shows them, whenever and on whichever branch it is shown.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ def answer_markdown(text: str, citations: list[dict[str, Any]]) -> str:
         note = "" if c.get("cited") else " *(not cited)*"
         lines.append(f"- [\\[{c['n']}\\]]({CITE}{c['n']}) {escape_md(where(c))}{note}")
     return link_marks(text, numbers) + "\n\n**Sources**\n\n" + "\n".join(lines)
+
+
+def message_markdown(message: dict[str, Any]) -> str:
+    """The Markdown a message is shown as: a reply with citations gets its links and sources."""
+    text = message.get("content") or ""
+    if message.get("role") != "assistant":
+        return text
+    return answer_markdown(text, (message.get("metadata") or {}).get("citations") or [])
 
 
 def cited_number(href: str) -> int | None:

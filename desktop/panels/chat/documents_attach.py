@@ -2,7 +2,8 @@
 collections with a tick beside each one attached to the conversation -- and ``AttachedNote``, the
 line above the composer saying which collections answer and how to read their sources.
 
-Neither widget calls the engine: ``DocumentsChat`` fills them and stores the choice.
+Neither widget calls the engine: ``DocumentsChat`` fills them and gives the choice to the engine
+(the conversation's ``collections``).
 """
 
 from __future__ import annotations
@@ -124,6 +125,6 @@ class AttachedNote(QLabel):
         listed = ", ".join(f"<b>{html.escape(n)}</b>" for n in names)
         self.setText(
             f"Answering from {listed}. Replies cite numbered sources; click [1], [2]… to read "
-            "the passage. These answers are kept on this computer beside the conversation."
+            "the passage. The conversation keeps the sources with each reply."
         )
         self.show()

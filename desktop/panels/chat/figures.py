@@ -28,6 +28,10 @@ def live_text(stats: dict[str, Any]) -> str:
 
 def result_text(result: dict[str, Any]) -> str:
     """The figures of a finished reply (a ChatResult, or an assistant message's metadata)."""
+    meta = result.get("metadata") or (result.get("message") or {}).get("metadata") or {}
+    retrieval = result.get("retrieval") or meta.get("retrieval")
+    if isinstance(retrieval, dict) and retrieval.get("nothing_found"):
+        return "nothing relevant found in the documents"
     timings = result.get("timings") or {}
     usage = result.get("usage") or {}
     parts = []
@@ -52,6 +56,8 @@ def result_text(result: dict[str, Any]) -> str:
     dropped = (result.get("truncated") or {}).get("dropped_messages") or 0
     if dropped:
         parts.append(f"{dropped} older message{'s' if dropped != 1 else ''} left out to fit")
+    if isinstance(retrieval, dict):
+        parts.append("answered from documents")
     verdict = result.get("json")
     if isinstance(verdict, dict):
         parts.append(

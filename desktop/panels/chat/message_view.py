@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.panels.chat.citations import message_markdown
 from desktop.panels.chat.figures import result_text
 from desktop.panels.chat.markdown import COPY_CODE, CodeColors, IncrementalRenderer
 from desktop.panels.chat.preset_outcome import PresetOutcomeView
@@ -190,7 +191,7 @@ class MessageView(QFrame):
         self.state_label.setText(f"[{STATE_LABELS[state]}]" if state in STATE_LABELS else "")
         self.state_label.setStyleSheet(f"color: {_BADGE_COLORS.get(state, '#6b7280')};")
         self.state_label.setToolTip(_BADGE_TIPS.get(state, ""))
-        self.body.set_markdown(message.get("content") or "", streaming=state == "streaming")
+        self.body.set_markdown(message_markdown(message), streaming=state == "streaming")
         meta = message.get("metadata") or {}
         footer = ""
         if role == "assistant" and state != "streaming":

@@ -185,7 +185,7 @@ class ChatPanel(QWidget):
             self.settings.select_model(conv.get("model_id"))
         self._settings_stale = False
         self.thread_model.set_messages(thread.get("messages") or [])
-        self.documents.restore()  # the document answers kept beside this conversation
+        self.documents.restore()  # attached collections; answers kept by older versions
         stream = self.stream
         if stream is not None and stream.conversation_id == conv["id"] and stream.text:
             row = self._stream_row()
@@ -203,7 +203,7 @@ class ChatPanel(QWidget):
     # -- conversations ----------------------------------------------------------------------
 
     def new_conversation(self, *, then: Any = None) -> None:
-        params = {"model_id": self.settings.model_id()}
+        params = {"model_id": self.settings.model_id(), **self.documents.create_params()}
         if then is not None:  # sending from a blank panel: keep what the user set up
             params.update(
                 system_prompt=self.settings.system_prompt_text(), params=self.settings.params()
@@ -216,6 +216,16 @@ class ChatPanel(QWidget):
                 then()
 
         self.client.call("chat.create", params).on_success(created).on_failure(self.show_error)
+
+    def open_model(self, model_id: str) -> None:
+        """Start a new conversation with ``model_id`` (a model fine-tuned in Training, say),
+        listing the models again first: the model may have been added a moment ago."""
+
+        def listed(result: dict[str, Any]) -> None:
+            self.settings.set_models(result.get("models") or [], model_id)
+            self.new_conversation()
+
+        self.client.call("models.list").on_success(listed).on_failure(self.show_error)
 
     def switch_branch(self, message_id: str) -> None:
         if self.stream is not None:
@@ -231,8 +241,6 @@ class ChatPanel(QWidget):
             return
         if self.conversation is None:
             self.new_conversation(then=lambda: self.send(text))
-            return
-        if self.documents.intercept(text):  # collections attached: docs.ask answers
             return
         editing = self.composer.editing
         self.composer.editor.clear()

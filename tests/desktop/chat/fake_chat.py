@@ -9,7 +9,9 @@ real engine does.
 The user's text steers a reply: ``many`` streams 400 tiny deltas, ``slow`` one delta every 60 ms,
 ``die`` three deltas then the process exits, ``too long`` answers the context error; the model
 ``gone-2`` answers the missing-file error; a ``json_schema`` whose ``type`` is unknown answers the
-schema error.
+schema error. A conversation with document ``collections`` (the fake ``docs.*`` ones) answers from
+them: the reply of tests/desktop/documents/fake_docs_core.py ``answer``, with ``metadata.citations``
+and ``metadata.retrieval`` stored.
 """
 
 from __future__ import annotations
@@ -122,12 +124,15 @@ class Store:
         for m in self.branch(conv["current_leaf_id"]):
             siblings = self.children(m["parent_id"], cid)
             messages.append({**m, "siblings": siblings, "sibling_index": siblings.index(m["id"])})
-        return {"conversation": dict(conv), "messages": messages}
+        return {"conversation": conv_out(conv), "messages": messages}
 
     def listing(self) -> list[dict]:
         convs = sorted(self.convs.values(), key=lambda c: (not c["pinned"], -c["updated_at"]))
         return [
-            {**c, "message_count": sum(m["conversation_id"] == c["id"] for m in self.msgs.values())}
+            {
+                **conv_out(c),
+                "message_count": sum(m["conversation_id"] == c["id"] for m in self.msgs.values()),
+            }
             for c in convs
         ]
 
@@ -184,6 +189,32 @@ def count(messages: list[dict], params: dict | None) -> dict:
     }
 
 
+def collection_ids(refs: Any) -> list[str]:
+    """Ids of the fake document collections ``refs`` names; an unknown one answers -32001."""
+    from documents import fake_docs_core  # tests/desktop/documents/, beside this folder
+
+    ids: list[str] = []
+    for ref in refs or []:
+        try:
+            cid = fake_docs_core.collection(ref)["id"]
+        except fake_docs_core.NotFound:
+            raise UserError(f"There is no document collection {ref!r}.") from None
+        if cid not in ids:
+            ids.append(cid)
+    return ids
+
+
+def attached(conv: dict) -> list[str]:
+    """The conversation's collections that still exist."""
+    from documents import fake_docs_core
+
+    return [c for c in conv.get("collections") or [] if c in fake_docs_core.collections]
+
+
+def conv_out(conv: dict) -> dict:
+    return {**conv, "collections": attached(conv)}
+
+
 def history(conv: dict, leaf: str | None) -> list[dict]:
     out = [{"role": "system", "content": conv["system_prompt"]}] if conv["system_prompt"] else []
     return out + [{"role": m["role"], "content": m["content"]} for m in store.branch(leaf)]
@@ -199,11 +230,17 @@ def pieces(prompt: str, regen: int) -> tuple[list[str], float]:
 
 def stream(rid, cid: str, parent: str, send, cancelled: set, extra: dict) -> None:
     """Reply under ``parent``: deltas, then the ChatResult (or -32800 with the partial one)."""
+    grounded = None
     with state_lock:
         prompt = store.msgs[parent]["content"]
         regen = len(store.children(parent, cid))
+        collections = attached(store.convs[cid])
         msg = store.add(cid, parent, "assistant", "", "streaming")
         store.save()
+    if collections:
+        from documents import fake_docs_core
+
+        grounded = fake_docs_core.answer(collections, prompt)
     if not store.loaded:
         store.loaded = [dict(LOADED, loaded_at=time.time())]
         send(
@@ -219,6 +256,9 @@ def stream(rid, cid: str, parent: str, send, cancelled: set, extra: dict) -> Non
         send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32001, "message": error}})
         return
     parts, delay = pieces(prompt, regen)
+    if grounded is not None:
+        parts = [w + " " for w in grounded["text"].split(" ")]
+        parts[-1] = parts[-1].rstrip()
     start = time.monotonic()
     text = ""
     for i, part in enumerate(parts):
@@ -283,6 +323,8 @@ def stream(rid, cid: str, parent: str, send, cancelled: set, extra: dict) -> Non
                 )
             },
         )
+        if grounded is not None:
+            msg["metadata"].update(citations=grounded["citations"], retrieval=grounded["retrieval"])
         store.save()
         out = {**result, "conversation_id": cid, "message": dict(msg), **extra}
     if stopped:
@@ -329,13 +371,14 @@ def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
             "model_id": p.get("model_id"),
             "system_prompt": p.get("system_prompt") or "",
             "params": p.get("params") or {},
+            "collections": collection_ids(p.get("collections")),
             "pinned": False,
             "current_leaf_id": None,
             "created_at": now,
             "updated_at": now,
         }
         store.save()
-        return dict(store.convs[cid])
+        return conv_out(store.convs[cid])
     if method == "chat.list":
         return {"conversations": store.listing()}
     if method == "chat.get":
@@ -344,13 +387,15 @@ def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
         conv = store.conv(p["id"])
         if "params" in p:
             check_params(p["params"], None)
+        if p.get("collections") is not None:
+            conv["collections"] = collection_ids(p["collections"])
         for key in ("title", "model_id", "system_prompt", "params"):
             if p.get(key) is not None:
                 conv[key] = p[key]
         if method == "chat.pin":
             conv["pinned"] = bool(p.get("pinned", True))
         store.save()
-        return dict(conv)
+        return conv_out(conv)
     if method == "chat.delete":
         store.conv(p["id"])
         del store.convs[p["id"]]

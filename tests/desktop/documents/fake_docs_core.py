@@ -3,6 +3,8 @@ docs/PROTOCOL.md: collections, an ingest job (``di-…`` ids; ``job.progress`` w
 per file and end, ``job.metrics`` with files/s) that can be cancelled and resumed, files with their
 status, word-overlap search with dense/BM25/hybrid scores and a query cache, stored and previewed
 chunks, passages, ``docs.ask`` streaming ``chat.delta`` with citations, and ``docs.eval``.
+``answer`` is the grounded reply: ``docs.ask`` streams it, and the fake ``chat.send``
+(tests/desktop/chat/fake_chat.py) stores it for a conversation with collections attached.
 
 Files are real files the tests write. What they are steers the outcome: an empty file fails
 ("empty file"), a ``.pdf`` whose name holds ``scan`` fails as a scanned PDF, an unknown extension
@@ -307,40 +309,28 @@ def search(c: dict, query: str, *, k: int, mode: str, files_filter=None, types=N
     return [{**h, "rank": i + 1} for i, h in enumerate(hits)]
 
 
-def ask(rid, p: dict, send, cancelled: set) -> None:
-    refs = p["collections"] if isinstance(p["collections"], list) else [p["collections"]]
+def answer(refs: list, question: str) -> dict:
+    """The reply, citations and retrieval summary for ``question`` from collections ``refs``:
+    what ``docs.ask`` answers, and what the fake ``chat.send`` stores for a conversation with
+    collections attached."""
     hits: list[dict] = []
+    names = []
     with lock:
         for ref in refs:
             c = collection(ref)
+            names.append(c["name"])
             hits += [
                 {**h, "collection": c["id"]}
-                for h in search(c, p["question"], k=c["settings"]["k"], mode="hybrid")
+                for h in search(c, question, k=c["settings"]["k"], mode="hybrid")
             ]
     hits = sorted(hits, key=lambda h: -h["score"])[:3]
     if not hits:
-        text = f"I found nothing relevant to this question in {', '.join(refs)}."
+        text = f"I found nothing relevant to this question in {', '.join(names)}."
     else:
         first = [re.split(r"(?<=[.!?])\s", h["text"].strip())[0].rstrip(".") for h in hits[:2]]
         text = f"According to the documents, {first[0]} [1]."
         if len(first) > 1:
             text += f" Also, {first[1]} [2]."
-    for piece in re.findall(r"\S+\s*", text):
-        if rid in cancelled:
-            send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": rid,
-                    "error": {
-                        "code": -32800,
-                        "message": "Request cancelled.",
-                        "data": {"text": text},
-                    },
-                }
-            )
-            return
-        send({"jsonrpc": "2.0", "method": "chat.delta", "params": {"id": rid, "text": piece}})
-        time.sleep(0.005)
     cited = [n for n in (1, 2, 3) if f"[{n}]" in text]
     citations = [
         {
@@ -363,6 +353,38 @@ def ask(rid, p: dict, send, cancelled: set) -> None:
         }
         for i, h in enumerate(hits)
     ]
+    retrieval = {
+        "collections": list(refs),
+        "names": names,
+        "took_ms": 1.0,
+        "cached": [],
+        "nothing_found": not hits,
+        "cited": cited,
+    }
+    return {"text": text, "citations": citations, "cited": cited, "retrieval": retrieval}
+
+
+def ask(rid, p: dict, send, cancelled: set) -> None:
+    refs = p["collections"] if isinstance(p["collections"], list) else [p["collections"]]
+    grounded = answer(refs, p["question"])
+    text = grounded["text"]
+    for piece in re.findall(r"\S+\s*", text):
+        if rid in cancelled:
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {
+                        "code": -32800,
+                        "message": "Request cancelled.",
+                        "data": {"text": text},
+                    },
+                }
+            )
+            return
+        send({"jsonrpc": "2.0", "method": "chat.delta", "params": {"id": rid, "text": piece}})
+        time.sleep(0.005)
+    found = bool(grounded["citations"])
     usage = {
         "prompt_tokens": 120,
         "completion_tokens": len(text.split()),
@@ -371,14 +393,14 @@ def ask(rid, p: dict, send, cancelled: set) -> None:
     result = {
         "text": text,
         "finish_reason": "stop",
-        "model_id": None if not hits else "gemma-1",
+        "model_id": "gemma-1" if found else None,
         "usage": usage,
         "timings": {"ttft_ms": 20.0, "tokens_per_s": 80.0},
         "question": p["question"],
-        "citations": citations,
-        "cited": cited,
-        "nothing_found": not hits,
-        "retrieval": {"collections": refs, "took_ms": 1.0, "cached": []},
+        "citations": grounded["citations"],
+        "cited": grounded["cited"],
+        "nothing_found": not found,
+        "retrieval": grounded["retrieval"],
     }
     send({"jsonrpc": "2.0", "id": rid, "result": result})
 

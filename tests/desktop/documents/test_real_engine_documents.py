@@ -38,3 +38,47 @@ def test_ingest_two_files_and_find_the_right_one(qtbot, make_client, tmp_path):
     result = search(qtbot, panel, "how often should I water tomatoes", mode="dense")
     assert panel.search.model.record_at(0)["name"] == "garden.md"
     assert result["mode"] == "dense"
+
+
+def test_chat_with_a_collection_attached_cites_the_passage(qtbot, make_client, tmp_path):
+    from PySide6.QtCore import QUrl
+
+    from desktop.panels.chat.panel import ChatPanel
+
+    client = make_client(real=True)
+    trains = tmp_path / "trains.txt"
+    trains.write_text(
+        "The night train to Vienna leaves platform 4 at 22:15. Sleeper cabins have two or "
+        "four berths, and breakfast is served before arrival.\n"
+    )
+    created: dict = {}
+    client.call("docs.create", {"name": "Travel"}).on_success(lambda r: created.update(r))
+    qtbot.waitUntil(lambda: bool(created), timeout=30000)
+    with qtbot.waitSignal(
+        client.sig_job_progress, timeout=120000, check_params_cb=lambda p: p["kind"] == "end"
+    ):
+        client.call("docs.ingest", {"id": "Travel", "paths": [str(trains)]})
+    panel = ChatPanel(client)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.documents.picker.collections != [], timeout=10000)
+    panel.settings.spins["max_tokens"].setValue(8)
+    panel.settings.spins["seed"].setValue(7)
+    panel.documents.attach([created["id"]])  # on the blank panel: chat.create carries it
+    panel.composer.editor.setPlainText("When does the night train to Vienna leave?")
+    with qtbot.waitSignal(panel.sig_reply_ended, timeout=120000) as ended:
+        panel.composer.send_button.click()
+    result = ended.args[0]
+    assert isinstance(result, dict), result
+    assert panel.conversation["collections"] == [created["id"]]
+    first = result["message"]["metadata"]["citations"][0]
+    assert first["name"] == "trains.txt" and "22:15" in first["text"]
+    qtbot.waitUntil(lambda: not panel.thread_model.messages()[-1].get("local"), timeout=10000)
+    view = panel.view.views[-1]
+    assert "trains.txt" in view.body.toPlainText()  # the Sources list under the reply
+    with qtbot.waitSignal(panel.documents.sig_viewer_opened, timeout=5000) as opened:
+        view.body.anchorClicked.emit(QUrl("cite:1"))
+    viewer = opened.args[0]
+    qtbot.addWidget(viewer)
+    qtbot.waitUntil(lambda: viewer.passage is not None, timeout=10000)
+    assert "22:15" in viewer.highlighted
