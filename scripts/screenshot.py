@@ -1,13 +1,17 @@
 """Take screenshots of Hearth's panels with the real engine, for the README and for review.
 
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py OUT_DIR [--convert]
-        [--chat PROMPT]
+        [--chat PROMPT] [--panel ID] [--train DATASET [--steps N] [--sample PROMPT]]
 
 Opens the main window on the data root in HEARTH_HOME (the bundled models are prepared on
 first run), visits each panel once the engine is ready, and saves OUT_DIR/<panel>.png. With
 --convert it first starts converting the bundled GGUF to torch, so the shots show a job in
 progress. With --chat it first sends PROMPT in the Chat panel (at most 120 tokens) and saves
 OUT_DIR/chat-streaming.png while the reply streams and OUT_DIR/chat-reply.png once it ended.
+With --panel it shoots that panel only. With --train it fills the Training panel's New run form
+(the bundled model, the dataset named DATASET, the quick preset, N steps, default 20, seq_len
+128, PROMPT as the sample prompt), saves OUT_DIR/training-new.png, starts the run and saves
+OUT_DIR/training-live.png while the curves grow and OUT_DIR/training-done.png once it ended.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from desktop.main_window import MainWindow
 def main() -> int:
     argv = sys.argv[1:]
     prompt = argv.pop(argv.index("--chat") + 1) if "--chat" in argv[:-1] else None
+    only = argv.pop(argv.index("--panel") + 1) if "--panel" in argv[:-1] else None
+    dataset = argv.pop(argv.index("--train") + 1) if "--train" in argv[:-1] else None
+    steps = int(argv.pop(argv.index("--steps") + 1)) if "--steps" in argv[:-1] else 20
+    sample = argv.pop(argv.index("--sample") + 1) if "--sample" in argv[:-1] else None
     args = [a for a in argv if not a.startswith("--")]
     out = Path(args[0] if args else "shots")
     out.mkdir(parents=True, exist_ok=True)
@@ -33,7 +41,7 @@ def main() -> int:
     window = MainWindow(client)
     window.resize(1180, 680)
     window.show()
-    ids = window.panel_ids()
+    ids = [only] if only else window.panel_ids()
 
     def shoot(i: int) -> None:
         if i >= len(ids):
@@ -75,16 +83,55 @@ def main() -> int:
         )
         chat.composer.send_button.click()
 
+    def train_then_shoot() -> None:
+        window.show_panel("training")
+        training = window.panels["training"]
+        new = training.new_run
+        training.tabs.setCurrentIndex(1)
+        row = next(i for i in range(new.dataset_combo.count())
+                   if new.dataset_combo.itemText(i).startswith(f"{dataset} ("))  # fmt: skip
+        new.dataset_combo.setCurrentIndex(row)
+        new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))
+        new.form.set_values({"max_steps": steps, "seq_len": 128, "eval_every": 5, "save_every": 5,
+                             "sample_prompts": [sample] if sample else []})  # fmt: skip
+        name = f"{dataset} (GUI)"
+        new.name_edit.setText(name)
+        watch = QTimer(window)
+
+        def live() -> None:
+            run = training.run_view.run or {}
+            points = len(training.run_view.canvas.points["loss"][0])
+            if run.get("name") == name and points >= steps // 2 and not live.shot:
+                live.shot = True
+                window.grab().save(str(out / "training-live.png"))
+            if run.get("name") == name and run.get("state") in (
+                "succeeded",
+                "failed",
+            ):
+                watch.stop()
+                QTimer.singleShot(2000, lambda: (
+                    window.grab().save(str(out / "training-done.png")), shoot(0)))  # fmt: skip
+
+        live.shot = False
+        watch.timeout.connect(live)
+
+        def start() -> None:
+            window.grab().save(str(out / "training-new.png"))
+            new.start_button.click()
+            watch.start(500)
+
+        QTimer.singleShot(3000, start)
+
     def on_ready(_reply: dict) -> None:
         if "--convert" in sys.argv:  # show a job in progress in the status bar and Activity
             QTimer.singleShot(3000, lambda: client.call("models.list").on_success(start_conversion))
         # give the engine time to register the bundled models on a first run
-        first = chat_then_shoot if prompt else lambda: shoot(0)
+        first = chat_then_shoot if prompt else train_then_shoot if dataset else lambda: shoot(0)
         QTimer.singleShot(12000 if "--convert" in sys.argv else 4000, first)
 
     client.sig_ready.connect(on_ready)
     client.start()
-    QTimer.singleShot(240_000 if prompt else 120_000, app.quit)
+    QTimer.singleShot(900_000 if dataset else 240_000 if prompt else 120_000, app.quit)
     app.exec()
     window.settings.clear()
     client.stop()

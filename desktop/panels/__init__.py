@@ -25,6 +25,7 @@ PANEL_MODULES: list[str] = [
     "desktop.panels.chat",
     "desktop.panels.documents",
     "desktop.panels.datasets",
+    "desktop.panels.training",
 ]
 
 

@@ -10,7 +10,9 @@ FAKE_ENGINE_EMPTY=1 answers an empty model library and job list (the panels' emp
 The method ``die`` makes it exit with code 3 while the request is pending.
 ``chat.*`` methods are answered by the small in-memory store in tests/desktop/chat/fake_chat.py,
 ``data.*`` (and ``jobs.*`` of its ``dj-`` jobs) by tests/desktop/datasets/fake_data.py,
-``docs.*`` (and ``jobs.*`` of its ``di-`` jobs) by tests/desktop/documents/fake_docs.py.
+``docs.*`` (and ``jobs.*`` of its ``di-`` jobs) by tests/desktop/documents/fake_docs.py,
+``train.*`` (and ``jobs.get`` of its ``tj-`` jobs) by tests/desktop/training/fake_train.py, whose
+exported models are listed in ``models.list`` after these.
 """
 
 from __future__ import annotations
@@ -215,8 +217,14 @@ def main() -> int:
             from datasets import fake_data  # tests/desktop/datasets/ (data.* and its jobs)
 
             fake_data.handle(method, rid, params, send, cancelled)
+        elif method.startswith(("train.", "fake.train")) or str(params.get("id")).startswith("tj-"):
+            from training import fake_train  # tests/desktop/training/ (train.* and its jobs)
+
+            fake_train.handle(method, rid, params, send, cancelled)
         elif method == "models.list":
-            reply(rid, {"models": [] if EMPTY else MODELS})
+            from training import fake_train
+
+            reply(rid, {"models": [] if EMPTY else MODELS + fake_train.library_models})
         elif method == "jobs.list":
             reply(rid, {"jobs": [] if EMPTY else [JOB]})
         elif method in ("jobs.get", "jobs.cancel"):

@@ -1,0 +1,178 @@
+"""``RunActions``: what the run view's buttons do -- cancel, resume, evaluate, merge, export,
+delete, open the folder, and chat with the fine-tuned model -- and following the jobs they start
+(``train.eval``, ``train.merge``, ``train.export``) until they end, to show their result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QDialog, QMessageBox
+
+from desktop.calls import request
+from desktop.errors import EngineError
+from desktop.panels.training.dialogs import EvalDialog, ExportDialog
+
+if TYPE_CHECKING:
+    from desktop.panels.training.panel import TrainingPanel
+
+JOB_TITLES = {"train.eval": "Evaluation", "train.merge": "Merge", "train.export": "GGUF export"}
+
+
+def chat_model_id(run: dict[str, Any]) -> str | None:
+    """The library model "chat with this model" opens: the run's merged or exported model,
+    else its exported adapter; None when nothing chat-able was made yet."""
+    chat = run.get("chat") or {}
+    for key in ("model", "adapter"):
+        model_id = (chat.get(key) or {}).get("model_id")
+        if model_id:
+            return model_id
+    return None
+
+
+class RunActions(QObject):
+    def __init__(self, panel: TrainingPanel) -> None:
+        super().__init__(panel)
+        self.panel = panel
+        self.client = panel.client
+        self.jobs: dict[str, tuple[str, str]] = {}  # job id -> (kind, run id)
+        self.chat_after_export: str | None = None  # run id whose export should open Chat
+        buttons = panel.run_view.buttons
+        buttons["cancel"].clicked.connect(lambda: self._simple("train.cancel", "Cancelling"))
+        buttons["resume"].clicked.connect(lambda: self._simple("train.resume", "Resuming"))
+        buttons["eval"].clicked.connect(self.evaluate)
+        buttons["merge"].clicked.connect(self.merge)
+        buttons["export"].clicked.connect(self.export)
+        buttons["delete"].clicked.connect(self.delete)
+        buttons["folder"].clicked.connect(self.open_folder)
+        buttons["chat"].clicked.connect(self.chat)
+        self.client.sig_job_progress.connect(self._on_job_progress)
+
+    @property
+    def run(self) -> dict[str, Any] | None:
+        return self.panel.run_view.run
+
+    def _fail(self, error: EngineError) -> None:
+        self.panel.message.show_message(error.message, "error")
+
+    def _simple(self, method: str, doing: str) -> None:
+        run = self.run
+        if run is None:
+            return
+
+        def done(result: dict[str, Any]) -> None:
+            if result.get("run"):
+                self.panel.update_run(result["run"])
+            self.panel.message.show_message(f"{doing} {run.get('name') or run['id']}.", "info",
+                                            timeout_ms=5000)  # fmt: skip
+
+        request(self, self.client, method, {"run": run["id"]}, ok=done, fail=self._fail)
+
+    def _start_job(self, method: str, params: dict[str, Any], kind: str) -> None:
+        run = self.run
+        if run is None:
+            return
+
+        def started(result: dict[str, Any]) -> None:
+            job = result.get("job") or {}
+            if job.get("id"):
+                self.jobs[job["id"]] = (kind, run["id"])
+                if job.get("state") not in (None, "queued", "running"):
+                    self._job_ended(job["id"])
+            self.panel.message.show_message(f"{JOB_TITLES[kind]} of {run.get('name') or run['id']} "
+                                            "started; it shows in Activity too.", "info")  # fmt: skip
+
+        request(
+            self, self.client, method, {"run": run["id"], **params}, ok=started, fail=self._fail
+        )
+
+    def evaluate(self) -> None:
+        if self.run is None:
+            return
+        dialog = EvalDialog(self.run, self.panel)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self._start_job("train.eval", dialog.params(), "train.eval")
+
+    def merge(self) -> None:
+        self._start_job("train.merge", {}, "train.merge")
+
+    def export(self) -> None:
+        if self.run is None:
+            return
+        dialog = ExportDialog(self.run, self.panel)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self._start_job("train.export", dialog.params(), "train.export")
+
+    def delete(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        answer = QMessageBox.question(
+            self.panel,
+            "Delete run",
+            f"Delete the run {run.get('name') or run['id']}, its folder (checkpoints, adapter, "
+            "exports) and the library models made from it? This cannot be undone.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        request(self, self.client, "train.delete", {"run": run["id"]},
+                ok=lambda _r: self.panel.refresh(), fail=self._fail)  # fmt: skip
+
+    def open_folder(self) -> None:
+        folder = (self.run or {}).get("folder")
+        if folder:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def chat(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        model_id = chat_model_id(run)
+        if model_id:
+            self.panel.open_in_chat(model_id)
+            return
+        answer = QMessageBox.question(
+            self.panel,
+            "Export first",
+            "Chat runs on llama.cpp, so this run needs a GGUF first. Export the merged model "
+            "as q8_0 now and open it in Chat when the export is done?",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.chat_after_export = run["id"]
+            self._start_job("train.export", {"what": "merged", "quant": "q8_0"}, "train.export")
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _on_job_progress(self, params: dict[str, Any]) -> None:
+        if params.get("kind") == "end" and params.get("job_id") in self.jobs:
+            self._job_ended(params["job_id"])
+
+    def _job_ended(self, job_id: str) -> None:
+        request(self, self.client, "jobs.get", {"id": job_id},
+                ok=self._show_job, fail=self._fail)  # fmt: skip
+
+    def _show_job(self, job: dict[str, Any]) -> None:
+        kind, run_id = self.jobs.pop(job.get("id"), (job.get("kind"), None))
+        title = JOB_TITLES.get(kind, kind)
+        if job.get("state") != "succeeded":
+            error = job.get("error") or job.get("message") or job.get("state")
+            self.panel.message.show_message(f"{title} did not finish: {error}", "error")
+            if run_id == self.chat_after_export:
+                self.chat_after_export = None
+            return
+        result = job.get("result") or {}
+        shown = (self.run or {}).get("id") == run_id
+        if kind == "train.eval":
+            if shown:
+                self.panel.run_view.show_eval(result)
+            self.panel.message.show_message("Evaluation done.", "success", timeout_ms=8000)
+        else:
+            where = result.get("path") or ""
+            self.panel.message.show_message(f"{title} done: {where}", "success", timeout_ms=15000)
+        if run_id is not None:
+            self.panel.reload_run(run_id)
+        if kind == "train.export" and run_id == self.chat_after_export:
+            self.chat_after_export = None
+            if result.get("model_id"):
+                self.panel.open_in_chat(result["model_id"])

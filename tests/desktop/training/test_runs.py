@@ -1,0 +1,112 @@
+"""The runs list and the live view on the fake engine: curves fed by ``job.metrics``, sample
+answers from ``job.log``, cancel and resume, and a failed run's error."""
+
+from __future__ import annotations
+
+import math
+
+from desktop.panels.training.run_view import parse_sample
+
+from .conftest import requests, select
+from .fake_train import _curve
+
+
+def start_run(qtbot, panel, *, steps: int) -> dict:
+    new = panel.new_run
+    new.form.editors["max_steps"].editor.setValue(steps)
+    new.start_button.click()
+    qtbot.waitUntil(lambda: (panel.run_view.run or {}).get("state") == "running", timeout=5000)
+    return panel.run_view.run
+
+
+def test_runs_list_shows_each_run(panel):
+    model = panel.runs_model
+    names = [model.index(r, 0).data() for r in range(model.rowCount())]
+    assert names == ["too big", "exported tune", "alpaca quick"]  # newest first
+    row = model.row_of("run-done")
+    cells = [model.index(row, c).data() for c in range(model.columnCount())]
+    assert cells[1:7] == ["Fake Gemma", "alpaca", "lora", "succeeded", "20 / 20",
+                          f"{_curve(20, 20)['loss']:.4f}"]  # fmt: skip
+
+
+def test_selecting_a_run_backfills_its_curves_and_samples(qtbot, panel):
+    select(qtbot, panel, "run-done")
+    canvas = panel.run_view.canvas
+    qtbot.waitUntil(lambda: len(canvas.line_data("loss")[0]) == 20, timeout=5000)
+    xs, ys = canvas.line_data("loss")
+    assert xs == list(range(1, 21)) and ys == [_curve(s, 20)["loss"] for s in xs]
+    assert canvas.line_data("eval_loss")[0] == [0, 5, 10, 15, 20]  # step 0: the base model
+    assert canvas.line_data("lr")[1][0] == _curve(1, 20)["lr"]
+    assert panel.run_view.samples_model.rowCount() == 4
+    assert panel.run_view.progress.value() == 20 and panel.run_view.progress.maximum() == 20
+    view = panel.run_view
+    assert view.buttons["eval"].isEnabled() and view.buttons["export"].isEnabled()
+    assert not view.buttons["cancel"].isEnabled() and not view.buttons["resume"].isEnabled()
+
+
+def test_live_curves_follow_the_jobs_metrics(qtbot, panel):
+    run = start_run(qtbot, panel, steps=40)
+    canvas = panel.run_view.canvas
+    qtbot.waitUntil(lambda: panel.run_view.run["state"] == "succeeded", timeout=10000)
+    qtbot.waitUntil(lambda: canvas.line_data("loss")[0][-1:] == [40], timeout=5000)
+    xs, ys = canvas.line_data("loss")
+    assert xs == list(range(1, 41))
+    assert ys == [_curve(s, 40)["loss"] for s in xs]
+    assert canvas.line_data("tokens_per_s")[1][-1] == _curve(40, 40)["tokens_per_s"]
+    evals = canvas.line_data("eval_loss")
+    assert evals[0][-1] == 40 and math.isclose(evals[1][-1], 2.9 - 0.08 * 40)
+    assert canvas.redraws < 40  # coalesced, not one redraw per notification
+    samples = panel.run_view.samples_model.records()
+    assert [s["step"] for s in samples] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert samples[-1]["answer"] == "hello at 40"
+    listed = panel.runs_model.record_at(panel.runs_model.row_of(run["id"]))
+    assert listed["state"] == "succeeded"
+
+
+def test_cancel_and_resume_send_their_calls(qtbot, panel):
+    run = start_run(qtbot, panel, steps=200)
+    view = panel.run_view
+    qtbot.waitUntil(lambda: len(view.canvas.points["loss"][0]) >= 3, timeout=5000)
+    assert view.buttons["cancel"].isEnabled() and not view.buttons["resume"].isEnabled()
+    view.buttons["cancel"].click()
+    qtbot.waitUntil(lambda: view.run["state"] == "cancelled", timeout=10000)
+    assert requests(qtbot, panel.client, "train.cancel")[-1]["params"] == {"run": run["id"]}
+    stopped_at = view.run["step"]
+    assert 3 <= stopped_at < 200
+    assert view.buttons["resume"].isEnabled() and not view.buttons["cancel"].isEnabled()
+    view.buttons["resume"].click()
+    qtbot.waitUntil(lambda: view.run["state"] == "running", timeout=5000)
+    assert requests(qtbot, panel.client, "train.resume")[-1]["params"] == {"run": run["id"]}
+    qtbot.waitUntil(lambda: view.canvas.points["loss"][0][-1] > stopped_at + 2, timeout=10000)
+    view.buttons["cancel"].click()  # the resumed job's metrics reach the curves; stop it again
+    qtbot.waitUntil(lambda: view.run["state"] == "cancelled", timeout=10000)
+
+
+def test_failed_run_shows_its_error(qtbot, panel):
+    select(qtbot, panel, "run-failed")
+    view = panel.run_view
+    assert view.error_label.isVisible() and "ran out of memory" in view.error_label.text()
+    assert view.buttons["resume"].isEnabled()
+    assert not view.buttons["eval"].isEnabled() and not view.buttons["chat"].isEnabled()
+
+
+def test_sample_log_lines_are_parsed():
+    assert parse_sample("Sample at step 12: Say hi -> hello there") == {
+        "step": 12, "prompt": "Say hi", "answer": "hello there"}  # fmt: skip
+    assert parse_sample("Saved checkpoint 12") is None
+
+
+def test_engine_sample_lines_with_string_literals_are_unquoted():
+    line = "Sample at step 5: 'Add 3 -> 4.' -> '3 + 4 = 7.\\nDone'"
+    assert parse_sample(line) == {"step": 5, "prompt": "Add 3 -> 4.", "answer": "3 + 4 = 7.\nDone"}
+
+
+def test_engine_restart_lists_the_runs_again(qtbot, panel):
+    select(qtbot, panel, "run-done")
+    with qtbot.waitSignal(panel.client.sig_ready, timeout=30000):
+        panel.client.restart()
+    # the restarted fake engine has answered nothing yet: whatever it lists, the panel asked for
+    qtbot.waitUntil(lambda: bool(requests(qtbot, panel.client, "train.list")), timeout=5000)
+    qtbot.waitUntil(lambda: bool(requests(qtbot, panel.client, "train.metrics")), timeout=5000)
+    assert panel.runs_model.rowCount() == 3 and panel.run_view.run["id"] == "run-done"
+    assert len(panel.run_view.canvas.line_data("loss")[0]) == 20
