@@ -119,10 +119,12 @@ def get_run(ctx: RequestContext, run: str) -> dict[str, Any]:
 
 
 @method("train.metrics")
-def metrics(ctx: RequestContext, run: str, after_step: int = 0) -> dict[str, Any]:
-    """The run's metric lines after ``after_step`` and its sample answers, for the curves."""
+def metrics(ctx: RequestContext, run: str, after_step: int | None = None) -> dict[str, Any]:
+    """The run's metric lines after ``after_step`` (default: all of them, step 0 included) and
+    its sample answers, for the curves."""
     record = _run(ctx, run)
-    after = _opt_int(after_step, "after_step") or 0
+    after = _opt_int(after_step, "after_step")
+    after = -1 if after is None else after
     store = _store(ctx)
     return {"run_id": record["id"], "state": record["state"], "step": record.get("step"),
             "total_steps": record.get("total_steps"),

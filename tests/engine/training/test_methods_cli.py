@@ -64,6 +64,9 @@ def test_rpc_options_start_metrics_eval_and_errors(client, tiny_id, memo):
     assert [r["id"] for r in listed] == [run_id] and listed[0]["state"] == "succeeded"
     shown = call(client, "train.metrics", {"run": run_id})["result"]
     assert [m["step"] for m in shown["metrics"] if "loss" in m] == [1, 2, 3, 4, 5, 6]
+    assert shown["metrics"][0]["step"] == 0 and "eval_loss" in shown["metrics"][0]  # the base's
+    later = call(client, "train.metrics", {"run": run_id, "after_step": 4})["result"]
+    assert [m["step"] for m in later["metrics"] if "loss" in m] == [5, 6]
     assert shown["samples"] and shown["samples"][0]["step"] == 3
 
     bad = call(client, "train.export", {"run": run_id, "quant": "q4_k"})
