@@ -120,8 +120,8 @@ def get_run(ctx: RequestContext, run: str) -> dict[str, Any]:
 
 @method("train.metrics")
 def metrics(ctx: RequestContext, run: str, after_step: int | None = None) -> dict[str, Any]:
-    """The run's metric lines after ``after_step`` (default: all of them, step 0 included) and
-    its sample answers, for the curves."""
+    """The run's metric lines after ``after_step`` (default: all of them, step 0 included), its
+    sample answers, and its latest evaluation, for the curves and the Evaluation tab."""
     record = _run(ctx, run)
     after = _opt_int(after_step, "after_step")
     after = -1 if after is None else after
@@ -129,7 +129,23 @@ def metrics(ctx: RequestContext, run: str, after_step: int | None = None) -> dic
     return {"run_id": record["id"], "state": record["state"], "step": record.get("step"),
             "total_steps": record.get("total_steps"),
             "metrics": store.metrics(record["id"], after_step=after),
-            "samples": store.samples(record["id"])}  # fmt: skip
+            "samples": store.samples(record["id"]),
+            "evaluation": _latest_evaluation(record)}  # fmt: skip
+
+
+def _latest_evaluation(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest saved ``train.eval`` report of a run (None when it has none or it is unreadable)."""
+    import json
+    from pathlib import Path
+
+    for path in reversed(record.get("evals") or []):
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict):
+            return {**report, "path": str(path)}
+    return None
 
 
 @method("train.resume")

@@ -228,6 +228,8 @@ class RunView(QWidget):
         self.canvas.set_metrics(rows)
         for sample in result.get("samples") or []:
             self.samples_model.add(sample)
+        if result.get("evaluation"):
+            self.show_eval(result["evaluation"], switch=False)
         if result.get("total_steps"):
             if self.run is not None:
                 self.run["total_steps"] = result["total_steps"]
@@ -264,7 +266,9 @@ class RunView(QWidget):
         if sample is not None:
             self.samples_model.add(sample)
 
-    def show_eval(self, result: dict[str, Any]) -> None:
+    def show_eval(self, result: dict[str, Any], *, switch: bool = True) -> None:
+        """An evaluation's perplexities and answers; ``switch`` brings its tab to the front (a
+        finished Evaluate), else only a saved one is filled in (selecting the run)."""
         before, after = result.get("perplexity_before"), result.get("perplexity_after")
         loss_b, loss_a = result.get("loss_before"), result.get("loss_after")
         text = (
@@ -276,6 +280,7 @@ class RunView(QWidget):
             text += f" &nbsp; (loss {loss_b:.4f} → {loss_a:.4f})"
         text += f" on {result.get('validation_rows', '–')} validation rows"
         self.eval_label.setText(text)
-        self.tabs.setCurrentIndex(1)  # shown first, so the rows are sized to the real columns
+        if switch:
+            self.tabs.setCurrentIndex(1)  # shown first, so the rows are sized to the real columns
         self.comparisons_model.set_records(result.get("comparisons") or [])
         QTimer.singleShot(0, self.comparisons_view.resizeRowsToContents)

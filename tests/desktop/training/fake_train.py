@@ -303,6 +303,7 @@ def _side_job(send, kind: str, run: dict[str, Any], p: dict[str, Any]) -> dict[s
                           "perplexity_after": 9.03, "path": f"{run['folder']}/eval/eval.json",
                           "comparisons": [{"prompt": q, "base": f"base answer to {q}",
                                            "tuned": f"tuned answer to {q}"} for q in prompts]}  # fmt: skip
+                run["_evaluation"] = result
             elif kind == "train.merge":
                 result = {"path": f"{run['folder']}/merged", "model_id": f"{run['id']}-merged",
                           "run_id": run["id"]}  # fmt: skip
@@ -356,7 +357,8 @@ def dispatch(method: str, p: dict[str, Any], send) -> Any:
         return {"run_id": run["id"], "state": run["state"], "step": run["step"],
                 "total_steps": run["total_steps"],
                 "metrics": [m for m in run["_metrics"] if m["step"] > after],
-                "samples": list(run["_samples"])}  # fmt: skip
+                "samples": list(run["_samples"]),
+                "evaluation": run.get("_evaluation")}  # fmt: skip
     if method == "train.cancel":
         run = _get(p)
         stop_flags.add(run["job_id"])

@@ -39,6 +39,14 @@ def test_evaluation_shows_perplexity_and_answers_side_by_side(qtbot, panel, monk
     assert [model.index(0, c).data() for c in range(3)] == [
         "What is 2+2?", "base answer to What is 2+2?", "tuned answer to What is 2+2?"]  # fmt: skip
     assert view.tabs.currentIndex() == 1
+    # the evaluation is kept with the run: selecting it again later shows it without re-running
+    select(qtbot, panel, "run-failed")
+    qtbot.waitUntil(lambda: view.comparisons_model.rowCount() == 0, timeout=5000)
+    view.tabs.setCurrentIndex(0)
+    select(qtbot, panel, "run-done")
+    qtbot.waitUntil(lambda: view.comparisons_model.rowCount() == 2, timeout=5000)
+    assert "18.17 → 9.03" in view.eval_label.text()
+    assert view.tabs.currentIndex() == 0  # filled in, not brought to the front
 
 
 def test_export_dialog_params():

@@ -68,6 +68,7 @@ def test_rpc_options_start_metrics_eval_and_errors(client, tiny_id, memo):
     later = call(client, "train.metrics", {"run": run_id, "after_step": 4})["result"]
     assert [m["step"] for m in later["metrics"] if "loss" in m] == [5, 6]
     assert shown["samples"] and shown["samples"][0]["step"] == 3
+    assert shown["evaluation"] is None  # not evaluated yet
 
     bad = call(client, "train.export", {"run": run_id, "quant": "q4_k"})
     assert bad["error"]["code"] == -32001 and "quant" in bad["error"]["message"]
@@ -78,6 +79,9 @@ def test_rpc_options_start_metrics_eval_and_errors(client, tiny_id, memo):
     assert evaluated["perplexity_after"] < evaluated["perplexity_before"]
     pair = evaluated["comparisons"][0]
     assert pair["prompt"] == "Say the word number 3" and {"base", "tuned"} <= set(pair)
+    kept = call(client, "train.metrics", {"run": run_id})["result"]["evaluation"]
+    assert kept["comparisons"] == evaluated["comparisons"]  # the panel shows it again later
+    assert kept["perplexity_after"] == evaluated["perplexity_after"]
 
 
 def test_cli_train_export_list(services, tiny_id, memo, capsys):
