@@ -3,6 +3,7 @@
 A LoRA adapter GGUF is imported on top of the GGUF chat model it was trained on
 (``models import adapter.gguf --base ID``) and then chatted with by its own id;
 ``models set-adapter ID --base ID --scale S`` relinks it or changes how strongly it applies.
+``models relink ID PATH`` points a model whose file or folder moved at its new place.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def add_parser(sub: Any) -> None:
     )
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_remove)
+
+    a = msub.add_parser("relink", help="point a model whose file or folder moved at its new place")
+    a.add_argument("id")
+    a.add_argument("path", help="the moved GGUF file or Hugging Face folder")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_relink)
 
     a = msub.add_parser(
         "set-adapter", help="relink a LoRA adapter to another base model, or change its scale"
@@ -216,6 +223,15 @@ def cmd_remove(args: Any) -> int:
         return 0
     also = f" and its adapters {', '.join(result['adapters'])}" if result.get("adapters") else ""
     print(f"Removed {result['removed']}{also}")
+    return 0
+
+
+def cmd_relink(args: Any) -> int:
+    model = _methods().relink_model(LocalContext(progress=False), id=args.id, path=args.path)
+    if args.json:
+        emit_json(model)
+    else:
+        print(f"{model['id']}: {model['path']}")
     return 0
 
 

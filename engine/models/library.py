@@ -265,6 +265,41 @@ class ModelLibrary:
         self._changed()
         return self.get(model_id)
 
+    def relink(self, model_id: str, path: Path | str) -> dict[str, Any]:
+        """Point a model whose file or folder moved at its new place.
+
+        The new place must hold the same model: the same format and role, and the same
+        architecture, parameter count, quantization and tensor count as recorded at import (a
+        different model would silently change every conversation and run that names this id).
+        Settings, conversations and training runs keep their links because the id stays. A
+        relinked model counts as referenced: Hearth never deletes files at the new place.
+        """
+        row = self._row(model_id)
+        if row["bundled"]:
+            raise UserError(
+                f"{row['name']} is bundled with Hearth, which puts it back by itself at its next "
+                "start; no relinking needed."
+            )
+        old = json.loads(row["meta"])
+        source = resolve_source(path)
+        new = read_metadata(source)
+        keys = ("format", "role", "arch", "params", "quant", "tensor_count")
+        differs = [k for k in keys if old.get(k) is not None and new.get(k) != old.get(k)]
+        if differs:
+            details = ", ".join(f"{k} {old.get(k)!r} here, {new.get(k)!r} there" for k in differs)
+            raise UserError(
+                f"{source} is not the same model as {row['name']} ({details}); pick the moved "
+                "file itself, or import this one as a new model."
+            )
+        keep = {k: old[k] for k in ("base_model_id", "adapter_scale") if k in old}
+        meta = {**new, **keep}
+        self._db().execute(
+            "UPDATE models SET path = ?, meta = ?, managed = 0 WHERE id = ?",
+            (self._store_path(source), json.dumps(meta), model_id),
+        )
+        self._changed()
+        return self.get(model_id)
+
     def register_file(
         self,
         path: Path | str,

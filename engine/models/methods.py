@@ -73,6 +73,11 @@ def remove_model(
     )
 
 
+@method("models.relink")
+def relink_model(ctx: RequestContext, id: str, path: str) -> dict[str, Any]:
+    return ctx.services.library.relink(_text(id, "id"), _text(path, "path"))
+
+
 @method("models.set_adapter")
 def set_adapter(
     ctx: RequestContext, id: str, base_model_id: str | None = None, scale: float | None = None

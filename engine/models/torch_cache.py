@@ -83,7 +83,8 @@ def check_convertible(model: dict[str, Any]) -> None:
         )
     if model["missing"]:
         raise UserError(
-            f"The file of {model['name']} is missing ({model['path']}); import it again."
+            f"The file of {model['name']} is missing ({model['path']}); relink it "
+            "(Models > Locate…) or import it again."
         )
 
 
@@ -102,7 +103,8 @@ def load_torch_model(
             raise UserError(f"{model['name']} is an embedding model, not a chat model.")
         if model["missing"]:
             raise UserError(
-                f"The folder of {model['name']} is missing ({model['path']}); import it again."
+                f"The folder of {model['name']} is missing ({model['path']}); relink it "
+                "(Models > Locate…) or import it again."
             )
         lm, tok = _load_folder(Path(model["path"]), dtype)
     else:

@@ -109,8 +109,9 @@ class LlamaCppRuntime(Runtime):
         for path, name in files:
             if model.get("missing") or not path.is_file():
                 raise UserError(
-                    f"The file of {name} is missing ({path}). If you moved it, import it again from "
-                    "its new place (Models > Import) to relink it; otherwise remove it from the library."
+                    f"The file of {name} is missing ({path}). If you moved it, relink it "
+                    "(Models > Locate…, or `hearth-engine models relink ID PATH`); otherwise remove "
+                    "it from the library."
                 )
             try:
                 read_gguf(path)  # milliseconds; names what is wrong with a damaged file

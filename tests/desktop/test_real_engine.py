@@ -146,3 +146,37 @@ def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     panel.import_paths([str(write_lora_gguf(tmp_path / "other.gguf", Path(gemma["path"])))])
     qtbot.wait(1500)
     assert sum(m["role"] == "adapter" for m in panel.table_model.records()) == 1
+
+
+def test_models_panel_relinks_a_moved_model(qtbot, make_client, tmp_path):
+    from desktop.main_window import MainWindow
+    from tests.engine.models.conftest import write_gguf
+
+    client = make_client(real=True)
+    window = MainWindow(client)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("models")
+    panel = window.panels["models"]
+    gguf = write_gguf(tmp_path / "tiny.gguf", name="Tiny Moved")
+    panel.copy_checkbox.setChecked(False)
+    panel.import_paths([str(gguf)])
+    qtbot.waitUntil(lambda: panel.table_model.row_of_name("Tiny Moved") >= 0, timeout=20000)
+    moved = tmp_path / "moved" / "tiny.gguf"
+    moved.parent.mkdir()
+    gguf.rename(moved)
+    panel.refresh()
+    qtbot.waitUntil(
+        lambda: panel.table_model.model_at(panel.table_model.row_of_name("Tiny Moved"))["missing"],
+        timeout=10000,
+    )
+    panel.table.selectRow(panel.table_model.row_of_name("Tiny Moved"))
+    assert not panel.locate_button.isHidden()  # offered only for a missing model
+    asked = []
+    panel.choose_new_place = lambda m: (asked.append(m["name"]), str(moved))[1]
+    panel.locate_button.click()
+    qtbot.waitUntil(lambda: "is back" in panel.message.text(), timeout=10000)
+    row = panel.table_model.row_of_name("Tiny Moved")
+    qtbot.waitUntil(lambda: not panel.table_model.model_at(row)["missing"], timeout=10000)
+    assert asked == ["Tiny Moved"] and panel.table_model.model_at(row)["path"] == str(moved)
+    qtbot.waitUntil(lambda: panel.locate_button.isHidden(), timeout=5000)

@@ -54,6 +54,11 @@ class ModelsPanel(QWidget):
         )
         self.rename_button = QPushButton("Rename…")
         self.remove_button = QPushButton("Remove…")
+        self.locate_button = QPushButton("Locate…")
+        self.locate_button.setToolTip(
+            "The model's file or folder moved: point Hearth at its new place. Conversations, "
+            "settings and training runs keep using it."
+        )
         self.convert_button = QPushButton("Convert to torch")
         self.convert_button.setToolTip(
             "Make a torch (safetensors) copy of a GGUF model for training, pruning and bias analysis."
@@ -61,6 +66,7 @@ class ModelsPanel(QWidget):
         self.import_file_button.clicked.connect(self._choose_file)
         self.import_folder_button.clicked.connect(self._choose_folder)
         self.rename_button.clicked.connect(self._rename)
+        self.locate_button.clicked.connect(self._locate)
         self.remove_button.clicked.connect(self._remove)
         self.convert_button.clicked.connect(self._convert)
 
@@ -68,7 +74,7 @@ class ModelsPanel(QWidget):
         for w in (self.import_file_button, self.import_folder_button, self.copy_checkbox):
             toolbar.addWidget(w)
         toolbar.addStretch(1)
-        for w in (self.rename_button, self.remove_button, self.convert_button):
+        for w in (self.rename_button, self.locate_button, self.remove_button, self.convert_button):
             toolbar.addWidget(w)
 
         self.table_model = ModelsTableModel(self)
@@ -135,6 +141,9 @@ class ModelsPanel(QWidget):
         model = self.selected_model()
         self.rename_button.setEnabled(model is not None)
         self.remove_button.setEnabled(model is not None)
+        self.locate_button.setVisible(
+            bool(model and model.get("missing") and not model.get("bundled"))
+        )
         caps = (model or {}).get("capabilities") or {}
         self.convert_button.setEnabled(
             bool(model and caps.get("convert") and not model.get("missing"))
@@ -212,6 +221,35 @@ class ModelsPanel(QWidget):
         )
         if path:
             self.import_paths([path])
+
+    def _locate(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        path = self.choose_new_place(model)
+        if not path:
+            return
+        self.client.call("models.relink", {"id": model["id"], "path": path}).on_success(
+            lambda m: (
+                self.message.show_message(
+                    f"{m['name']} is back: {m['path']}", "success", timeout_ms=6000
+                ),
+                self.refresh(),
+            )
+        ).on_failure(self._show_error)
+
+    def choose_new_place(self, model: dict[str, Any]) -> str | None:
+        """Ask where the moved file (GGUF) or folder (Hugging Face) of ``model`` is now."""
+        start = str(Path(model.get("path") or Path.home()).parent)
+        if not Path(start).is_dir():
+            start = str(Path.home())
+        if model.get("format") == "hf":
+            path = QFileDialog.getExistingDirectory(self, f"Where is {model['name']} now?", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self, f"Where is {model['name']} now?", start, "GGUF models (*.gguf);;All files (*)"
+            )
+        return path or None
 
     def _rename(self) -> None:
         model = self.selected_model()

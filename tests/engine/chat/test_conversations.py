@@ -159,6 +159,6 @@ def test_send_to_a_missing_model_keeps_the_question(client, conv, services, tmp_
         "chat.send",
         {"conversation_id": conv["id"], "content": "Still there?", "model": model["id"]},
     )
-    assert error["code"] == -32001 and "import it again" in error["message"]
+    assert error["code"] == -32001 and "relink it" in error["message"]
     (user,) = branch(client, conv["id"])  # the question is kept; regenerate once the model is back
     assert user["content"] == "Still there?"

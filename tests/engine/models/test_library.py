@@ -278,3 +278,36 @@ def test_ensure_bundled_from_many_threads_at_once(services):
         t.join()
     assert errors == []
     assert sorted(m["role"] for m in services.library.list()) == ["embedding", "llm"]
+
+
+def test_relink_a_moved_model_keeps_its_id_and_refuses_another_model(services, tmp_path):
+    first = tmp_path / "a" / "tiny.gguf"
+    first.parent.mkdir()
+    write_gguf(first)
+    model = services.library.import_model(first, mode="reference")
+    moved = tmp_path / "b" / "tiny-moved.gguf"
+    moved.parent.mkdir()
+    first.rename(moved)
+    assert services.library.get(model["id"])["missing"]
+
+    other = write_gguf(tmp_path / "other.gguf", arch="qwen2")
+    with pytest.raises(UserError, match=r"not the same model.*arch 'llama' here, 'qwen2' there"):
+        services.library.relink(model["id"], other)
+    assert services.library.get(model["id"])["missing"]  # a refused relink changes nothing
+
+    relinked = services.library.relink(model["id"], moved)
+    assert relinked["id"] == model["id"] and not relinked["missing"]
+    assert relinked["path"] == str(moved) and relinked["name"] == model["name"]
+    assert services.library.get(model["id"])["path"] == str(moved)
+
+
+def test_relinking_a_copy_makes_it_referenced_and_folders_relink_too(services, tmp_path):
+    folder = write_hf_folder(tmp_path / "hf")
+    copied = services.library.import_model(folder, mode="copy")
+    assert copied["managed"]
+    shutil.rmtree(copied["path"])
+    elsewhere = write_hf_folder(tmp_path / "elsewhere")
+    relinked = services.library.relink(copied["id"], elsewhere)
+    assert not relinked["missing"] and not relinked["managed"]  # never deleted by Hearth
+    services.library.remove(copied["id"], delete_files=True)
+    assert (elsewhere / "config.json").exists()

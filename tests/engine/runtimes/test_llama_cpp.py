@@ -74,7 +74,7 @@ def test_missing_file_says_how_to_relink(services, tmp_path, gemma_id):
     os.link(src, moved)
     model = services.library.import_model(moved, mode="reference", name="Moved Gemma")
     moved.unlink()
-    with pytest.raises(UserError, match="import it again"), get_manager(services).use(model["id"]):
+    with pytest.raises(UserError, match="relink it"), get_manager(services).use(model["id"]):
         pass
 
 
