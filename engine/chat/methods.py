@@ -85,7 +85,9 @@ def chat_count_tokens(
     conversation_id: str | None = None,
     content: str | None = None,
 ) -> dict[str, Any]:
-    """Context meter: for ``messages``, or a conversation's branch plus an unsent ``content``."""
+    """Context meter: for ``messages``, or a conversation's branch plus an unsent ``content``
+    (with collections attached, ``used`` includes the most their sources can add:
+    ``documents: {tokens, k, names}``)."""
     if conversation_id is not None:
         store = get_store(ctx.services)
         conv = store.conversation(conversation_id)
@@ -95,9 +97,17 @@ def chat_count_tokens(
         if not any(m["role"] == "user" for m in history):
             history.append({"role": "user", "content": ""})
         merged = {**conv["params"], **(params or {})}
-        return count_tokens(
+        counted = count_tokens(
             ctx.services, model_id=model or conv["model_id"], messages=history, params=merged
         )
+        if conv.get("collections"):  # the sources a reply will carry, at most
+            from engine.documents.answer import source_budget
+
+            budget = source_budget(ctx.services, conv["collections"])
+            counted["documents"] = budget
+            counted["used"] += budget["tokens"]
+            counted["fits"] = counted["used"] <= counted["available"] - counted["reserved"]
+        return counted
     if messages is None:
         raise UserError("Give messages, or a conversation_id.")
     return count_tokens(ctx.services, model_id=model, messages=messages, params=params)

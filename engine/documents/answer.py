@@ -197,6 +197,33 @@ def prepare(
     return Grounded(question, messages, citations, False, summary)
 
 
+def source_budget(services: Any, collections: list[str]) -> dict[str, Any]:
+    """About how many model tokens the sources add to a prompt at most, without retrieving.
+
+    The context meter runs on every pause in typing, so it cannot search; this is the ceiling a
+    reply's sources can reach: the collections' largest ``k`` chunks of their largest
+    ``chunk_tokens``, capped by ``MAX_SOURCE_CHARS`` (at about 4 characters a token), plus the
+    citation rules and a numbered header per source. Embedder and chat model tokenizers differ,
+    so it is an estimate, shown as one.
+    """
+    from engine.documents.settings import CollectionSettings
+
+    docs = get_docs(services)
+    k, chunk, names = 0, 0, []
+    for ref in collections:
+        collection = docs.catalog.find(ref)
+        if collection is None:
+            continue
+        values = CollectionSettings.from_dict(None, base=collection["settings"])
+        k, chunk = max(k, values.k), max(chunk, values.chunk_tokens)
+        names.append(collection["name"])
+    if not names:
+        return {"tokens": 0, "k": 0, "names": []}
+    sources = min(k * chunk, MAX_SOURCE_CHARS // 4)
+    framing = len(SYSTEM_PROMPT) // 4 + 12 * k
+    return {"tokens": sources + framing, "k": k, "names": names}
+
+
 def nothing_found_text(grounded: Grounded) -> str:
     """The fixed reply when retrieval found nothing relevant (the model is not asked)."""
     names = grounded.retrieval.get("names") or grounded.retrieval.get("collections") or []

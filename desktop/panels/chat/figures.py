@@ -86,4 +86,11 @@ def meter_text(count: dict[str, Any]) -> tuple[str, str]:
         )
     else:
         note = f"Everything fits; {reserved:,} tokens are kept for the reply."
+    docs = count.get("documents") or {}
+    if docs.get("tokens"):
+        names = ", ".join(docs.get("names") or []) or "the attached documents"
+        note += (
+            f" Counted: up to about {int(docs['tokens']):,} tokens of sources from {names} "
+            f"({int(docs.get('k') or 0)} passages)."
+        )
     return figure, note

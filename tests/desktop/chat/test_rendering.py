@@ -110,3 +110,14 @@ def test_figures():
         }
     )
     assert figure == "3,000 / 4,096 tokens" and note.startswith("Over the window: the 3 oldest")
+    figure, note = meter_text(
+        {
+            "used": 900,
+            "available": 4096,
+            "reserved": 512,
+            "fits": True,
+            "documents": {"tokens": 430, "k": 5, "names": ["Manuals"]},
+        }
+    )
+    assert figure == "900 / 4,096 tokens" and note.startswith("Everything fits")
+    assert "up to about 430 tokens of sources from Manuals (5 passages)" in note

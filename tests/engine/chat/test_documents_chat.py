@@ -244,3 +244,18 @@ def test_an_older_database_gains_empty_collections(hearth_home):
         assert get_store(svc).conversation("c-old")["collections"] == []
     finally:
         svc.close()
+
+
+def test_context_meter_counts_what_the_sources_can_add(client, gemma_id, manuals):
+    conv = client.call("chat.create", {"model_id": gemma_id})
+    plain = client.call("chat.count_tokens", {"conversation_id": conv["id"], "content": WARRANTY})
+    assert "documents" not in plain
+    client.call("chat.update", {"id": conv["id"], "collections": ["Manuals"]})
+    grounded = client.call(
+        "chat.count_tokens", {"conversation_id": conv["id"], "content": WARRANTY}
+    )
+    budget = grounded["documents"]
+    assert budget["names"] == ["Manuals"] and budget["k"] == 5
+    # five passages of at most 64 embedder tokens, plus the rules and their numbered headers
+    assert 5 * 64 < budget["tokens"] < 5 * 64 + 200
+    assert grounded["used"] == plain["used"] + budget["tokens"]
