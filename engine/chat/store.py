@@ -16,7 +16,9 @@ States: ``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -24,6 +26,8 @@ from typing import Any
 
 from engine.core.errors import NotFoundError, UserError
 from engine.jobs.store import owner_alive
+
+log = logging.getLogger(__name__)
 
 NEW_TITLE = "New chat"
 PARTIAL_STATES = ("streaming", "cancelled", "interrupted", "error")
@@ -51,6 +55,7 @@ def get_store(services: Any) -> ChatStore:
             store = getattr(services, _ATTR, None)
             if store is None:
                 store = ChatStore(services)
+                store.ensure_search_index()
                 store.recover()
                 setattr(services, _ATTR, store)
     return store
@@ -67,9 +72,56 @@ def auto_title(text: str, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
+# Full-text search over message contents: an FTS5 trigram index kept in step by triggers, so a
+# search is an index lookup rather than a scan of every message. Trigrams match any substring of
+# three or more characters, case-insensitively, in any script -- what "contains" meant with LIKE.
+# Built outside the numbered migrations: an SQLite without FTS5 or the trigram tokenizer (older
+# than 3.34) keeps working with the LIKE scan instead of refusing to open the database.
+_FTS_STATEMENTS = (
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', "
+    "content_rowid='rowid', tokenize='trigram')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+    "INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.rowid, "
+    "old.content); END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.rowid, "
+    "old.content); INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
+)
+
+
 class ChatStore:
     def __init__(self, services: Any) -> None:
         self.services = services
+        self.fts = False  # set by ensure_search_index()
+
+    def ensure_search_index(self) -> bool:
+        """Create the full-text index once (indexing the messages already there); False when this
+        SQLite cannot, and search scans with LIKE."""
+        db = self._db()
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'").fetchone():
+            self.fts = True
+            return True
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if not db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'"
+                ).fetchone():  # another process may have built it meanwhile
+                    for statement in _FTS_STATEMENTS:
+                        db.execute(statement)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            log.info("Chat search uses a scan: no FTS5 trigram index in this SQLite (%s)", exc)
+            self.fts = False
+            return False
+        self.fts = True
+        return True
 
     def _db(self):
         return self.services.db()
@@ -325,6 +377,24 @@ class ChatStore:
             raise UserError("Type something to search for.")
         needle = query.strip()
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if self.fts and len(needle) >= 3:  # trigrams: shorter needles scan below
+            phrase = '"' + needle.replace('"', '""') + '"'
+            rows = (
+                self._db()
+                .execute(
+                    "WITH hits AS (SELECT m.id, m.conversation_id, m.created_at FROM messages_fts f"
+                    " JOIN messages m ON m.rowid = f.rowid WHERE messages_fts MATCH ?)"
+                    " SELECT c.*, (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id)"
+                    " AS n, (SELECT h.id FROM hits h WHERE h.conversation_id = c.id"
+                    " ORDER BY h.created_at LIMIT 1) AS hit_id"
+                    " FROM conversations c"
+                    " WHERE c.title LIKE ? ESCAPE '\\' OR c.id IN (SELECT conversation_id FROM hits)"
+                    " ORDER BY c.pinned DESC, c.updated_at DESC LIMIT ?",
+                    (phrase, pattern, int(limit)),
+                )
+                .fetchall()
+            )
+            return self._search_results(rows, needle)
         rows = (
             self._db()
             .execute(
@@ -339,6 +409,9 @@ class ChatStore:
             )
             .fetchall()
         )
+        return self._search_results(rows, needle)
+
+    def _search_results(self, rows: list[Any], needle: str) -> list[dict[str, Any]]:
         results = []
         for row in rows:
             hit = None
