@@ -78,3 +78,15 @@ def test_messages_stored_before_the_index_are_found(hearth_home, monkeypatch):
     assert store.fts
     assert found(store, "chlorophyll") == [(ids["plants"], ids["m1"])]
     services.close()
+
+
+def test_a_word_in_very_many_messages_is_searched_by_scan(services, monkeypatch):
+    store = get_store(services)
+    ids = fill(store)
+    looked_up = []
+    few_hits = ChatStore._few_hits
+    monkeypatch.setattr(ChatStore, "_few_hits", lambda s, n: looked_up.append(n) or few_hits(s, n))
+    assert [c for c, _ in found(store, "chlorophyll")] == [ids["plants"]]
+    monkeypatch.setattr(chat_store, "_FTS_MAX_HITS", 0)  # every word counts as common now
+    assert [c for c, _ in found(store, "chlorophyll")] == [ids["plants"]]
+    assert looked_up == ["chlorophyll", "chlorophyll"]
