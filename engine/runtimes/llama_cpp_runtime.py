@@ -337,8 +337,10 @@ def _apply_lora(llm: Any, lora: Path, scale: float) -> None:
     import ctypes
 
     import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
 
-    handle = llama_cpp.llama_adapter_lora_init(llm._model.model, str(lora).encode("utf-8"))
+    with suppress_stdout_stderr(disable=False):  # a line per tensor about CPU buffer types
+        handle = llama_cpp.llama_adapter_lora_init(llm._model.model, str(lora).encode("utf-8"))
     if not handle:
         raise RuntimeError(f"llama.cpp cannot read the LoRA adapter {lora.name}")
 
