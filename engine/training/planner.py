@@ -203,7 +203,9 @@ def plan(services: Any, model: dict[str, Any], opts: TrainOptions, *, free: int 
         for label, changed in _alternatives(opts, device):
             need = estimate(shape, changed, device=device, precision=precision)["total"]
             if need < total:
-                suggestions.append({"change": label, "total_bytes": need,
+                values = {f: getattr(changed, f) for f in _CHANGEABLE
+                          if getattr(changed, f) != getattr(opts, f)}  # fmt: skip
+                suggestions.append({"change": label, "values": values, "total_bytes": need,
                                     "fits": need <= WARN_FRACTION * room})  # fmt: skip
         suggestions.sort(key=lambda s: (not s["fits"], s["total_bytes"]))
     where = "GPU memory" if device == "cuda" else "free memory"
@@ -222,6 +224,10 @@ def plan(services: Any, model: dict[str, Any], opts: TrainOptions, *, free: int 
             "precision": precision, "total_bytes": total, "available_bytes": room,
             "parts": parts, "message": message, "suggestions": suggestions,
             "shape": shape.__dict__}  # fmt: skip
+
+
+_CHANGEABLE = ("gradient_checkpointing", "batch_size", "gradient_accumulation", "seq_len", "method")
+# the options ``_alternatives`` changes; a suggestion's ``values`` are those that differ
 
 
 def _alternatives(opts: TrainOptions, device: str) -> list[tuple[str, TrainOptions]]:

@@ -185,7 +185,8 @@ class PlanView(QWidget):
                 f"Apply {change_text(change)} → {human_bytes(s.get('total_bytes'))} ({fits})"
             )
             button.setToolTip("Change the form to this and plan again")
-            button.clicked.connect(lambda _c=False, ch=change: self.sig_apply.emit(ch))
+            chosen = s.get("values") or change  # the option values, when the engine gives them
+            button.clicked.connect(lambda _c=False, ch=chosen: self.sig_apply.emit(ch))
             self._suggestions.addWidget(button)
             self.suggestion_buttons.append(button)
 

@@ -182,13 +182,14 @@ def plan(p: dict[str, Any]) -> dict[str, Any]:
     suggestions = []
     if verdict != "ok":
         quarter, accumulate = max(1, opts["batch_size"] // 4), opts["gradient_accumulation"] * 4
-        for label, change in (  # worded like the real planner's suggestions
+        for label, change in (  # worded (and valued) like the real planner's suggestions
             (f"batch_size {quarter} with gradient_accumulation {accumulate}",
              {"batch_size": quarter, "gradient_accumulation": accumulate}),
             ("turn on gradient_checkpointing", {"gradient_checkpointing": True}),
         ):  # fmt: skip
             _p, t = _total({**opts, **change})
-            suggestions.append({"change": label, "total_bytes": t, "fits": t <= AVAILABLE})
+            suggestions.append({"change": label, "values": change, "total_bytes": t,
+                                "fits": t <= AVAILABLE})  # fmt: skip
     message = {
         "ok": "The run fits.",
         "warn": "The run needs most of the free memory.",

@@ -72,6 +72,11 @@ def test_plan_refuses_what_will_not_fit_and_says_what_would(services, tiny_id, m
     assert changes and "will not fit" in tight["message"] and changes[0] in tight["message"]
     assert planner.plan(services, model, opts, free=need * 2)["verdict"] == "ok"
     assert planner.plan(services, model, opts, free=int(need * 1.05))["verdict"] == "warn"
+    by_words = {s["change"]: s["values"] for s in tight["suggestions"]}
+    assert by_words["seq_len 2048"] == {"seq_len": 2048}  # what the form sets, no parsing
+    assert by_words["batch_size 32 with gradient_accumulation 2"] == {
+        "batch_size": 32, "gradient_accumulation": 2}  # fmt: skip
+    assert by_words["turn on gradient_checkpointing"] == {"gradient_checkpointing": True}
 
 
 def test_start_refuses_a_plan_that_does_not_fit(services, tiny_id, memo, monkeypatch):
