@@ -168,15 +168,22 @@ class Embedder:
         return result
 
     def embed_query(self, text: str) -> np.ndarray:
-        cached = self._queries.get(text)
-        if cached is not None:
-            self._queries.move_to_end(text)
-            return cached
-        vector = self.embed_documents([text], batch_size=1)[0]
-        self._queries[text] = vector
-        while len(self._queries) > _QUERY_CACHE:
-            self._queries.popitem(last=False)
-        return vector
+        return cached_query(self, text)
+
+
+def cached_query(embedder: Any, text: str) -> np.ndarray:
+    """``embedder``'s vector for a query, from its LRU of recent queries (``_queries``, an
+    OrderedDict) or embedded now; shared by both embedder classes."""
+    queries = embedder._queries
+    cached = queries.get(text)
+    if cached is not None:
+        queries.move_to_end(text)
+        return cached
+    vector = embedder.embed_documents([text], batch_size=1)[0]
+    queries[text] = vector
+    while len(queries) > _QUERY_CACHE:
+        queries.popitem(last=False)
+    return vector
 
 
 _MODELS: dict[str, Any] = {}  # path -> loaded model, shared by every Services in the process

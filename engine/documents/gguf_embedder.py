@@ -28,7 +28,6 @@ from engine.core.errors import UserError
 if TYPE_CHECKING:
     import numpy as np
 
-_QUERY_CACHE = 256
 _DEFAULT_CONTEXT = 512
 
 
@@ -155,12 +154,6 @@ class GgufEmbedder:
         return np.concatenate(parts)
 
     def embed_query(self, text: str) -> np.ndarray:
-        cached = self._queries.get(text)
-        if cached is not None:
-            self._queries.move_to_end(text)
-            return cached
-        vector = self.embed_documents([text], batch_size=1)[0]
-        self._queries[text] = vector
-        while len(self._queries) > _QUERY_CACHE:
-            self._queries.popitem(last=False)
-        return vector
+        from engine.documents.embedder import cached_query
+
+        return cached_query(self, text)
