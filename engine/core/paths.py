@@ -73,7 +73,9 @@ def describe_os_error(exc: OSError, what: str) -> str:
     return f"Failed while {what}: {exc.strerror or exc}."
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (a no-op where directories cannot be
+    opened, i.e. not POSIX)."""
     if os.name != "posix":
         return
     fd = os.open(path, os.O_RDONLY)
@@ -94,7 +96,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -137,7 +139,7 @@ def atomic_copy(
             os.fsync(fout.fileno())
         shutil.copystat(src, tmp)
         os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

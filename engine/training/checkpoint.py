@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.core.paths import atomic_write_text
+from engine.core.paths import atomic_write_text, fsync_dir
 
 _NAME = re.compile(r"^step-(\d{8})$")
 STATE = "state.json"
@@ -31,16 +31,6 @@ STATE = "state.json"
 
 def folder(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -133,11 +123,11 @@ def save(
         _save_tensors(tmp / "rng.safetensors", rng_state())
         body = {**state, "step": step, "optimizer": opt_rest, "saved_at": time.time()}
         write_bytes(tmp / STATE, json.dumps(body, default=_json_default).encode())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
         atomic_write_text(root / "latest.json", json.dumps({"step": step, "path": final.name}))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
