@@ -29,9 +29,11 @@ entries (same ids).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,15 +274,30 @@ def write_tokenizer(writer: Any, folder: Path, config: dict[str, Any], tokenizer
     writer.add_add_eos_token(False)
 
 
-def _finish(writer: Any, tmp: Path, final: Path) -> Path:
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return final
+@contextlib.contextmanager
+def _gguf_file(out: Path, arch_name: str) -> Iterator[Any]:
+    """A ``GGUFWriter`` on a temporary file next to ``out``: the block adds metadata and
+    tensors; a normal exit writes, fsyncs and renames it to ``out``; any exit removes the temp
+    file; an OSError (a full disk) becomes a UserError naming the file."""
+    import gguf
+
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    writer = gguf.GGUFWriter(str(tmp), arch_name)
+    try:
+        yield writer
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise UserError(describe_os_error(exc, f"writing {out.name}")) from exc
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+        tmp.unlink(missing_ok=True)
 
 
 # -- merged model --------------------------------------------------------------------------
@@ -307,9 +324,7 @@ def export_model(
     names = name_map(arch, int(text["num_hidden_layers"]))
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    writer = gguf.GGUFWriter(str(tmp), arch.name)
-    try:
+    with _gguf_file(out, arch.name) as writer:
         if base_gguf is not None:
             expected = copy_metadata(writer, base_gguf)
         else:
@@ -349,13 +364,7 @@ def export_model(
         if expected is not None and set(expected) - written:
             missing = sorted(set(expected) - written)
             raise UserError(f"The export lacks {len(missing)} tensors of the base GGUF ({', '.join(missing[:3])}...).")  # fmt: skip
-        return _finish(writer, tmp, out)
-    except OSError as exc:
-        raise UserError(describe_os_error(exc, f"writing {out.name}")) from exc
-    finally:
-        with _suppress():
-            writer.close()
-        tmp.unlink(missing_ok=True)
+    return out
 
 
 # -- adapter -------------------------------------------------------------------------------
@@ -385,9 +394,7 @@ def export_adapter(adapter: Path, out: Path, *, config: dict[str, Any], dtype: s
             module = module.removeprefix("base_model.model.")
             pairs.setdefault(module, {})[part] = fh.get_tensor(key).float().numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    writer = gguf.GGUFWriter(str(tmp), arch.name)
-    try:
+    with _gguf_file(out, arch.name) as writer:
         writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
@@ -400,19 +407,7 @@ def export_adapter(adapter: Path, out: Path, *, config: dict[str, Any], dtype: s
             cast = np.float16 if dtype == "f16" else np.float32
             writer.add_tensor(f"{gname}.lora_a", np.ascontiguousarray(a, dtype=cast))
             writer.add_tensor(f"{gname}.lora_b", np.ascontiguousarray(b, dtype=cast))
-        return _finish(writer, tmp, out)
-    except OSError as exc:
-        raise UserError(describe_os_error(exc, f"writing {out.name}")) from exc
-    finally:
-        with _suppress():
-            writer.close()
-        tmp.unlink(missing_ok=True)
-
-
-def _suppress() -> Any:
-    import contextlib
-
-    return contextlib.suppress(Exception)
+    return out
 
 
 # -- a run's exports (the train.export job) ------------------------------------------------
