@@ -180,3 +180,24 @@ def test_empty_tables_say_what_to_do_or_why_they_are_empty(qtbot, make_client):
     assert jobs.table.hint.startswith("No jobs yet")
     client.stop(2000)
     assert "not running" in models.table.hint and "not running" in jobs.table.hint
+
+
+def test_opening_the_window_does_not_load_matplotlib(tmp_path):
+    """Plots load when a panel first draws one; the window's start does not wait for them."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from desktop.engine_client import EngineClient\n"
+        "from desktop.main_window import MainWindow\n"
+        "window = MainWindow(EngineClient(app))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')[:3])\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HEARTH_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stdout

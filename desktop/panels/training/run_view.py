@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.format import human_count, human_duration
-from desktop.panels.training.curves import LossCurveCanvas
 from desktop.panels.training.runs_model import ComparisonsModel, SamplesModel
 from desktop.widgets import HintTableView
 
@@ -112,7 +111,7 @@ class RunView(QWidget):
             row1.addWidget(button)
         row1.addStretch(1)
 
-        self.canvas = LossCurveCanvas()
+        self._canvas: Any = None  # LossCurveCanvas, made on first use (see canvas)
         self.samples_model = SamplesModel(self)
         self.samples_view = _table(
             "Sample answers appear here while the run trains (set sample_prompts in the form).",
@@ -134,7 +133,8 @@ class RunView(QWidget):
         self.tabs.addTab(self.samples_view, "Samples")
         self.tabs.addTab(eval_page, "Evaluation")
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.canvas)
+        split.addWidget(QWidget())  # where the curves go once there is a run to plot
+        self._split = split
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -153,13 +153,25 @@ class RunView(QWidget):
         layout.addLayout(row1)
         layout.addWidget(split, 1)
 
+    @property
+    def canvas(self) -> Any:
+        """The curves (a ``LossCurveCanvas``). matplotlib loads on first use, when a run is
+        shown, so opening Hearth does not wait for it."""
+        if self._canvas is None:
+            from desktop.panels.training.curves import LossCurveCanvas
+
+            self._canvas = LossCurveCanvas()
+            self._split.replaceWidget(0, self._canvas).deleteLater()
+        return self._canvas
+
     # -- the run -----------------------------------------------------------------------------
 
     def show_run(self, run: dict[str, Any] | None) -> None:
         same = run is not None and self.run is not None and run.get("id") == self.run.get("id")
         self.run = run
+        if not same and self._canvas is not None:
+            self._canvas.clear()
         if not same:
-            self.canvas.clear()
             self.samples_model.set_records([])
             self.comparisons_model.set_records([])
             self.eval_label.clear()
