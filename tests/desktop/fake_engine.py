@@ -135,6 +135,9 @@ def emit_job(rid) -> None:
         ("report", "running", 0.5),
         ("end", "succeeded", 1.0),
     ):
+        # the job's record changes first, as in the engine's store: a jobs.list that the
+        # notification prompts must not answer the state from before it
+        JOB.update(state=state, progress=progress if progress is not None else JOB["progress"])
         send(
             {
                 "jsonrpc": "2.0",
@@ -149,7 +152,6 @@ def emit_job(rid) -> None:
                 },
             }
         )
-        JOB.update(state=state, progress=progress if progress is not None else JOB["progress"])
         time.sleep(0.05)
     reply(rid, {"ok": True})
 
