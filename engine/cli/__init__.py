@@ -11,7 +11,9 @@
     hearth-engine bench chat [--model ID] [--prompt P] [--n-predict N] [--runs R] [--json]
     hearth-engine docs create|list|ingest|files|search|ask|eval|remove|rename|chunks|preview ...
     hearth-engine train lora|resume|list|show|eval|merge|plan|delete ... [--json]
-    hearth-engine export gguf RUN [--merged --quant q8_0 | --adapter] [--json]
+    hearth-engine export gguf RUN|MODEL_ID [--merged --quant q8_0 | --adapter] [--json]
+    hearth-engine prune describe|plan|run|recover|list|show|delete ... [--json]
+    hearth-engine eval perplexity --model ID [--model ID] --file F [--max-tokens N] [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -32,7 +34,7 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets, train
+    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets, prune, train
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(sub)
     train.add_parser(sub)
     train.add_export_parser(sub)
+    prune.add_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@
     train plan --model ID [...]      the memory estimate for a configuration
     train delete RUN
     export gguf RUN [--merged --quant q8_0 | --adapter] [--json]
+    export gguf MODEL_ID [--quant f16|q8_0] [--json]   any Hugging Face model in the library
 
 Every training option flag comes from ``engine.training.config.TrainOptions`` (help text
 included). Progress goes to stderr; ``--json`` prints one object on stdout at the end. The code
@@ -137,8 +138,12 @@ def add_parser(sub: Any) -> None:
 def add_export_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="export models made in Hearth")
     esub = p.add_subparsers(dest="export_command", metavar="FORMAT", required=True)
-    a = esub.add_parser("gguf", help="a training run as GGUF for llama.cpp")
-    a.add_argument("run", help="training run id (hearth-engine train list)")
+    a = esub.add_parser("gguf", help="a training run or a library model as GGUF for llama.cpp")
+    a.add_argument(
+        "run",
+        metavar="RUN|MODEL_ID",
+        help="training run id (hearth-engine train list), or a Hugging Face model in the library (pruned ones included)",
+    )
     what = a.add_mutually_exclusive_group()
     what.add_argument(
         "--merged", action="store_true", help="the adapter merged into the base (default)"
@@ -299,8 +304,32 @@ def cmd_delete(args: Any) -> int:
     return 0
 
 
+def _is_run(ctx: LocalContext, ref: str) -> bool:
+    from engine.core.errors import NotFoundError
+    from engine.training.runs import RunStore
+
+    try:
+        RunStore(ctx.services).get(ref)
+    except (NotFoundError, UserError):
+        return False
+    return True
+
+
 def cmd_export_gguf(args: Any) -> int:
     ctx = LocalContext(progress=True)
+    if not _is_run(ctx, args.run):  # a library model (a pruned one, any Hugging Face folder)
+        from engine.pruning import methods as pruning
+
+        if args.adapter:
+            raise UserError("--adapter exports a training run's adapter; give the run id.")
+        job = pruning.export_gguf(ctx, model_id=args.run, quant=args.quant)["job"]
+        result = _wait(ctx, job)
+        if args.json:
+            emit_json({"path": result["path"], "model_id": result["model_id"]})
+        else:
+            print(result["path"])
+            print(f'chat with it: hearth-engine chat --model {result["model_id"]} "..."')
+        return 0
     what = "adapter" if args.adapter else "merged"
     result = _wait(ctx, _methods().export(ctx, run=args.run, what=what, quant=args.quant)["job"])
     if args.json:

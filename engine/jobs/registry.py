@@ -24,6 +24,7 @@ KIND_MODULES: list[str] = [
     "engine.documents.jobs",
     "engine.datasets.jobs",
     "engine.training.jobs",
+    "engine.pruning.jobs",
 ]
 
 

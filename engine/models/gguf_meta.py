@@ -66,6 +66,12 @@ class GgufHeader:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> ggml ne (ne0 first)
 
 
+def read_fields(path: Path | str) -> dict[str, Any]:
+    """The metadata keys of a GGUF file (arrays other than short ones are left out)."""
+    header, _size = _read_checked(Path(path))
+    return dict(header.fields)
+
+
 def read_gguf(path: Path | str) -> dict[str, Any]:
     """Metadata of the GGUF file at ``path`` (Model fields, without id or library state)."""
     path = Path(path)

@@ -27,6 +27,7 @@ METHOD_MODULES: list[str] = [
     "engine.documents.methods",
     "engine.datasets.methods",
     "engine.training.methods",
+    "engine.pruning.methods",
 ]
 
 

@@ -113,6 +113,20 @@ class TrainOptions:
     sample_tokens: int = _opt(48, "longest sample answer, in tokens", group="eval",
                               range=(1, 4096))  # fmt: skip
 
+    # -- distillation -------------------------------------------------------------------------
+    teacher: str | None = _opt(None, "library model id of a teacher: the loss becomes knowledge "
+                               "distillation from it (KL between its next-token distribution and "
+                               "the model's), mixed with cross-entropy on the text; recovers a "
+                               "pruned model with its parent as teacher", group="distillation")  # fmt: skip
+    kd_weight: float = _opt(0.5, "share of the loss that is the KL to the teacher (the rest is "
+                            "cross-entropy on the text)", group="distillation", range=(0.0, 1.0))  # fmt: skip
+    kd_temperature: float = _opt(2.0, "temperature softening both distributions; the KL is "
+                                 "scaled by its square", group="distillation", range=(0.1, 20.0))  # fmt: skip
+    kd_hidden_weight: float = _opt(0.0, "weight of hidden-state alignment: 1 - cosine between "
+                                   "each layer's output and its teacher layer's (depth-pruned "
+                                   "students map to the blocks they kept)", group="distillation",
+                                   range=(0.0, 10.0))  # fmt: skip
+
     # ---------------------------------------------------------------------------------------
     @classmethod
     def from_dict(
@@ -127,7 +141,7 @@ class TrainOptions:
                 raise UserError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
             merged.update(PRESETS[preset])
         for key, value in (values or {}).items():
-            if value is not None or key in ("template", "target_modules"):
+            if value is not None or key in ("template", "target_modules", "teacher"):
                 merged[key] = value
         known = {f.name: f for f in fields(cls)}
         for key in merged:
@@ -156,7 +170,7 @@ def _check(f: Any, value: Any) -> Any:
     name, meta = f.name, f.metadata
     kind = _type_of(f)
     if value is None:
-        if f.default is None or name in ("template", "target_modules"):
+        if f.default is None or name in ("template", "target_modules", "teacher"):
             return None
         raise UserError(f"{name} needs a value.")
     if kind is bool:

@@ -157,13 +157,13 @@ def _load(file: Path, key: str) -> Any:
 
 
 # -- metadata ------------------------------------------------------------------------------
-def copy_metadata(writer: Any, base: Path) -> dict[str, tuple[tuple[int, ...], Any]]:
-    """Copy the base GGUF's keys into ``writer``; returns its tensors {name: (shape, type)}."""
+def copy_metadata(writer: Any, base: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[tuple[int, ...], Any]]:  # fmt: skip
+    """Copy the base GGUF's keys (but ``skip``) into ``writer``; returns its tensors {name: (shape, type)}."""
     from gguf import GGUFReader, GGUFValueType
 
     reader = GGUFReader(str(base))
     for key, f in reader.fields.items():
-        if key.startswith("GGUF.") or key in _NOT_COPIED:
+        if key.startswith("GGUF.") or key in _NOT_COPIED or key in skip:
             continue
         vtype = f.types[0]
         sub = f.types[-1] if vtype == GGUFValueType.ARRAY else None
@@ -311,8 +311,10 @@ def export_model(
     end_of_turn: str | None = None,
     name: str | None = None,
     progress: Any = None,
+    reshaped: bool = False,
 ) -> Path:
-    """A Hugging Face safetensors folder as a GGUF model file at ``out``."""
+    """A Hugging Face safetensors folder as a GGUF model file at ``out``. ``reshaped``: the
+    folder is a pruned descendant of ``base_gguf`` (fewer blocks or a narrower MLP)."""
     import gguf
     from transformers import AutoTokenizer
 
@@ -325,7 +327,15 @@ def export_model(
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _gguf_file(out, arch.name) as writer:
-        if base_gguf is not None:
+        if base_gguf is not None and reshaped:
+            # a pruned descendant of the base: its tokenizer and hyperparameters, but the block
+            # count and MLP width of this model; tensor shapes differ from the base by design
+            prefix = arch.name
+            copy_metadata(writer, base_gguf, skip=(f"{prefix}.block_count", f"{prefix}.feed_forward_length"))  # fmt: skip
+            writer.add_block_count(int(text["num_hidden_layers"]))
+            writer.add_feed_forward_length(int(text["intermediate_size"]))
+            expected = None
+        elif base_gguf is not None:
             expected = copy_metadata(writer, base_gguf)
         else:
             expected = None

@@ -62,6 +62,13 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 class RunStore:
+    """Training runs; a subclass with another ``kind`` keeps other runs (pruning) in the same
+    folder, each store seeing only its own."""
+
+    kind = "train"
+    noun = "training run"
+    list_hint = "hearth-engine train list"
+
     def __init__(self, services: Any) -> None:
         self.services = services
         self.base = Path(services.root) / "runs"
@@ -69,9 +76,7 @@ class RunStore:
     # -- paths ----------------------------------------------------------------------------
     def folder(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or not _ID.match(run_id):
-            raise NotFoundError(
-                f"No training run {run_id!r}; `hearth-engine train list` shows them."
-            )
+            raise NotFoundError(f"No {self.noun} {run_id!r}; `{self.list_hint}` shows them.")
         return self.base / run_id
 
     def _read(self, run_id: str) -> dict[str, Any]:
@@ -80,12 +85,12 @@ class RunStore:
             run = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise NotFoundError(
-                f"No training run {run_id!r}; `hearth-engine train list` shows them."
+                f"No {self.noun} {run_id!r}; `{self.list_hint}` shows them."
             ) from None
         except (OSError, ValueError) as exc:
             raise UserError(f"The record of run {run_id} is unreadable ({exc}).") from exc
-        if run.get("kind") != "train":
-            raise NotFoundError(f"{run_id} is not a training run.")
+        if run.get("kind") != self.kind:
+            raise NotFoundError(f"{run_id} is not a {self.noun}.")
         return run
 
     # -- reading --------------------------------------------------------------------------
@@ -159,7 +164,7 @@ class RunStore:
     def create(self, record: dict[str, Any]) -> dict[str, Any]:
         run_id = self.new_id(record.get("name") or "run")
         now = time.time()
-        run = {"id": run_id, "kind": "train", "state": "queued", "created_at": now,
+        run = {"id": run_id, "kind": self.kind, "state": "queued", "created_at": now,
                "updated_at": now, "step": 0, "total_steps": None, "summary": {},
                "artifacts": {}, "models": {}, **record}  # fmt: skip
         try:
@@ -239,7 +244,7 @@ def _chat_targets(run: dict[str, Any]) -> dict[str, Any]:
     model = None
     for key, runtime in (("gguf_q8_0", "llama_cpp"), ("gguf_f16", "llama_cpp"),
                          ("gguf_f32", "llama_cpp"), ("gguf_adapter", "llama_cpp"),
-                         ("merged", "transformers")):  # fmt: skip
+                         ("merged", "transformers"), ("model", "transformers")):  # fmt: skip
         if models.get(key):
             model = {"model_id": models[key], "runtime": runtime, "artifact": key}
             break

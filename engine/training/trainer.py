@@ -208,6 +208,9 @@ class LoraTrainer:
         loss_fn = loss.fused_loss if fused else loss.model_loss
         if not fused:
             ctx.log("This architecture post-processes its logits; using its own loss (slower).", "warning")  # fmt: skip
+        train_loss_fn = loss_fn
+        if opts.teacher:
+            train_loss_fn = self._distillation(lm, model_info, device)
         eval_kw = dict(batch_size=opts.batch_size, pad_id=pad_id, device=device, precision=precision, loss_fn=loss_fn)  # fmt: skip
         prompts = list(opts.sample_prompts) or [data.prompt_of(c) for c in (rows.validation or rows.train)[:2]]  # fmt: skip
         stops = evaluate.stop_ids(tok, end_of_turn)
@@ -242,7 +245,7 @@ class LoraTrainer:
         self.store.update(self.run_id, total_steps=total)
 
         loop = _Loop(self, model, optimizer, scaler, params, train_ex, units, order, total,
-                     pad_id, device, precision, loss_fn, state)  # fmt: skip
+                     pad_id, device, precision, train_loss_fn, state)  # fmt: skip
         step = start
         final_loss = None
         while step < total:
@@ -290,10 +293,31 @@ class LoraTrainer:
             r["step"] = total
 
         run = self.store.update(self.run_id, change)
+        if rec.get("recover"):  # a pruned model distilled from its parent: register the result
+            from engine.pruning.recover import finish
+
+            ctx.progress(0.995, "Adding the recovered model to the library")
+            finish(self.services, self.run_id, ctx)
+            run = self.store.get(self.run_id)
         ctx.progress(1.0, f"Trained {total} steps: loss {summary['first_loss']:.4f} -> {final_loss:.4f}")  # fmt: skip
         return {"run_id": self.run_id, **{k: summary[k] for k in ("steps", "first_loss", "final_loss", "tokens_per_s", "peak_rss_mb")}, "artifacts": run["artifacts"]}  # fmt: skip
 
     # -- pieces ----------------------------------------------------------------------------
+    def _distillation(self, lm: Any, model_info: dict[str, Any], device: str) -> Any:
+        """The distillation loss with the run's teacher (``engine.training.distill``)."""
+        from engine.pruning.arch import layout
+        from engine.training import distill
+
+        opts = self.opts
+        teacher = distill.load_teacher(self.services, opts.teacher, lm, device=device, ctx=self.ctx)  # type: ignore[arg-type]
+        mapping = None
+        if opts.kd_hidden_weight > 0:
+            mapping = distill.layer_map(model_info.get("path"), layout(lm).n_layers, layout(teacher).n_layers)  # fmt: skip
+        self.ctx.log(f"Distilling from {opts.teacher}: KL weight {opts.kd_weight}, temperature {opts.kd_temperature}"
+                     + (f", hidden-state weight {opts.kd_hidden_weight}" if mapping else ""))  # fmt: skip
+        return distill.make_loss(teacher, weight=opts.kd_weight, temperature=opts.kd_temperature,
+                                 hidden_weight=opts.kd_hidden_weight, mapping=mapping)  # fmt: skip
+
     def _save(self, step: int, model: Any, optimizer: Any, scaler: Any, state: dict[str, Any], *, on_cancel: bool = False) -> None:  # fmt: skip
         if step <= self.last_saved or step == 0:
             return

@@ -1,0 +1,136 @@
+"""GGUF export of any Hugging Face model in the library, pruned ones included.
+
+A pruned model keeps a ``hearth-lineage.json`` naming its parent. When the first GGUF up its line
+is known (the bundled Gemma, for one), its metadata -- the tokenizer exactly as llama.cpp expects
+it, rope and norm settings -- is copied and only the block count and MLP width are set anew; other
+models get their metadata from config.json and tokenizer.json (``export_gguf.export_model``).
+
+What llama.cpp cannot express is refused before anything is written: a depth-pruned Gemma 3
+whose kept layers break llama.cpp's fixed every-sixth-layer-global pattern, and an adaptive
+attention model (llama.cpp would run every attention module). A statically bypassed attention
+exports with its zeroed output projection: the same answers, no speed-up in llama.cpp.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import UserError
+from engine.training.export_gguf import QUANTS
+
+
+def _config(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder} has no readable config.json ({exc}).") from exc
+
+
+def check(services: Any, model_id: Any, quant: Any) -> dict[str, Any]:
+    if not isinstance(model_id, str) or not model_id:
+        raise UserError("Name the model to export (a model id from the library).")
+    if quant not in QUANTS:
+        raise UserError(f"quant must be one of {', '.join(QUANTS)}, not {quant!r}.")
+    model = services.library.get(model_id)
+    if model["format"] != "hf":
+        raise UserError(f"{model['name']} is already a GGUF.")
+    if model.get("missing"):
+        raise UserError(f"The folder of {model['name']} is missing; relink it (Models > Locate…).")
+    config = _config(Path(model["path"]))
+    text = config.get("text_config") or config
+    if text.get("hearth_adaptive_attention"):
+        raise UserError(
+            "This model chooses its attention modules per prompt, which llama.cpp cannot do; chat "
+            "with it in the transformers runtime, or export its parent."
+        )
+    _check_pattern(text)
+    from engine.training.export_gguf import arch_for
+
+    arch_for(config)
+    return model
+
+
+def _check_pattern(text: dict[str, Any]) -> None:
+    types = text.get("layer_types")
+    if not types or not str(text.get("model_type", "")).startswith("gemma3"):
+        return
+    wanted = ["full_attention" if i % 6 == 5 else "sliding_attention" for i in range(len(types))]
+    if list(types) != wanted:
+        raise UserError(
+            "llama.cpp runs Gemma 3 with every sixth layer global, but this model's global layers "
+            "moved when blocks were removed, so its GGUF would not compute the same thing. Prune "
+            "again with the GGUF layer pattern kept (the default), or chat with it in transformers."
+        )
+
+
+def base_gguf(services: Any, model: dict[str, Any]) -> Path | None:
+    """The nearest GGUF ancestor of a model, following lineage files (None when there is none)."""
+    from engine.pruning.pipeline import read_lineage
+
+    seen: set[str] = set()
+    current = model
+    while current["format"] == "hf" and current["id"] not in seen:
+        seen.add(current["id"])
+        lineage = read_lineage(current["path"])
+        if not lineage or not lineage.get("parent_id"):
+            return None
+        try:
+            current = services.library.get(lineage["parent_id"])
+        except UserError:
+            return None
+    if current["format"] == "gguf" and not current.get("missing"):
+        return Path(current["path"])
+    return None
+
+
+def run(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The ``models.export_gguf`` job: write, register, return {path, model_id}."""
+    from engine.training.export_gguf import export_model
+    from engine.training.merge import register
+
+    model = check(services, params["model_id"], params["quant"])
+    quant = params["quant"]
+    folder = Path(model["path"])
+    base = base_gguf(services, model)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model["name"]).strip("-").lower() or model["id"]
+    out = Path(services.root) / "exports" / model["id"] / f"{slug}-{quant}.gguf"
+    ctx.progress(0.02, f"Writing {out.name}")
+    reshaped = base is not None and _differs(folder, base)
+    export_model(folder, out, quant=quant, base_gguf=base, name=model["name"], reshaped=reshaped,
+                 progress=lambda f: ctx.progress(0.02 + 0.9 * f, f"Writing {out.name}"))  # fmt: skip
+    ctx.progress(0.95, "Adding the GGUF to the library")
+    model_id = register(services, out, f"{model['name']} ({quant})", template=None)
+    _note_export(services, model, out, model_id, quant)
+    ctx.progress(1.0, "Exported")
+    return {"path": str(out), "model_id": model_id}
+
+
+def _differs(folder: Path, base: Path) -> bool:
+    from engine.models.gguf_meta import read_fields
+
+    config = _config(folder)
+    text = config.get("text_config") or config
+    fields = read_fields(base)
+    arch = fields.get("general.architecture")
+    return (int(text["num_hidden_layers"]) != fields.get(f"{arch}.block_count")
+            or int(text["intermediate_size"]) != fields.get(f"{arch}.feed_forward_length"))  # fmt: skip
+
+
+def _note_export(
+    services: Any, model: dict[str, Any], out: Path, model_id: str, quant: str
+) -> None:
+    """Record the export on the pruning run that made the model, if one did."""
+    from engine.pruning.pipeline import read_lineage
+    from engine.pruning.runs import PruneRunStore
+
+    lineage = read_lineage(model["path"]) or {}
+    run_id = lineage.get("run_id")
+    if not run_id:
+        return
+    try:
+        PruneRunStore(services).set_artifact(run_id, f"gguf_{quant}", out, model_id=model_id)
+    except UserError:
+        pass

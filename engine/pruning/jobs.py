@@ -1,0 +1,71 @@
+"""Job kinds of pruning, evaluation and model export; all run in a worker subprocess (torch).
+
+prune.plan   score a model on calibration text and say what a pruning would remove (request)
+prune.run    prune, measure against the parent, save and register (params: run_id)
+eval.perplexity      perplexity of library models on one text
+models.export_gguf   GGUF export of a Hugging Face model in the library
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.jobs.registry import JobContext, job_kind
+
+
+def _services(ctx: JobContext) -> Any:
+    services = getattr(ctx, "services", None)
+    if services is None:
+        from engine.services import Services
+
+        services = Services()
+    return services
+
+
+@job_kind("prune.plan", title=lambda p: f"Preview pruning of {p.get('model_name') or p.get('request', {}).get('model_id', '')}",
+          subprocess=True)  # fmt: skip
+def plan(ctx: JobContext) -> dict[str, Any]:
+    """Per-layer scores and what would be removed, with parameters and size after (request)."""
+    from engine.pruning.pipeline import preview
+    from engine.pruning.request import Request
+
+    return preview(_services(ctx), Request.from_dict(ctx.params["request"]), ctx)
+
+
+@job_kind("prune.run", title=lambda p: f"Prune {p.get('name') or p.get('run_id', '')}",
+          subprocess=True, changes=("models.changed", "prune.changed"))  # fmt: skip
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Prune the run ``run_id``: cut, measure before/after, save, add to the library."""
+    from engine.pruning.pipeline import run as run_pruning
+    from engine.pruning.runs import PruneRunStore
+
+    services = _services(ctx)
+    try:
+        return run_pruning(services, ctx.params["run_id"], ctx)
+    except BaseException as exc:
+        from engine.core.errors import Cancelled
+
+        state = "cancelled" if isinstance(exc, Cancelled) else "failed"
+        try:
+            PruneRunStore(services).update(ctx.params["run_id"], state=state, error=str(exc) or type(exc).__name__)  # fmt: skip
+        except Exception:  # the record itself is gone or unwritable: the job carries the error
+            pass
+        raise
+
+
+@job_kind("eval.perplexity", title=lambda p: f"Perplexity of {len(p.get('models') or [])} model(s)",
+          subprocess=True)  # fmt: skip
+def perplexity(ctx: JobContext) -> dict[str, Any]:
+    """Perplexity of library models on one text (params: models, file|dataset, max_tokens, seq_len)."""
+    from engine.pruning.evaluate import run as run_eval
+
+    return run_eval(_services(ctx), ctx.params, ctx)
+
+
+@job_kind("models.export_gguf", title=lambda p: f"Export {p.get('name') or p.get('model_id')} as GGUF ({p.get('quant')})",
+          subprocess=True, changes=("models.changed", "prune.changed"))  # fmt: skip
+def export_gguf(ctx: JobContext) -> dict[str, Any]:
+    """GGUF export of a Hugging Face model in the library (params: model_id, quant)."""
+    from engine.pruning.export import run as run_export
+
+    return run_export(_services(ctx), ctx.params, ctx)

@@ -1,0 +1,108 @@
+"""Forward passes the pruner shares: calibration passes without the LM head, perplexity,
+greedy answers and generation speed.
+
+The LM head is most of a small model's compute on the bundled Gemma (262,144 x 640 weights, more
+than all 18 blocks together), so passes that only need hidden states ask for the logits of one
+position (``logits_to_keep=1``), and perplexity builds the logits of one window at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+
+def forward_hidden(model: Any, ids: Any) -> Any:
+    """Run the model on ``ids`` ([B, T]) for its hooks' sake; skips the LM head where it can."""
+    try:
+        return model(input_ids=ids, use_cache=False, logits_to_keep=1)
+    except TypeError:
+        return model(input_ids=ids, use_cache=False)
+
+
+def calibration_pass(model: Any, windows: Any, *, batch: int = 4, cancelled: Any = None,
+                     progress: Any = None) -> None:  # fmt: skip
+    import torch
+
+    n = len(windows)
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            if cancelled is not None:
+                cancelled()
+            forward_hidden(model, windows[start : start + batch].to(_device(model)))
+            if progress is not None:
+                progress(min(1.0, (start + batch) / max(1, n)))
+
+
+def _device(model: Any) -> Any:
+    return next(model.parameters()).device
+
+
+def nll(model: Any, windows: Any, *, tail: int | None = None, cancelled: Any = None) -> tuple[float, int]:  # fmt: skip
+    """(summed negative log-likelihood, tokens) of ``windows``; ``tail`` scores only the last
+    ``tail`` positions of each window (cheaper: the head runs on those rows only)."""
+    import torch
+    import torch.nn.functional as F
+
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in windows:
+            if cancelled is not None:
+                cancelled()
+            ids = row.unsqueeze(0).to(_device(model))
+            seq = ids.shape[1]
+            keep = seq if tail is None else min(tail + 1, seq)
+            try:
+                out = model(input_ids=ids, use_cache=False, logits_to_keep=keep)
+            except TypeError:
+                out = model(input_ids=ids, use_cache=False)
+            logits = out.logits[0, -keep:-1].float()
+            targets = ids[0, seq - keep + 1 :]
+            total += float(F.cross_entropy(logits, targets, reduction="sum"))
+            count += int(targets.numel())
+    return total, count
+
+
+def perplexity(model: Any, windows: Any, *, cancelled: Any = None) -> tuple[float | None, int]:
+    if len(windows) == 0:
+        return None, 0
+    loss, n = nll(model, windows, cancelled=cancelled)
+    return (math.exp(min(loss / n, 50.0)) if n else None), n
+
+
+def tokens_per_s(model: Any, tokenizer: Any, *, prompt: str = "The history of the printing press",
+                 new_tokens: int = 32) -> float:  # fmt: skip
+    """Greedy decoding speed with the KV cache (batch 1), after one warm-up token."""
+    import torch
+
+    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(_device(model))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.inference_mode():
+        model.generate(ids, max_new_tokens=2, do_sample=False, pad_token_id=pad)
+        start = time.perf_counter()
+        out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             do_sample=False, pad_token_id=pad)  # fmt: skip
+        seconds = time.perf_counter() - start
+    made = int(out.shape[1] - ids.shape[1])
+    return round(made / seconds, 2) if seconds > 0 else 0.0
+
+
+def greedy_answers(model: Any, tokenizer: Any, prompts: list[str], *, new_tokens: int = 32) -> list[str]:  # fmt: skip
+    import torch
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = []
+    with torch.inference_mode():
+        for prompt in prompts:
+            ids = tokenizer(prompt, return_tensors="pt").input_ids.to(_device(model))
+            gen = model.generate(ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad)
+            out.append(tokenizer.decode(gen[0, ids.shape[1] :], skip_special_tokens=True).strip())
+    return out
+
+
+DEFAULT_PROMPTS = [
+    "The capital of France is",
+    "To make a cup of tea, first",
+    "def fibonacci(n):",
+]
