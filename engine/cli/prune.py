@@ -104,7 +104,9 @@ def add_parser(sub: Any) -> None:
     data.add_argument("--file", help="text or JSONL file to distil on")
     a.add_argument("--max-steps", type=int, help="optimizer steps (default 100)")
     a.add_argument("--method", choices=("full", "lora"), default="full", help="train every weight (default) or a LoRA adapter")  # fmt: skip
-    a.add_argument("--lr", type=float, help="learning rate")
+    a.add_argument("--lr", type=float, help="learning rate (default 5e-5 full, 2e-4 lora)")
+    a.add_argument("--kd-weight", type=float, help="share of the loss that is the KL to the original (default 0.5)")  # fmt: skip
+    a.add_argument("--temperature", type=float, help="distillation temperature (default 2)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_recover)
 
@@ -194,7 +196,8 @@ def cmd_run(args: Any) -> int:
 
 def cmd_recover(args: Any) -> int:
     ctx = LocalContext(progress=True)
-    options = {"learning_rate": args.lr} if args.lr else None
+    given = {"learning_rate": args.lr, "kd_weight": args.kd_weight, "kd_temperature": args.temperature}  # fmt: skip
+    options = {k: v for k, v in given.items() if v is not None} or None
     started = _methods().recover(ctx, run=args.run, dataset=args.dataset, file=args.file,
                                  max_steps=args.max_steps, method=args.method, options=options)  # fmt: skip
     train_run = started["run"]["id"]

@@ -17,6 +17,7 @@ short (tensor data past the end of the file) -- raises ``UserError`` with one li
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import struct
@@ -101,6 +102,12 @@ def read_gguf(path: Path | str) -> dict[str, Any]:
         "tensor_count": len(header.tensors),
         "vocab_size": header.array_lengths.get("tokenizer.ggml.tokens"),
     }
+    lineage = fields.get("hearth.lineage")
+    if isinstance(lineage, str):
+        try:
+            meta["lineage"] = json.loads(lineage)
+        except ValueError:
+            pass
     if adapter:
         meta["adapter"] = adapter
     return meta

@@ -104,6 +104,8 @@ def read_hf_folder(path: Path | str) -> dict[str, Any]:
         "context_length": context,
         "chat_template": _chat_template(model_dir) or _chat_template(folder),
         "size_bytes": sum(p.stat().st_size for p in model_files(folder)),
+        # where a model made in Hearth came from (pruning: parent, method, amount)
+        "lineage": _read_optional_json(folder / "hearth-lineage.json"),
     }
 
 

@@ -547,6 +547,7 @@ class ModelLibrary:
             "torch_path": torch_str,
             "capabilities": capabilities(meta["format"], meta["role"], meta.get("arch"), torch_str),
             "added_at": added_at,
+            "lineage": meta.get("lineage") if isinstance(meta.get("lineage"), dict) else None,
         }
 
     def _store_path(self, path: Path) -> str:

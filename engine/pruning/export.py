@@ -99,7 +99,11 @@ def run(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     out = Path(services.root) / "exports" / model["id"] / f"{slug}-{quant}.gguf"
     ctx.progress(0.02, f"Writing {out.name}")
     reshaped = base is not None and _differs(folder, base)
+    from engine.pruning.pipeline import read_lineage
+
+    lineage = {**(read_lineage(folder) or {}), "exported_from": model["id"], "quant": quant}
     export_model(folder, out, quant=quant, base_gguf=base, name=model["name"], reshaped=reshaped,
+                 lineage=lineage,
                  progress=lambda f: ctx.progress(0.02 + 0.9 * f, f"Writing {out.name}"))  # fmt: skip
     ctx.progress(0.95, "Adding the GGUF to the library")
     model_id = register(services, out, f"{model['name']} ({quant})", template=None)

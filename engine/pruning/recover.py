@@ -23,13 +23,22 @@ CHUNK_CHARS = 1200
 
 
 def _text_rows(text: str) -> list[dict[str, str]]:
-    """Plain text as rows of about ``CHUNK_CHARS`` characters, cut at paragraph ends."""
-    rows, current = [], ""
+    """Plain text as rows of about ``CHUNK_CHARS`` characters, cut at paragraph ends where there
+    are any, else at the last space before the limit."""
+    pieces: list[str] = []
     for para in text.split("\n\n"):
-        if current and len(current) + len(para) > CHUNK_CHARS:
+        while len(para) > CHUNK_CHARS:
+            cut = para.rfind(" ", 0, CHUNK_CHARS)
+            cut = cut if cut > CHUNK_CHARS // 2 else CHUNK_CHARS
+            pieces.append(para[:cut])
+            para = para[cut:].lstrip()
+        pieces.append(para)
+    rows, current = [], ""
+    for piece in pieces:
+        if current and len(current) + len(piece) > CHUNK_CHARS:
             rows.append({"text": current.strip()})
             current = ""
-        current += para + "\n\n"
+        current += piece + "\n\n"
     if current.strip():
         rows.append({"text": current.strip()})
     return rows
@@ -112,11 +121,9 @@ def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:
     rec = run["recover"]
     artifacts = run.get("artifacts") or {}
     if artifacts.get("model"):
-        folder = Path(artifacts["model"])
-        model_id = None
-    else:
-        merged = merge_run(services, train_run_id, ctx=ctx)
-        folder, model_id = Path(merged["path"]), merged["model_id"]
+        folder, key = Path(artifacts["model"]), "model"
+    else:  # LoRA healing: merge the adapter into the student first
+        folder, key = Path(merge_run(services, train_run_id, ctx=ctx)["path"]), "merged"
     student = services.library.get(run["model_id"])
     parent_lineage = read_lineage(student["path"]) or {}
     summary = run.get("summary") or {}
@@ -125,9 +132,9 @@ def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:
                "amount": f"distilled {summary.get('steps')} steps", "run_id": rec["prune_run"],
                "layer_map": parent_lineage.get("layer_map")}  # fmt: skip
     (folder / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1), encoding="utf-8")
-    if model_id is None:
-        model_id = register(services, folder, f"{student['name']} (recovered)", template=None)
-        runs.set_artifact(train_run_id, "model", folder, model_id=model_id)
+    # (re-)registered after the lineage file is in place, so the library entry carries it
+    model_id = register(services, folder, f"{student['name']} (recovered)", template=None)
+    runs.set_artifact(train_run_id, key, folder, model_id=model_id)
     entry = {"train_run": train_run_id, "model_id": model_id, "steps": summary.get("steps"),
              "ppl_before": summary.get("perplexity_before"),
              "ppl_after": summary.get("perplexity_after")}  # fmt: skip

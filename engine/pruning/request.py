@@ -96,6 +96,8 @@ class Request:
         if selector not in SELECTORS[method]:
             raise UserError(f"The {method} selectors are {', '.join(SELECTORS[method])}, not {selector!r}.")  # fmt: skip
         req = cls(model_id=model_id, method=method, selector=selector)
+        if "percent" in v and isinstance(v["percent"], int | float) and v["percent"] >= 100:
+            raise UserError("percent must be below 100: 100% would remove every neuron of every block.")  # fmt: skip
         req.percent = _number(v, "percent", 0.0, 100.0)
         req.ratio = _number(v, "ratio", 0.0, 1e6)
         req.layers = _int(v, "layers", 1, 100_000)

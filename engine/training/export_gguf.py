@@ -312,6 +312,7 @@ def export_model(
     name: str | None = None,
     progress: Any = None,
     reshaped: bool = False,
+    lineage: dict[str, Any] | None = None,
 ) -> Path:
     """A Hugging Face safetensors folder as a GGUF model file at ``out``. ``reshaped``: the
     folder is a pruned descendant of ``base_gguf`` (fewer blocks or a narrower MLP)."""
@@ -342,6 +343,8 @@ def export_model(
             write_hparams(writer, arch, config)
             write_tokenizer(writer, folder, config, tokenizer)
         writer.add_name(name or "Hearth export")
+        if lineage:
+            writer.add_string("hearth.lineage", json.dumps(lineage))
         writer.add_file_type(_file_type(quant))
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         if chat_template:
