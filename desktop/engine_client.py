@@ -100,6 +100,92 @@ class Call(QObject):
         self.sig_failed.emit(error)
 
 
+class JobHandle(QObject):
+    """A job started with ``EngineClient.start_job``: its progress, metrics and log as signals,
+    and its outcome from the end notification (no ``jobs.get`` afterwards).
+
+    Notifications of the job that arrive before the start call has answered (a quick job can end
+    first) are kept and replayed once the job id is known, so none is lost.
+    """
+
+    sig_started = Signal(object)
+    """The start call answered; the argument is its whole result (``{"job": Job, ...}``)."""
+    sig_progress = Signal(object)
+    """``job.progress`` begin/report params of this job."""
+    sig_metrics = Signal(object)
+    sig_log = Signal(object)
+    sig_finished = Signal(object)
+    """The job succeeded; the argument is its result."""
+    sig_failed = Signal(object)
+    """The start call was refused (an ``EngineError``) or the job failed, was cancelled or was
+    interrupted (a ``JobFailure``)."""
+
+    def __init__(self, client: EngineClient, method: str) -> None:
+        super().__init__()
+        self._client = client
+        self.method = method
+        self.job_id: str | None = None
+        self.started: dict[str, Any] | None = None
+        self.done = False
+        self.state: str | None = None
+        self.result: Any = None
+        self._early: list[tuple[str, dict[str, Any]]] = []
+
+    def cancel(self) -> Call | None:
+        if self.job_id is None or self.done:
+            return None
+        return self._client.call("jobs.cancel", {"id": self.job_id})
+
+    # -- fed by the client ---------------------------------------------------------------------
+    def _on_started(self, reply: dict[str, Any]) -> None:
+        self.started = reply
+        self.job_id = (reply.get("job") or {}).get("id")
+        self.sig_started.emit(reply)
+        early, self._early = self._early, []
+        for method, params in early:
+            if params.get("job_id") == self.job_id:
+                self._route(method, params)
+
+    def _on_refused(self, error: EngineError) -> None:
+        self.done = True
+        self._client._forget_job(self)
+        self.sig_failed.emit(error)
+
+    def _feed(self, method: str, params: dict[str, Any]) -> None:
+        if self.done:
+            return
+        if self.job_id is None:
+            self._early.append((method, params))
+        elif params.get("job_id") == self.job_id:
+            self._route(method, params)
+
+    def _route(self, method: str, params: dict[str, Any]) -> None:
+        if method == "job.metrics":
+            self.sig_metrics.emit(params)
+        elif method == "job.log":
+            self.sig_log.emit(params)
+        elif params.get("kind") != "end":
+            self.sig_progress.emit(params)
+        else:
+            self.done = True
+            self.state = params.get("state")
+            self._client._forget_job(self)
+            if self.state == "succeeded":
+                self.result = params.get("result")
+                self.sig_finished.emit(self.result)
+            else:
+                self.sig_failed.emit(JobFailure(self.state or "failed", params.get("error") or params.get("message")))  # fmt: skip
+
+
+class JobFailure(Exception):
+    """A job that ended other than succeeded: ``state`` (failed, cancelled, interrupted)."""
+
+    def __init__(self, state: str, message: str | None) -> None:
+        super().__init__(message or f"The job was {state}.")
+        self.state = state
+        self.message = message or f"The job was {state}."
+
+
 class EngineClient(QObject):
     sig_state_changed = Signal(str)
     """The connection state changed (an ``EngineState`` value)."""
@@ -146,6 +232,7 @@ class EngineClient(QObject):
         self._err_buffer = b""
         self._next_id = 1
         self._pending: dict[int, Call] = {}
+        self._jobs: list[JobHandle] = []
         self._queued: list[bytes] = []  # requests made before the handshake finished
         self._ping_id: int | None = None
         self._ping_sent = 0.0
@@ -329,6 +416,17 @@ class EngineClient(QObject):
             self._queued.append(self._encode(message))
         return call
 
+    def start_job(self, method: str, params: dict[str, Any] | None = None) -> JobHandle:
+        """Call a method that starts a job (it answers ``{"job": Job, ...}``) and follow it."""
+        handle = JobHandle(self, method)
+        self._jobs.append(handle)
+        self.call(method, params).on_success(handle._on_started).on_failure(handle._on_refused)
+        return handle
+
+    def _forget_job(self, handle: JobHandle) -> None:
+        if handle in self._jobs:
+            self._jobs.remove(handle)
+
     def notify(self, method: str, params: dict[str, Any]) -> None:
         if self.state == EngineState.READY:
             self._write({"jsonrpc": "2.0", "method": method, "params": params})
@@ -352,6 +450,10 @@ class EngineClient(QObject):
         self._queued.clear()
         for call in pending.values():
             call._fail(error)
+        # a job whose start was answered: its engine is gone, so no end notification will come
+        for handle in [h for h in self._jobs if h.job_id is not None]:
+            handle._route("job.progress", {"job_id": handle.job_id, "kind": "end", "state": "interrupted",
+                                           "error": f"{error.message} The job was interrupted; see Activity."})  # fmt: skip
 
     # -- input ----------------------------------------------------------------------------
 
@@ -441,6 +543,9 @@ class EngineClient(QObject):
         request_id = params.get("id") if isinstance(params, dict) else None
         if request_id is not None and request_id in self._pending:
             self._pending[request_id].sig_progress.emit(params)
+        if method in ("job.progress", "job.metrics", "job.log"):
+            for handle in list(self._jobs):
+                handle._feed(method, params)
         if method == "job.progress":
             self.sig_job_progress.emit(params)
         elif method == "job.metrics":
@@ -470,4 +575,4 @@ class EngineClient(QObject):
         self._write({"jsonrpc": "2.0", "id": self._ping_id, "method": "ping", "params": {}})
 
 
-__all__ = ["Call", "EngineClient", "EngineState", "RemoteError"]
+__all__ = ["Call", "EngineClient", "EngineState", "JobFailure", "JobHandle", "RemoteError"]

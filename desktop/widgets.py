@@ -137,3 +137,15 @@ def app_icon() -> QIcon:
     """Hearth's own icon (a hearth fire), for the window title and the task bar."""
     pixmap = _render_svg((RESOURCES / "hearth.svg").read_bytes(), 256)
     return QIcon(pixmap) if not pixmap.isNull() else QIcon()
+
+
+def open_in_chat(widget: QWidget, model_id: str) -> bool:
+    """Switch ``widget``'s main window to Chat with ``model_id`` in a new conversation; False
+    when there is no such window (the caller then emits its own signal)."""
+    window = widget.window()
+    chat = (getattr(window, "panels", None) or {}).get("chat")
+    if chat is not None and hasattr(chat, "open_model") and hasattr(window, "show_panel"):
+        chat.open_model(model_id)
+        window.show_panel("chat")
+        return True
+    return False

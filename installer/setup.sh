@@ -32,5 +32,20 @@ if [[ "$(uname -s)" == "Linux" ]] && command -v apt-get >/dev/null 2>&1 && [[ $(
   fi
 fi
 
+# llama.cpp's CPU backend is compiled for this processor (-march=native) but without AMX: some
+# virtual machines list AMX in /proc/cpuinfo and then fault on its first tile instruction (q8_0
+# matrix products), and laptops have none. pip's own wheel cache ignores CMAKE_ARGS, so the wheel
+# is built once into a cache of Hearth's and installed from there.
+if [[ "$(uname -s)" == "Linux" && "$(uname -m)" == "x86_64" ]]; then
+  wheels="${HEARTH_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/wheels}"
+  if ! compgen -G "$wheels/llama_cpp_python-*.whl" >/dev/null; then
+    mkdir -p "$wheels"
+    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    CMAKE_ARGS="-DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'" \
+      "$py" -m pip wheel --quiet --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python>=0.3"
+  fi
+  "$py" -m pip install --quiet --force-reinstall --no-deps "$(ls -t "$wheels"/llama_cpp_python-*.whl | head -1)"
+fi
+
 "$py" -m pip install --quiet -e ".${extras}"
 echo "Hearth is installed in .venv: start it with .venv/bin/hearth"

@@ -26,6 +26,7 @@ PANEL_MODULES: list[str] = [
     "desktop.panels.documents",
     "desktop.panels.datasets",
     "desktop.panels.training",
+    "desktop.panels.pruning",
 ]
 
 

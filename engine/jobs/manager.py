@@ -335,6 +335,9 @@ class JobManager:
                 "state": state,
                 "progress": row["progress"],
                 "message": error or message,
+                # the outcome travels with the end, so a client needs no jobs.get to read it
+                "result": row.get("result"),
+                "error": row.get("error"),
             },
         )
 

@@ -137,13 +137,36 @@ def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:
     runs.set_artifact(train_run_id, key, folder, model_id=model_id)
     entry = {"train_run": train_run_id, "model_id": model_id, "steps": summary.get("steps"),
              "ppl_before": summary.get("perplexity_before"),
-             "ppl_after": summary.get("perplexity_after")}  # fmt: skip
+             "ppl_after": summary.get("perplexity_after"),
+             "heldout_ppl": _heldout_ppl(services, model_id, rec["prune_run"], ctx)}  # fmt: skip
 
     def change(r: dict[str, Any]) -> None:
         r["recoveries"] = [x for x in r.get("recoveries") or [] if x["train_run"] != train_run_id] + [entry]  # fmt: skip
 
     PruneRunStore(services).update(rec["prune_run"], change)
     return entry
+
+
+def _heldout_ppl(services: Any, model_id: str, prune_run: str, ctx: Any) -> float | None:
+    """The recovered model's perplexity on the pruning's own held-out text, so it sits on the
+    same scale as the original's and the pruned model's figures."""
+    from engine.models.torch_cache import load_torch_model
+    from engine.pruning import calibrate, measure
+    from engine.pruning.runs import PruneRunStore
+
+    req = PruneRunStore(services).get(prune_run)["request"]
+    ctx.progress(0.997, "Measuring the recovered model on the pruning's held-out text")
+    lm, tok = load_torch_model(model_id, services=services, device="cpu", ctx=ctx)
+    lm.eval()
+    try:
+        text = calibrate.load(services, tok, dataset=req.get("dataset"), file=req.get("file"),
+                              seq_len=int(req.get("seq_len") or calibrate.DEFAULT_SEQ),
+                              calibration_tokens=int(req.get("calibration_tokens") or calibrate.DEFAULT_CAL_TOKENS),
+                              eval_tokens=int(req.get("eval_tokens") or calibrate.DEFAULT_EVAL_TOKENS))  # fmt: skip
+    except UserError:  # the calibration file moved away: the training figures still stand
+        return None
+    ppl, _n = measure.perplexity(lm, text.held_out)
+    return ppl
 
 
 def outcome(services: Any, train_run_id: str) -> dict[str, Any]:

@@ -156,6 +156,23 @@ def emit_job(rid) -> None:
     reply(rid, {"ok": True})
 
 
+def job_ending_first(rid, params: dict) -> None:
+    """A job that ends before its start call answers (a quick job on a busy engine): its
+    notifications, the end carrying the result as the engine's does, then the reply."""
+    job_id = f"quick-{rid}"
+    for kind, state, progress in (("begin", "running", None), ("report", "running", 0.5), ("end", params.get("state", "succeeded"), 1.0)):  # fmt: skip
+        note = {"job_id": job_id, "job_kind": "fake.quick", "kind": kind, "state": state,
+                "progress": progress, "message": f"{kind} {state}"}  # fmt: skip
+        if kind == "end":
+            note.update(result={"answer": 42} if state == "succeeded" else None,
+                        error=None if state == "succeeded" else "it broke")  # fmt: skip
+        if kind == "report":
+            send({"jsonrpc": "2.0", "method": "job.metrics", "params": {"job_id": job_id, "step": 1, "values": {"loss": 1.5}}})  # fmt: skip
+            send({"jsonrpc": "2.0", "method": "job.progress", "params": {**note, "job_id": "someone-else"}})  # fmt: skip
+        send({"jsonrpc": "2.0", "method": "job.progress", "params": note})
+    reply(rid, {"job": {"id": job_id, "state": "running"}})
+
+
 def main() -> int:
     if MODE == "exit_at_start":
         print("fake engine refuses to start", file=sys.stderr, flush=True)
@@ -207,6 +224,8 @@ def main() -> int:
             threading.Thread(target=slow, args=(rid, params), daemon=True).start()
         elif method == "emit_job":
             threading.Thread(target=emit_job, args=(rid,), daemon=True).start()
+        elif method == "fake.job_ending_first":
+            threading.Thread(target=job_ending_first, args=(rid, params), daemon=True).start()
         elif method.startswith("chat."):
             from chat import fake_chat  # tests/desktop/chat/: this script's folder is on sys.path
 

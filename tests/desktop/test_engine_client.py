@@ -55,6 +55,34 @@ def test_job_notifications_become_signals(qtbot, make_client):
     assert seen == ["begin", "report", "end"]
 
 
+def test_job_handle_replays_what_came_before_the_start_answer(qtbot, make_client):
+    client = make_client()
+    handle = client.start_job("fake.job_ending_first")
+    seen: list = []
+    handle.sig_progress.connect(lambda p: seen.append(("progress", p["kind"], p["job_id"])))
+    handle.sig_metrics.connect(lambda p: seen.append(("metrics", p["values"]["loss"])))
+    with qtbot.waitSignal(handle.sig_finished, timeout=5000) as done:
+        pass
+    assert done.args == [{"answer": 42}]
+    assert seen == [("progress", "begin", handle.job_id), ("metrics", 1.5),
+                    ("progress", "report", handle.job_id)]  # fmt: skip
+    assert handle.done and handle.state == "succeeded" and not client._jobs
+
+
+def test_job_handle_reports_a_failed_job_and_a_refused_start(qtbot, make_client):
+    from desktop.engine_client import JobFailure
+
+    client = make_client()
+    handle = client.start_job("fake.job_ending_first", {"state": "failed"})
+    with qtbot.waitSignal(handle.sig_failed, timeout=5000) as failed:
+        pass
+    assert isinstance(failed.args[0], JobFailure) and failed.args[0].message == "it broke"
+    refused = client.start_job("no.such_method")
+    with qtbot.waitSignal(refused.sig_failed, timeout=5000) as failed:
+        pass
+    assert failed.args[0].code == -32601 and refused.job_id is None
+
+
 def test_cancel_gives_partial_data(qtbot, make_client):
     client = make_client()
     call = client.call("slow", {"steps": 500})

@@ -370,6 +370,18 @@ def role_text(m: dict[str, Any]) -> str:
     return "language model"
 
 
+def lineage_text(lineage: dict[str, Any]) -> str:
+    """Where a model made in Hearth came from: parent, method and amount."""
+    parent = lineage.get("parent_name") or lineage.get("parent_id") or "another model"
+    method = {"distill": "distillation from its original"}.get(lineage.get("method"), f"{lineage.get('method')} pruning")  # fmt: skip
+    text = f"{parent}, by {method}"
+    if lineage.get("amount"):
+        text += f" ({lineage['amount']})"
+    if lineage.get("quant"):
+        text += f", exported as GGUF {lineage['quant']}"
+    return text
+
+
 def details_html(m: dict[str, Any]) -> str:
     esc = html.escape
     rows = [
@@ -387,6 +399,8 @@ def details_html(m: dict[str, Any]) -> str:
         ("Torch copy", m.get("torch_path") or "not converted"),
         ("Can", capabilities_text(m)),
     ]
+    if m.get("lineage"):
+        rows.insert(4, ("Made from", lineage_text(m["lineage"])))
     body = "".join(
         f"<tr><td style='color:gray;padding-right:8px'>{esc(k)}</td><td>{esc(str(v))}</td></tr>"
         for k, v in rows

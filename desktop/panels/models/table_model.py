@@ -35,6 +35,9 @@ def source_of(model: dict[str, Any]) -> str:
         return "missing"
     if model.get("bundled"):
         return "bundled"
+    lineage = model.get("lineage") or {}
+    if lineage.get("method"):  # made in Hearth from another library model
+        return "distilled" if lineage["method"] == "distill" else f"pruned ({lineage['method']})"
     return "copied" if model.get("managed") else "referenced"
 
 

@@ -21,7 +21,7 @@ from desktop.panels.training.actions import RunActions
 from desktop.panels.training.new_run import NewRunPane
 from desktop.panels.training.run_view import RunView
 from desktop.panels.training.runs_model import RunsModel
-from desktop.widgets import HintTableView, MessageBar
+from desktop.widgets import HintTableView, MessageBar, open_in_chat
 
 EMPTY_HINT = (
     "No training runs yet. Open the New run tab, pick a base model and a dataset (import one in "
@@ -248,10 +248,5 @@ class TrainingPanel(QWidget):
 
     def open_in_chat(self, model_id: str) -> None:
         """Switch the main window to Chat with ``model_id`` selected in a new conversation."""
-        window = self.window()
-        chat = (getattr(window, "panels", None) or {}).get("chat")
-        if chat is not None and hasattr(chat, "open_model") and hasattr(window, "show_panel"):
-            chat.open_model(model_id)
-            window.show_panel("chat")
-        else:
+        if not open_in_chat(self, model_id):
             self.sig_open_chat.emit(model_id)
