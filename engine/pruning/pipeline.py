@@ -121,9 +121,14 @@ def score(lm: Any, lay: arch.Layout, req: Request, text: calibrate.Text | None, 
                             "removed": i in chosen} for i in range(lay.n_layers)])  # fmt: skip
         types = lay.layer_types()
         if types:
+            out["layer_types"] = types
             kept = [types[i] for i in range(lay.n_layers) if i not in chosen]
             pattern = arch.gguf_pattern(lay, len(kept))
             out["gguf_compatible"] = pattern is None or pattern == kept
+            if pattern is not None and req.keep_gguf_pattern and values is not None:
+                free = depth.select(lay, values, n=req.layers, selector=req.selector, keep_gguf_pattern=False)  # fmt: skip
+                if free != chosen:  # say what the pattern cost
+                    out["unconstrained"] = free
         out["_cut"] = chosen
     else:
         values = attention.scores(lm, lay, windows, cancelled=prog.cancelled, progress=report)
@@ -276,7 +281,7 @@ def run(services: Any, run_id: str, ctx: Any) -> dict[str, Any]:
     result = {
         "run_id": run_id, "model_id": model_id,
         "params_before": plan["params_before"], "params_after": params_after,
-        "size_before_bytes": _model_size(model), "size_after_bytes": folder_size(final),
+        "size_before_bytes": _torch_size(services, model), "size_after_bytes": folder_size(final),
         "ppl_before": before["ppl"], "ppl_after": after["ppl"], "eval_tokens": after["eval_tokens"],
         "tokens_per_s_before": before["tokens_per_s"], "tokens_per_s_after": after["tokens_per_s"],
         "seconds": seconds,
@@ -306,10 +311,13 @@ def _install_runtime(lm: Any) -> None:
     bypass.install(lm)
 
 
-def _model_size(model: dict[str, Any]) -> int | None:
-    path = Path(model["path"])
+def _torch_size(services: Any, model: dict[str, Any]) -> int | None:
+    """The parent's size in the form the pruned model is saved in (its safetensors folder, or a
+    GGUF's converted copy), so the two sizes compare like with like."""
+    from engine.models.torch_cache import torch_folder_for
+
     try:
-        return folder_size(path) if path.is_dir() else path.stat().st_size
+        return folder_size(torch_folder_for(model, root=services.root))
     except OSError:
         return None
 

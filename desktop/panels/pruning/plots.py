@@ -86,6 +86,12 @@ class ScoresCanvas(_Canvas):
                 handles.append(Patch(facecolor=KEEP, hatch="//", edgecolor=self.fg, label="always kept"))  # fmt: skip
             ax.legend(handles=handles, fontsize=8, facecolor=self.bg, labelcolor=self.fg)
         ax.set_xticks(xs)
+        types = plan.get("layer_types")
+        if types and len(types) == len(xs):  # Gemma 3: mark the global (full attention) layers
+            ax.set_xticklabels([f"{i}*" if types[i] == "full_attention" else str(i) for i in xs])
+            ax.set_xlabel(
+                "block (* = global attention, the rest sliding window)", color=self.fg, fontsize=9
+            )
         self.draw_idle()
 
 
@@ -117,6 +123,11 @@ class FrontierCanvas(_Canvas):
         if parent is not None:
             ax.scatter([parent[0] / 1e6], [parent[1]], marker="*", color=self.fg, s=140, label="original", zorder=4)  # fmt: skip
             ax.set_yscale("log")
+            from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.legend(fontsize=8, facecolor=self.bg, labelcolor=self.fg)
-        self._style("Every pruning of this model (lower left is better)", "parameters (millions)", "held-out perplexity (log)")  # fmt: skip
+        self._style("Prunings of this model (lower left is better)", "parameters (millions)", "held-out perplexity (log scale)")  # fmt: skip
         self.draw_idle()

@@ -54,6 +54,7 @@ class JobBox(QWidget):
         self.status = _note()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.sig_cancel)
+        self.cancel_button.hide()
         row = QHBoxLayout()
         row.addWidget(self.bar, 1)
         row.addWidget(self.cancel_button)
@@ -64,6 +65,8 @@ class JobBox(QWidget):
         self.idle()
 
     def running(self, message: str) -> None:
+        self.bar.show()
+        self.cancel_button.show()
         self.bar.setRange(0, 0)
         self.status.setText(message)
         self.cancel_button.setEnabled(True)
@@ -80,8 +83,9 @@ class JobBox(QWidget):
             self.status.setText(params["message"])
 
     def idle(self, message: str = "") -> None:
-        self.bar.setRange(0, 1000)
-        self.bar.setValue(0)
+        """No job running: only the last message stays."""
+        self.bar.hide()
+        self.cancel_button.hide()
         self.status.setText(message)
         self.cancel_button.setEnabled(False)
 
@@ -130,6 +134,10 @@ class PreviewPage(QWidget):
                  f"size {human_bytes(plan['size_before_bytes'])} → {human_bytes(plan['size_after_bytes'])}"]  # fmt: skip
         if plan["method"] == "depth":
             parts.append(f"blocks {plan['blocks_before']} → {plan['blocks_after']}")
+            if plan.get("unconstrained"):
+                parts.append(f"the lowest scores are blocks {', '.join(map(str, plan['unconstrained']))}, but removing them would move "
+                             "Gemma 3's global layers where llama.cpp does not expect them; these blocks keep the pattern "
+                             "(untick it on the Method page to choose freely; the result then runs in transformers only)")  # fmt: skip
             if plan.get("gguf_compatible") is False:
                 parts.append("llama.cpp could not run this (its Gemma 3 layer pattern would break): it stays a transformers model")  # fmt: skip
         if plan["method"] == "width":
@@ -251,7 +259,7 @@ class ResultsPage(QWidget):
         )
         rows = [
             ("Parameters", res.get("params_before"), res.get("params_after"), human_count),
-            ("Size on disk", res.get("size_before_bytes"), res.get("size_after_bytes"), human_bytes),
+            ("Size on disk (safetensors)", res.get("size_before_bytes"), res.get("size_after_bytes"), human_bytes),
             (f"Perplexity ({res.get('eval_tokens', 0)} held-out tokens)", res.get("ppl_before"), res.get("ppl_after"), _fmt),
             ("Tokens/s (transformers, batch 1)", res.get("tokens_per_s_before"), res.get("tokens_per_s_after"), lambda x: _fmt(x, 1)),
         ]  # fmt: skip
