@@ -68,9 +68,21 @@ def _data(services: Any, folder: Path, run: dict[str, Any], dataset: str | None,
     return str(path)
 
 
-def start(services: Any, prune_run: Any, *, dataset: str | None = None, file: str | None = None,
-          max_steps: int | None = None, method: str = "full",
-          options: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def start(services: Any, prune_run: Any, **kw: Any) -> dict[str, Any]:
+    """Create the distillation run and start its ``train.lora`` job: {job, run, pruning_run, plan}."""
+    from engine.training.runs import RunStore
+
+    made = create(services, prune_run, **kw)
+    train_run = made["run"]
+    job = services.jobs.start("train.lora", {"run_id": train_run["id"], "name": train_run["name"]})
+    made["run"] = RunStore(services).update(train_run["id"], job_id=job["id"], jobs=[job["id"]])
+    return {"job": job, **made}
+
+
+def create(services: Any, prune_run: Any, *, dataset: str | None = None, file: str | None = None,
+           max_steps: int | None = None, method: str = "full",
+           options: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Check the request and create the training run (student, teacher, text), without a job."""
     from engine.pruning.runs import PruneRunStore
     from engine.training import launch
     from engine.training.runs import RunStore
@@ -103,10 +115,8 @@ def start(services: Any, prune_run: Any, *, dataset: str | None = None, file: st
     data = _data(services, store.folder(prune_run), run, dataset, file)
     train_run, plan = launch.create_run(services, model_id=student, dataset=data, options=opts,
                                         name=f"Recover {run['name']}")  # fmt: skip
-    RunStore(services).update(train_run["id"], recover={"prune_run": prune_run, "teacher": teacher})
-    job = services.jobs.start("train.lora", {"run_id": train_run["id"], "name": train_run["name"]})
-    train_run = RunStore(services).update(train_run["id"], job_id=job["id"], jobs=[job["id"]])
-    return {"job": job, "run": train_run, "pruning_run": prune_run, "plan": plan}
+    train_run = RunStore(services).update(train_run["id"], recover={"prune_run": prune_run, "teacher": teacher})  # fmt: skip
+    return {"run": train_run, "pruning_run": prune_run, "plan": plan}
 
 
 def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:

@@ -93,6 +93,9 @@ class TransformersRuntime(Runtime):
                 "folder may be incomplete. Download or export it again."
             ) from None
         lm.eval()
+        from engine.pruning.bypass import install as install_bypass
+
+        install_bypass(lm)  # attention a pruning bypassed (static or per prompt) is skipped
         self._lm, self._tok, self.device = lm, tok, device
         config = getattr(lm.config, "text_config", None) or lm.config
         trained = (

@@ -21,7 +21,7 @@ from .conftest import TINY_GGUF_PARAMS, write_gguf, write_hf_folder
 
 MODEL_KEYS = {
     "id", "name", "format", "role", "arch", "params", "quant", "context_length", "chat_template",
-    "size_bytes", "path", "managed", "bundled", "missing", "torch_path", "capabilities", "added_at",
+    "size_bytes", "path", "managed", "bundled", "missing", "torch_path", "capabilities", "added_at", "lineage",
 }  # fmt: skip
 
 
