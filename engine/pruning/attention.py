@@ -41,42 +41,14 @@ def anchors(lay: arch.Layout) -> set[int]:
 
 def scores(model: Any, lay: arch.Layout, windows: Any, *, cancelled: Any = None,
            progress: Any = None) -> list[float]:  # fmt: skip
-    import torch
+    """Per block: mean over tokens of 1 - cos(x, x + a), ``a`` what the attention adds."""
+    from engine.pruning.measure import cosine_gaps
 
-    from engine.pruning.depth import _hidden
-    from engine.pruning.measure import calibration_pass
-
-    sums = [0.0] * lay.n_layers
-    counts = [0] * lay.n_layers
-    residual: dict[int, Any] = {}
-
-    def pre(i: int) -> Any:
-        def hook(_m: Any, args: tuple, kwargs: dict) -> None:
-            residual[i] = _hidden(args, kwargs).detach()
-
-        return hook
-
-    def post(i: int, first: bool) -> Any:
-        def hook(_m: Any, _args: tuple, out: Any) -> None:
-            added = (out[0] if first else out).detach().float()
-            x = residual.pop(i).float()
-            cos = torch.nn.functional.cosine_similarity(x, x + added, dim=-1)
-            sums[i] += float((1 - cos).nan_to_num(0.0).sum())
-            counts[i] += cos.numel()
-
-        return hook
-
-    handles = []
-    for i, block in enumerate(lay.blocks):
-        handles.append(block.register_forward_pre_hook(pre(i), with_kwargs=True))
-        module, first = lay.attn_added(i)
-        handles.append(module.register_forward_hook(post(i, first)))
-    try:
-        calibration_pass(model, windows, cancelled=cancelled, progress=progress)
-    finally:
-        for h in handles:
-            h.remove()
-    return [s / max(1, c) for s, c in zip(sums, counts, strict=True)]
+    outputs = []
+    for i in range(lay.n_layers):
+        module, _first = lay.attn_added(i)  # a tuple output's first item is what is added
+        outputs.append((module, lambda x, added: x + added))
+    return cosine_gaps(model, lay.blocks, windows, outputs=outputs, cancelled=cancelled, progress=progress)  # fmt: skip
 
 
 def already(lay: arch.Layout) -> list[int]:

@@ -27,51 +27,13 @@ PPL_WINDOWS = 8
 PPL_TAIL = 64
 
 
-def _hidden(args: tuple, kwargs: dict) -> Any:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-def _output(out: Any) -> Any:
-    return out[0] if isinstance(out, tuple) else out
-
-
 def influence(model: Any, lay: arch.Layout, windows: Any, *, cancelled: Any = None,
               progress: Any = None) -> list[float]:  # fmt: skip
     """Block influence of every block (mean over tokens of 1 - cos(input, output))."""
-    import torch
+    from engine.pruning.measure import cosine_gaps
 
-    from engine.pruning.measure import calibration_pass
-
-    sums = [0.0] * lay.n_layers
-    counts = [0] * lay.n_layers
-    inputs: dict[int, Any] = {}
-
-    def pre(i: int) -> Any:
-        def hook(_m: Any, args: tuple, kwargs: dict) -> None:
-            inputs[i] = _hidden(args, kwargs).detach()
-
-        return hook
-
-    def post(i: int) -> Any:
-        def hook(_m: Any, _args: tuple, _kwargs: dict, out: Any) -> None:
-            x = inputs.pop(i).float()
-            y = _output(out).detach().float()
-            cos = torch.nn.functional.cosine_similarity(x, y, dim=-1)
-            sums[i] += float((1 - cos).nan_to_num(0.0).sum())
-            counts[i] += cos.numel()
-
-        return hook
-
-    handles = []
-    for i, block in enumerate(lay.blocks):
-        handles.append(block.register_forward_pre_hook(pre(i), with_kwargs=True))
-        handles.append(block.register_forward_hook(post(i), with_kwargs=True))
-    try:
-        calibration_pass(model, windows, cancelled=cancelled, progress=progress)
-    finally:
-        for h in handles:
-            h.remove()
-    return [s / max(1, c) for s, c in zip(sums, counts, strict=True)]
+    outputs = [(block, lambda _x, out: out) for block in lay.blocks]
+    return cosine_gaps(model, lay.blocks, windows, outputs=outputs, cancelled=cancelled, progress=progress)  # fmt: skip
 
 
 def skipped(block: Any) -> Any:
@@ -83,7 +45,7 @@ def skipped(block: Any) -> Any:
         original = block.forward
 
         def identity(*args: Any, **kwargs: Any) -> Any:
-            return _hidden(args, kwargs)
+            return args[0] if args else kwargs["hidden_states"]
 
         block.forward = identity
         try:

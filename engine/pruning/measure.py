@@ -35,6 +35,51 @@ def calibration_pass(model: Any, windows: Any, *, batch: int = 4, cancelled: Any
                 progress(min(1.0, (start + batch) / max(1, n)))
 
 
+def _hidden(args: tuple, kwargs: dict) -> Any:
+    """The hidden states a decoder block was called with."""
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def cosine_gaps(model: Any, blocks: Any, windows: Any, *, outputs: list[tuple[Any, Any]],
+                cancelled: Any = None, progress: Any = None) -> list[float]:  # fmt: skip
+    """Per block: the mean over tokens of ``1 - cos(x, y)``, where ``x`` is the hidden state the
+    block is called with and ``y = combine(x, out)`` for the output ``out`` of the module paired
+    with it in ``outputs`` (``(module, combine)``). One calibration pass for all blocks."""
+    import torch
+
+    n = len(blocks)
+    sums, counts = [0.0] * n, [0] * n
+    inputs: dict[int, Any] = {}
+
+    def pre(i: int) -> Any:
+        def hook(_m: Any, args: tuple, kwargs: dict) -> None:
+            inputs[i] = _hidden(args, kwargs).detach()
+
+        return hook
+
+    def post(i: int, combine: Any) -> Any:
+        def hook(_m: Any, _args: tuple, out: Any) -> None:
+            x = inputs.pop(i).float()
+            y = combine(x, (out[0] if isinstance(out, tuple) else out).detach().float())
+            cos = torch.nn.functional.cosine_similarity(x, y, dim=-1)
+            sums[i] += float((1 - cos).nan_to_num(0.0).sum())
+            counts[i] += cos.numel()
+
+        return hook
+
+    handles = []
+    for i, block in enumerate(blocks):
+        module, combine = outputs[i]
+        handles.append(block.register_forward_pre_hook(pre(i), with_kwargs=True))
+        handles.append(module.register_forward_hook(post(i, combine)))
+    try:
+        calibration_pass(model, windows, cancelled=cancelled, progress=progress)
+    finally:
+        for h in handles:
+            h.remove()
+    return [s / max(1, c) for s, c in zip(sums, counts, strict=True)]
+
+
 def _device(model: Any) -> Any:
     return next(model.parameters()).device
 

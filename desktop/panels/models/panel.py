@@ -61,7 +61,7 @@ class ModelsPanel(QWidget):
         )
         self.convert_button = QPushButton("Convert to torch")
         self.convert_button.setToolTip(
-            "Make a torch (safetensors) copy of a GGUF model for training, pruning and bias analysis."
+            "Make a torch (safetensors) copy of a GGUF model for training and pruning."
         )
         self.import_file_button.clicked.connect(self._choose_file)
         self.import_folder_button.clicked.connect(self._choose_folder)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -29,9 +29,11 @@ from PySide6.QtWidgets import (
 from desktop.format import human_bytes, human_count
 
 
-def _note(text: str = "") -> QLabel:
+def note(text: str = "") -> QLabel:
+    """A wrapped, selectable line of explanation."""
     label = QLabel(text)
     label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -48,14 +50,14 @@ class ModelPage(QWidget):
         self.combo.setToolTip(
             "The model to prune: a Hugging Face folder, or a GGUF converted to torch"
         )
-        self.details = _note()
+        self.details = note()
         self.convert_button = QPushButton("Convert to torch…")
         self.convert_button.setToolTip(
             "Pruning works on torch weights; the GGUF is converted once and cached"
         )
         self.convert_button.hide()
         layout = QVBoxLayout(self)
-        layout.addWidget(_note("Choose the model to make smaller. The original stays as it is; the pruned model is added to the library beside it."))  # fmt: skip
+        layout.addWidget(note("Choose the model to make smaller. The original stays as it is; the pruned model is added to the library beside it."))  # fmt: skip
         form = QFormLayout()
         form.addRow("Model", self.combo)
         layout.addLayout(form)
@@ -131,7 +133,7 @@ class MethodPage(QWidget):
         self.abouts: dict[str, QLabel] = {}
         self.box = QVBoxLayout()
         self.selector = QComboBox()
-        self.selector_help = _note()
+        self.selector_help = note()
         self.amounts = QStackedWidget()
         # width
         width = QWidget()
@@ -192,7 +194,7 @@ class MethodPage(QWidget):
             if m["name"] in self.radios:
                 continue
             radio = QRadioButton(m["name"].capitalize())
-            about = _note(m["about"])
+            about = note(m["about"])
             about.setIndent(22)
             self.radios[m["name"]] = radio
             self.abouts[m["name"]] = about
@@ -294,7 +296,7 @@ class CalibrationPage(QWidget):
         self.seq_len.setRange(16, 8192)
         self.seq_len.setValue(256)
         layout = QVBoxLayout(self)
-        layout.addWidget(_note("Pruning keeps what matters on this text, so choose text like the model's future work. The first part calibrates; the text after it measures perplexity, so the result is never scored on what chose it."))  # fmt: skip
+        layout.addWidget(note("Pruning keeps what matters on this text, so choose text like the model's future work. The first part calibrates; the text after it measures perplexity, so the result is never scored on what chose it."))  # fmt: skip
         layout.addWidget(self.builtin)
         layout.addWidget(self.use_dataset)
         layout.addWidget(self.dataset)

@@ -23,13 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.format import human_bytes, human_count
-
-
-def _note(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
+from desktop.panels.pruning.pages import note
 
 
 def _pct(before: float | None, after: float | None) -> str:
@@ -51,7 +45,7 @@ class JobBox(QWidget):
         super().__init__(parent)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
-        self.status = _note()
+        self.status = note()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.sig_cancel)
         self.cancel_button.hide()
@@ -102,7 +96,7 @@ class PreviewPage(QWidget):
         self.preview_button = QPushButton("Preview")
         self.preview_button.setToolTip("Score the model on the calibration text and show what would go; nothing is changed")  # fmt: skip
         self.job = JobBox()
-        self.summary = _note("Press Preview to score the model on the calibration text.")
+        self.summary = note("Press Preview to score the model on the calibration text.")
         self.holder = QVBoxLayout()
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
@@ -166,7 +160,7 @@ class RunPage(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
         layout = QVBoxLayout(self)
-        layout.addWidget(_note("The pruned model is measured against the original on the same held-out text (perplexity, tokens/s, answers), saved as a new model and added to the library. Cancelling leaves nothing behind."))  # fmt: skip
+        layout.addWidget(note("The pruned model is measured against the original on the same held-out text (perplexity, tokens/s, answers), saved as a new model and added to the library. Cancelling leaves nothing behind."))  # fmt: skip
         row = QHBoxLayout()
         row.addWidget(self.name, 1)
         row.addWidget(self.run_button)
@@ -210,7 +204,7 @@ class ResultsPage(QWidget):
         self.chat_button = QPushButton("Chat with this model")
         self.folder_button = QPushButton("Open folder")
         self.job = JobBox()
-        self.notes = _note()
+        self.notes = note()
         self.plot_holder = QVBoxLayout()
 
         buttons = QHBoxLayout()

@@ -82,3 +82,17 @@ class Client:
 
     def close(self) -> None:
         self.dispatcher.close()
+
+
+def call(client: Client, method: str, params: dict | None = None, timeout: float = 240) -> dict:
+    """Send a request and wait for its response."""
+    return client.wait(client.send(method, params or {}), timeout=timeout)
+
+
+def finished(client: Client, response: dict, timeout: float = 230) -> Any:
+    """The result of the job a method started (``{"job": ...}``), which must succeed."""
+    assert "result" in response, response
+    job = response["result"]["job"]
+    done = call(client, "jobs.wait", {"id": job["id"], "timeout_s": timeout})["result"]
+    assert done["state"] == "succeeded", done
+    return done["result"]

@@ -258,3 +258,20 @@ def test_calibration_text_too_short_or_empty(root):
         bad.write_text('{"text": "ok"}\nnot json\n', encoding="utf-8")
         with pytest.raises(UserError, match="line 2 is not JSON"):
             calibrate.read_file(bad)
+
+
+def test_bypass_and_adaptive_settings_survive_save_and_reload(root, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    lm, tok = load(root, "gemma3", layers=12)
+    lay = arch.layout(lm)
+    values = attention.scores(lm, lay, windows(tok))
+    attention.bypass(lay, attention.choose(lay, values, 2))
+    attention.make_adaptive(lay, values, params=arch.count_params(lm))
+    lm.save_pretrained(tmp_path / "m")
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "m").eval()  # no trust_remote_code
+    state = bypass.install(again)
+    assert state is not None and not state.active & set(lay.config.hearth_bypass_attention)
+    with torch.no_grad():
+        again(input_ids=tok("hi", return_tensors="pt").input_ids)
+    assert state.last_score is not None and len(state.active) < 12

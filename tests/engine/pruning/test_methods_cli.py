@@ -13,6 +13,7 @@ import pytest
 from engine.cli import main
 from engine.core.errors import UserError
 from engine.jobs.registry import SimpleContext
+from tests.engine.chat.rpc import call, finished
 
 
 @pytest.fixture
@@ -22,18 +23,6 @@ def client(services):
     c = Client(services)
     yield c
     c.close()
-
-
-def call(client, method, params=None):
-    return client.wait(client.send(method, params or {}), timeout=240)
-
-
-def finished(client, response):
-    assert "result" in response, response
-    job = response["result"]["job"]
-    done = call(client, "jobs.wait", {"id": job["id"], "timeout_s": 230})["result"]
-    assert done["state"] == "succeeded", done
-    return done["result"]
 
 
 def small(model_id, text_file, **extra):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from tests.engine.chat.rpc import call, finished
 
 
 @pytest.fixture
@@ -17,18 +18,6 @@ def client(services):
     c = Client(services)
     yield c
     c.close()
-
-
-def call(client, method, params=None):
-    return client.wait(client.send(method, params or {}), timeout=180)
-
-
-def finished(client, response):
-    assert "result" in response, response
-    job = response["result"]["job"]
-    done = call(client, "jobs.wait", {"id": job["id"], "timeout_s": 170})["result"]
-    assert done["state"] == "succeeded", done
-    return done["result"]
 
 
 def test_rpc_options_start_metrics_eval_and_errors(client, tiny_id, memo):
