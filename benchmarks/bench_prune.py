@@ -175,6 +175,7 @@ def main() -> int:
     gguf_rows = []
     job_seconds = {}
     from engine.pruning import export as gguf_export
+    from engine.pruning.measure import llama_tokens_per_s
     from engine.training.export_gguf import export_model
 
     parent_q8 = home / "parent-q8_0.gguf"
@@ -199,8 +200,8 @@ def main() -> int:
             agree = (llama_tokens(got["path"], text_1024) == want).mean()
             row[f"agree_{quant}"] = round(float(agree), 4)
             if quant == "q8_0":
-                row["llama_tps_pruned"] = llama_speed(got["path"])
-                row["llama_tps_parent"] = llama_speed(parent_q8)
+                row["llama_tps_pruned"] = llama_tokens_per_s(got["path"])
+                row["llama_tps_parent"] = llama_tokens_per_s(str(parent_q8))
                 row["size_q8_0"] = Path(got["path"]).stat().st_size
         row["parent_size_q8_0"] = parent_q8.stat().st_size
         gguf_rows.append(row)
@@ -268,18 +269,6 @@ def llama_tokens(path: str, ids: list[int]) -> Any:
     out = np.array(llm.scores[: len(ids)]).argmax(1)
     llm.close()
     return out
-
-
-def llama_speed(path: Path | str, n: int = 64) -> float:
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=str(path), n_ctx=256, verbose=False)
-    llm.create_completion("The history of the printing press", max_tokens=4, temperature=0)
-    start = time.perf_counter()
-    out = llm.create_completion("The history of the printing press", max_tokens=n, temperature=0)
-    seconds = time.perf_counter() - start
-    llm.close()
-    return round(out["usage"]["completion_tokens"] / seconds, 1)
 
 
 def report(out: dict[str, Any], as_json: bool) -> None:

@@ -107,7 +107,8 @@ def run(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                  progress=lambda f: ctx.progress(0.02 + 0.9 * f, f"Writing {out.name}"))  # fmt: skip
     ctx.progress(0.95, "Adding the GGUF to the library")
     model_id = register(services, out, f"{model['name']} ({quant})", template=None)
-    _note_export(services, model, out, model_id, quant)
+    ctx.progress(0.97, "Measuring tokens/s in llama.cpp")
+    _note_export(services, model, out, model_id, quant, base)
     ctx.progress(1.0, "Exported")
     return {"path": str(out), "model_id": model_id}
 
@@ -123,10 +124,12 @@ def _differs(folder: Path, base: Path) -> bool:
             or int(text["intermediate_size"]) != fields.get(f"{arch}.feed_forward_length"))  # fmt: skip
 
 
-def _note_export(
-    services: Any, model: dict[str, Any], out: Path, model_id: str, quant: str
-) -> None:
-    """Record the export on the pruning run that made the model, if one did."""
+def _note_export(services: Any, model: dict[str, Any], out: Path, model_id: str, quant: str,
+                 base: Path | None) -> None:  # fmt: skip
+    """Record the export on the pruning run that made the model, if one did, with llama.cpp's
+    tokens/s for it and for its GGUF ancestor (each in its own quantization, named)."""
+    from engine.models.gguf_meta import read_gguf
+    from engine.pruning.measure import llama_tokens_per_s
     from engine.pruning.pipeline import read_lineage
     from engine.pruning.runs import PruneRunStore
 
@@ -134,7 +137,16 @@ def _note_export(
     run_id = lineage.get("run_id")
     if not run_id:
         return
+    speed = {"quant": quant, "tokens_per_s": llama_tokens_per_s(str(out))}
+    if base is not None:
+        speed.update(parent_quant=read_gguf(base).get("quant"), parent_tokens_per_s=llama_tokens_per_s(str(base)))  # fmt: skip
+
+    def change(r: dict[str, Any]) -> None:
+        r.setdefault("artifacts", {})[f"gguf_{quant}"] = str(out)
+        r.setdefault("models", {})[f"gguf_{quant}"] = model_id
+        r["llama_cpp"] = speed
+
     try:
-        PruneRunStore(services).set_artifact(run_id, f"gguf_{quant}", out, model_id=model_id)
+        PruneRunStore(services).update(run_id, change)
     except UserError:
         pass

@@ -133,6 +133,21 @@ def tokens_per_s(model: Any, tokenizer: Any, *, prompt: str = "The history of th
     return round(made / seconds, 2) if seconds > 0 else 0.0
 
 
+def llama_tokens_per_s(path: str, *, prompt: str = "The history of the printing press", new_tokens: int = 64) -> float:  # fmt: skip
+    """Greedy decoding speed of a GGUF in llama.cpp (batch 1), after a short warm-up."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=256, verbose=False)
+    try:
+        llm.create_completion(prompt, max_tokens=4, temperature=0)
+        start = time.perf_counter()
+        out = llm.create_completion(prompt, max_tokens=new_tokens, temperature=0)
+        seconds = time.perf_counter() - start
+    finally:
+        llm.close()
+    return round(out["usage"]["completion_tokens"] / seconds, 1) if seconds > 0 else 0.0
+
+
 def greedy_answers(model: Any, tokenizer: Any, prompts: list[str], *, new_tokens: int = 32) -> list[str]:  # fmt: skip
     import torch
 

@@ -257,6 +257,10 @@ class ResultsPage(QWidget):
             (f"Perplexity ({res.get('eval_tokens', 0)} held-out tokens)", res.get("ppl_before"), res.get("ppl_after"), _fmt),
             ("Tokens/s (transformers, batch 1)", res.get("tokens_per_s_before"), res.get("tokens_per_s_after"), lambda x: _fmt(x, 1)),
         ]  # fmt: skip
+        speed = run.get("llama_cpp")
+        if speed:
+            label = f"Tokens/s (llama.cpp: original {speed.get('parent_quant') or '?'}, pruned {speed['quant']})"
+            rows.append((label, speed.get("parent_tokens_per_s"), speed.get("tokens_per_s"), lambda x: _fmt(x, 1)))  # fmt: skip
         for rec in run.get("recoveries") or []:
             rows.append((f"Perplexity after {rec.get('steps')} distillation steps", res.get("ppl_before"), rec.get("heldout_ppl"), _fmt))  # fmt: skip
         self.figures.setRowCount(len(rows))
