@@ -45,7 +45,6 @@ def _request_args(a: argparse.ArgumentParser) -> None:
     )
     a.add_argument("--divisor", type=int, choices=(1, 32, 64, 128, 256), help="width: round the kept width down to a multiple")  # fmt: skip
     a.add_argument("--no-refit", action="store_true", help="width: skip the least-squares refit of the down projection")  # fmt: skip
-    a.add_argument("--ignore-gguf-pattern", action="store_true", help="depth on Gemma 3: choose freely, even if llama.cpp cannot run the result")  # fmt: skip
     cal = a.add_mutually_exclusive_group()
     cal.add_argument("--calibration", metavar="DATASET", help="calibration dataset (name or id)")
     cal.add_argument("--calibration-file", metavar="F", help="calibration text, Markdown or JSONL file")  # fmt: skip
@@ -73,8 +72,6 @@ def _request(args: Any) -> dict[str, Any]:
         req["divisor"] = args.divisor
     if args.no_refit:
         req["refit"] = False
-    if args.ignore_gguf_pattern:
-        req["keep_gguf_pattern"] = False
     if getattr(args, "name", None):
         req["name"] = args.name
     return {k: v for k, v in req.items() if v is not None}
@@ -166,7 +163,7 @@ def cmd_plan(args: Any) -> int:
     if args.json:
         keys = ("method", "selector", "params_before", "params_after", "layers", "blocks_before",
                 "blocks_after", "width_before", "width_after", "size_before_bytes",
-                "size_after_bytes", "gguf_compatible", "adaptive_table")  # fmt: skip
+                "size_after_bytes", "adaptive_table")  # fmt: skip
         emit_json({k: plan[k] for k in keys if k in plan})
         return 0
     table(_layers_text(plan["layers"]), ["block", "score", "removed"])

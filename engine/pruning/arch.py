@@ -242,15 +242,3 @@ def mlp_params_per_neuron(lay: Layout) -> int:
         gate, up, _ = lay.mlp(0)
         return 3 * h + (gate.bias is not None) + (up.bias is not None)
     return 2 * h + 1
-
-
-# -- Gemma 3's layer pattern in llama.cpp ------------------------------------------------------
-def gguf_pattern(lay: Layout, n: int) -> list[str] | None:
-    """The layer types llama.cpp assumes for ``n`` blocks, when it assumes any: it runs Gemma 3
-    with every sixth layer global (full attention) and the rest sliding-window, whatever the file
-    says. A depth-pruned Gemma 3 exports to GGUF only if its kept types follow that pattern."""
-    types = lay.layer_types()
-    model_type = getattr(lay.config, "model_type", "")
-    if not types or not str(model_type).startswith("gemma3"):
-        return None
-    return ["full_attention" if (i % 6) == 5 else "sliding_attention" for i in range(n)]

@@ -10,9 +10,8 @@ Selectors (a lower score means the block matters less and goes first):
 - ``last`` / ``first``: by position, as optipfair and the course do; ``layers``: a list given.
 
 The first and the last block are never chosen by a score (both carry far more than their
-similarity suggests), except that the last may go where llama.cpp's pattern requires it. For Gemma 3 the choice can also be held to llama.cpp's fixed layer pattern
-(every sixth layer global): a dynamic programme picks the lowest-scoring set whose survivors have
-the types llama.cpp will assume, so the GGUF export runs exactly what torch runs.
+similarity suggests). Gemma 3's survivors keep their own layer types (sliding window or global);
+the GGUF export writes them per layer, so llama.cpp runs exactly what torch runs.
 """
 
 from __future__ import annotations
@@ -72,49 +71,16 @@ def perplexity_scores(model: Any, lay: arch.Layout, windows: Any, *, cancelled: 
     return out
 
 
-def choose(scores: list[float], n: int, *, protect: tuple[int, ...] = (), pattern: Any = None,
-           types: list[str] | None = None) -> list[int]:  # fmt: skip
-    """The ``n`` blocks with the lowest scores, never one in ``protect``; with ``pattern`` (the
-    layer types the survivors must have, in order) the cheapest set that leaves exactly it."""
-    total = len(scores)
-    if pattern is None or types is None:
-        order = sorted((i for i in range(total) if i not in protect), key=lambda i: scores[i])
-        if len(order) < n:
-            raise UserError(f"Only {len(order)} blocks may be removed here; choose fewer.")
-        return sorted(order[:n])
-    keep_n = total - n
-    inf = float("inf")
-    # best[i][j]: least removed score over blocks < i having kept j of them
-    best = [[inf] * (keep_n + 1) for _ in range(total + 1)]
-    back: list[list[Any]] = [[None] * (keep_n + 1) for _ in range(total + 1)]
-    best[0][0] = 0.0
-    for i in range(total):
-        for j in range(keep_n + 1):
-            if best[i][j] == inf:
-                continue
-            if i not in protect and best[i][j] + scores[i] < best[i + 1][j]:  # remove i
-                best[i + 1][j] = best[i][j] + scores[i]
-                back[i + 1][j] = (j, False)
-            if j < keep_n and types[i] == pattern[j] and best[i][j] < best[i + 1][j + 1]:  # keep i
-                best[i + 1][j + 1] = best[i][j]
-                back[i + 1][j + 1] = (j, True)
-    if best[total][keep_n] == inf:
-        raise UserError(
-            f"No choice of {n} blocks leaves the layer pattern llama.cpp assumes for this model "
-            "(every sixth layer global); choose another number, or turn the GGUF pattern off "
-            "(the result then runs in transformers only)."
-        )
-    removed, j = [], keep_n
-    for i in range(total, 0, -1):
-        j_prev, kept = back[i][j]
-        if not kept:
-            removed.append(i - 1)
-        j = j_prev
-    return sorted(removed)
+def choose(scores: list[float], n: int, *, protect: tuple[int, ...] = ()) -> list[int]:
+    """The ``n`` blocks with the lowest scores, never one in ``protect``."""
+    order = sorted((i for i in range(len(scores)) if i not in protect), key=lambda i: scores[i])
+    if len(order) < n:
+        raise UserError(f"Only {len(order)} blocks may be removed here; choose fewer.")
+    return sorted(order[:n])
 
 
 def select(lay: arch.Layout, scores: list[float] | None, *, n: int | None, selector: str,
-           layers: list[int] | None = None, keep_gguf_pattern: bool = True) -> list[int]:  # fmt: skip
+           layers: list[int] | None = None) -> list[int]:  # fmt: skip
     total = lay.n_layers
     if selector == "layers":
         if not layers:
@@ -133,11 +99,7 @@ def select(lay: arch.Layout, scores: list[float] | None, *, n: int | None, selec
         elif selector == "first":
             chosen = list(range(n))
         elif selector in ("influence", "perplexity"):
-            pattern = arch.gguf_pattern(lay, total - n) if keep_gguf_pattern else None
-            # with llama.cpp's pattern the last block may have to go (Gemma 3's is global)
-            protect = (0,) if pattern is not None else (0, total - 1)
-            chosen = choose(scores or [], n, protect=protect, pattern=pattern,
-                            types=lay.layer_types())  # fmt: skip
+            chosen = choose(scores or [], n, protect=(0, total - 1))
         else:
             raise UserError(f"Unknown block selector {selector!r}; choose one of {', '.join(SELECTORS)}.")  # fmt: skip
     if len(chosen) >= total:

@@ -5,9 +5,10 @@ is known (the bundled Gemma, for one), its metadata -- the tokenizer exactly as 
 it, rope and norm settings -- is copied and only the block count and MLP width are set anew; other
 models get their metadata from config.json and tokenizer.json (``export_gguf.export_model``).
 
-What llama.cpp cannot express is refused before anything is written: a depth-pruned Gemma 3
-whose kept layers break llama.cpp's fixed every-sixth-layer-global pattern, and an adaptive
-attention model (llama.cpp would run every attention module). A statically bypassed attention
+A depth-pruned Gemma 3 keeps its own mix of sliding-window and global layers; the export writes
+it per layer (``gemma3.attention.sliding_window_pattern``), which llama.cpp reads instead of its
+every-sixth-layer default. What llama.cpp cannot express is refused before anything is written:
+an adaptive attention model (llama.cpp would run every attention module). A statically bypassed attention
 exports with its zeroed output projection: the same answers, no speed-up in llama.cpp.
 """
 
@@ -46,24 +47,10 @@ def check(services: Any, model_id: Any, quant: Any) -> dict[str, Any]:
             "This model chooses its attention modules per prompt, which llama.cpp cannot do; chat "
             "with it in the transformers runtime, or export its parent."
         )
-    _check_pattern(text)
     from engine.training.export_gguf import arch_for
 
     arch_for(config)
     return model
-
-
-def _check_pattern(text: dict[str, Any]) -> None:
-    types = text.get("layer_types")
-    if not types or not str(text.get("model_type", "")).startswith("gemma3"):
-        return
-    wanted = ["full_attention" if i % 6 == 5 else "sliding_attention" for i in range(len(types))]
-    if list(types) != wanted:
-        raise UserError(
-            "llama.cpp runs Gemma 3 with every sixth layer global, but this model's global layers "
-            "moved when blocks were removed, so its GGUF would not compute the same thing. Prune "
-            "again with the GGUF layer pattern kept (the default), or chat with it in transformers."
-        )
 
 
 def base_gguf(services: Any, model: dict[str, Any]) -> Path | None:

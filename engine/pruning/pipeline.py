@@ -113,22 +113,14 @@ def score(lm: Any, lay: arch.Layout, req: Request, text: calibrate.Text | None, 
         elif req.selector == "perplexity":
             values = depth.perplexity_scores(lm, lay, windows, cancelled=prog.cancelled, progress=report)  # fmt: skip
         chosen = depth.select(lay, values, n=req.layers, selector=req.selector,
-                              layers=req.layers_list, keep_gguf_pattern=req.keep_gguf_pattern)  # fmt: skip
+                              layers=req.layers_list)  # fmt: skip
         per_block = arch.block_params(lay)
         out.update(width_after=lay.intermediate_size, blocks_after=lay.n_layers - len(chosen),
                    params_after=params_before - per_block * len(chosen),
                    layers=[{"index": i, "score": None if values is None else round(values[i], 6),
                             "removed": i in chosen} for i in range(lay.n_layers)])  # fmt: skip
-        types = lay.layer_types()
-        if types:
-            out["layer_types"] = types
-            kept = [types[i] for i in range(lay.n_layers) if i not in chosen]
-            pattern = arch.gguf_pattern(lay, len(kept))
-            out["gguf_compatible"] = pattern is None or pattern == kept
-            if pattern is not None and req.keep_gguf_pattern and values is not None:
-                free = depth.select(lay, values, n=req.layers, selector=req.selector, keep_gguf_pattern=False)  # fmt: skip
-                if free != chosen:  # say what the pattern cost
-                    out["unconstrained"] = free
+        if lay.layer_types():
+            out["layer_types"] = lay.layer_types()
         out["_cut"] = chosen
     else:
         values = attention.scores(lm, lay, windows, cancelled=prog.cancelled, progress=report)

@@ -59,7 +59,6 @@ class Request:
     layers_list: list[int] = field(default_factory=list)
     divisor: int = 1
     refit: bool = True
-    keep_gguf_pattern: bool = True
     dataset: str | None = None
     file: str | None = None
     name: str | None = None
@@ -108,7 +107,7 @@ class Request:
         req.divisor = _int(v, "divisor", 1, 256) or 1
         if req.divisor not in width.DIVISORS:
             raise UserError(f"divisor must be one of {', '.join(map(str, width.DIVISORS))}.")
-        for flag in ("refit", "keep_gguf_pattern"):
+        for flag in ("refit",):
             if flag in v:
                 if not isinstance(v[flag], bool):
                     raise UserError(f"{flag} must be true or false.")
@@ -173,7 +172,6 @@ def describe() -> dict[str, Any]:
         ],
         "divisors": list(width.DIVISORS),
         "defaults": {"seq_len": calibrate.DEFAULT_SEQ, "calibration_tokens": calibrate.DEFAULT_CAL_TOKENS,
-                     "eval_tokens": calibrate.DEFAULT_EVAL_TOKENS, "refit": True,
-                     "keep_gguf_pattern": True},
+                     "eval_tokens": calibrate.DEFAULT_EVAL_TOKENS, "refit": True},
         "min_calibration_tokens": calibrate.MIN_TOKENS,
     }  # fmt: skip

@@ -204,8 +204,21 @@ def write_hparams(writer: Any, arch: Arch, config: dict[str, Any]) -> None:
         writer.add_value_length(head_dim)
     if arch.name == "gemma3":
         writer.add_sliding_window(int(text.get("sliding_window") or 512))
+        local = (text.get("rope_parameters") or {}).get("sliding_attention") or {}
+        if local.get("rope_theta") or text.get("rope_local_base_freq"):
+            writer.add_rope_freq_base_swa(
+                float(local.get("rope_theta") or text["rope_local_base_freq"])
+            )
         if text.get("final_logit_softcapping"):
             writer.add_final_logit_softcapping(float(text["final_logit_softcapping"]))
+
+
+def write_layer_pattern(writer: Any, arch: Arch, config: dict[str, Any]) -> None:
+    """Gemma 3: which layers use the sliding window, one flag a layer. llama.cpp otherwise
+    assumes every sixth layer global, which a depth-pruned model no longer follows."""
+    types = _text_config(config).get("layer_types")
+    if arch.name == "gemma3" and types:
+        writer.add_array(f"{arch.name}.attention.sliding_window_pattern", [t == "sliding_attention" for t in types])  # fmt: skip
 
 
 def _byte_level(node: Any) -> bool:
@@ -332,15 +345,18 @@ def export_model(
             # a pruned descendant of the base: its tokenizer and hyperparameters, but the block
             # count and MLP width of this model; tensor shapes differ from the base by design
             prefix = arch.name
-            copy_metadata(writer, base_gguf, skip=(f"{prefix}.block_count", f"{prefix}.feed_forward_length"))  # fmt: skip
+            copy_metadata(writer, base_gguf, skip=(f"{prefix}.block_count", f"{prefix}.feed_forward_length",
+                                                   f"{prefix}.attention.sliding_window_pattern"))  # fmt: skip
             writer.add_block_count(int(text["num_hidden_layers"]))
             writer.add_feed_forward_length(int(text["intermediate_size"]))
+            write_layer_pattern(writer, arch, config)
             expected = None
         elif base_gguf is not None:
             expected = copy_metadata(writer, base_gguf)
         else:
             expected = None
             write_hparams(writer, arch, config)
+            write_layer_pattern(writer, arch, config)
             write_tokenizer(writer, folder, config, tokenizer)
         writer.add_name(name or "Hearth export")
         if lineage:

@@ -157,13 +157,10 @@ class MethodPage(QWidget):
         self.blocks.setRange(1, 512)
         self.blocks.setValue(2)
         self.blocks.setSuffix(" blocks")
-        self.pattern = QCheckBox("Keep the layer pattern llama.cpp assumes (Gemma 3), so the result exports to GGUF")  # fmt: skip
-        self.pattern.setChecked(True)
         self.layers_list = QLineEdit()
         self.layers_list.setPlaceholderText("e.g. 10, 12")
         dform.addRow("Remove", self.blocks)
         dform.addRow("Blocks (for 'layers')", self.layers_list)
-        dform.addRow("", self.pattern)
         # attention
         attn = QWidget()
         aform = QFormLayout(attn)
@@ -235,7 +232,6 @@ class MethodPage(QWidget):
         self.modules.setEnabled(sel != "adaptive")
         self.layers_list.setEnabled(sel == "layers")
         self.blocks.setEnabled(sel != "layers")
-        self.pattern.setEnabled(sel in ("influence", "perplexity"))
         self.sig_changed.emit()
 
     def set_model(self, model: dict[str, Any] | None) -> None:
@@ -256,7 +252,6 @@ class MethodPage(QWidget):
                 out["layers_list"] = [int(x) for x in self.layers_list.text().replace(" ", "").split(",") if x.isdigit()]  # fmt: skip
             else:
                 out["layers"] = self.blocks.value()
-            out["keep_gguf_pattern"] = self.pattern.isChecked()
         elif out["selector"] != "adaptive":
             out["layers"] = self.modules.value()
         return out

@@ -128,12 +128,6 @@ class PreviewPage(QWidget):
                  f"size {human_bytes(plan['size_before_bytes'])} → {human_bytes(plan['size_after_bytes'])}"]  # fmt: skip
         if plan["method"] == "depth":
             parts.append(f"blocks {plan['blocks_before']} → {plan['blocks_after']}")
-            if plan.get("unconstrained"):
-                parts.append(f"the lowest scores are blocks {', '.join(map(str, plan['unconstrained']))}, but removing them would move "
-                             "Gemma 3's global layers where llama.cpp does not expect them; these blocks keep the pattern "
-                             "(untick it on the Method page to choose freely; the result then runs in transformers only)")  # fmt: skip
-            if plan.get("gguf_compatible") is False:
-                parts.append("llama.cpp could not run this (its Gemma 3 layer pattern would break): it stays a transformers model")  # fmt: skip
         if plan["method"] == "width":
             parts.append(f"MLP width {plan['width_before']} → {plan['width_after']}")
         if plan["method"] == "attention":

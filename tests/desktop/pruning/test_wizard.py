@@ -94,3 +94,12 @@ def test_wizard_previews_prunes_and_shows_results(qtbot, setup):
     results.export_button.click()
     qtbot.waitUntil(lambda: "q8_0" in results.notes.text(), timeout=180000)
     assert "gguf_q8_0" in results.run["models"]
+    labels = [results.figures.item(r, 0).text() for r in range(results.figures.rowCount())]
+    assert any(label.startswith("Tokens/s (llama.cpp") for label in labels)
+
+    # recovery: a distillation training run, then a row with its held-out perplexity
+    results.recover_steps.setValue(3)
+    results.recover_button.click()
+    qtbot.waitUntil(lambda: bool((results.run or {}).get("recoveries")), timeout=240000)
+    labels = [results.figures.item(r, 0).text() for r in range(results.figures.rowCount())]
+    assert "Perplexity after 3 distillation steps" in labels

@@ -33,6 +33,7 @@ def build(root: Path, kind: str, *, layers: int = 8) -> Path:
                 vocab_size=vocab, hidden_size=64, intermediate_size=256, num_hidden_layers=layers,
                 num_attention_heads=4, num_key_value_heads=1, head_dim=16,
                 max_position_embeddings=512, sliding_window=16,
+                query_pre_attn_scalar=16,  # = head_dim, as in the real Gemma 3 (llama.cpp assumes it)
                 layer_types=["full_attention" if i % 6 == 5 else "sliding_attention" for i in range(layers)],
                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                 pad_token_id=tok.pad_token_id, tie_word_embeddings=True,

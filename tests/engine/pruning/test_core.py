@@ -151,20 +151,6 @@ def test_depth_pruning_reindexes_layers(root, kind, tmp_path):
     assert torch.equal(greedy(again.eval(), tok, n=12), greedy(lm, tok, n=12))
 
 
-def test_depth_choice_keeps_llama_cpp_gemma_pattern(root):
-    lm, _tok = load(root, "gemma3", layers=12)
-    lay = arch.layout(lm)
-    scores = [1.0] * 12
-    scores[5] = 0.0  # the global layer looks cheapest, but removing it breaks the pattern
-    scores[7] = scores[8] = 0.1
-    removed = depth.select(lay, scores, n=2, selector="influence")
-    kept = [t for i, t in enumerate(lay.layer_types()) if i not in removed]
-    assert kept == arch.gguf_pattern(lay, 10)
-    assert 5 not in removed
-    free = depth.select(lay, scores, n=2, selector="influence", keep_gguf_pattern=False)
-    assert 5 in free
-
-
 def test_depth_refuses_removing_every_block(root):
     lm, _tok = load(root, "llama")
     lay = arch.layout(lm)

@@ -211,6 +211,34 @@ def test_pruned_models_export_to_gguf_and_match_torch(services, llama_id, text_f
     assert store.get(run["id"])["models"]["gguf_f32"] == exported["model_id"]
 
 
+def test_depth_pruned_gemma_keeps_its_layer_types_in_gguf(services, gemma_id, text_file):
+    """Removing Gemma 3's global block leaves six sliding-window layers, which llama.cpp's
+    every-sixth-layer default would get wrong; the export says so per layer, and llama.cpp then
+    agrees with torch past the 16-token sliding window of the tiny model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from engine.pruning import export, pipeline
+    from engine.pruning.request import Request
+    from engine.pruning.runs import PruneRunStore
+
+    req = Request.from_dict(small(gemma_id, text_file, method="depth", selector="layers", layers_list=[1, 5]))  # fmt: skip
+    run = PruneRunStore(services).create({"name": "g", "request": req.to_dict(), "model_id": gemma_id})  # fmt: skip
+    result = pipeline.run(services, run["id"], SimpleContext(services=services))
+    model = services.library.get(result["model_id"])
+    lm = AutoModelForCausalLM.from_pretrained(model["path"]).eval()
+    assert lm.config.layer_types == ["sliding_attention"] * 6
+    out = export.run(services, {"model_id": model["id"], "quant": "f32"}, SimpleContext(services=services))  # fmt: skip
+    from engine.models.gguf_meta import read_fields
+
+    assert read_fields(out["path"])["gemma3.attention.sliding_window_pattern"] == [True] * 6
+    tok = AutoTokenizer.from_pretrained(model["path"])
+    ids = tok(text_file.read_text()[:900]).input_ids[:120]
+    with torch.no_grad():
+        expected = lm(torch.tensor([ids])).logits[0].argmax(-1).numpy()
+    assert (_llama_tokens(out["path"], ids) == expected).mean() >= 0.99
+
+
 def test_cli_plan_run_list_show_and_perplexity(services, llama_id, text_file, capsys):
     args = ["--model", llama_id, "--method", "depth", "--layers", "2", "--calibration-file", str(text_file),
             "--seq-len", "32", "--calibration-tokens", "512", "--eval-tokens", "256", "--json"]  # fmt: skip
