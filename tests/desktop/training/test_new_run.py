@@ -147,3 +147,18 @@ def test_engine_worded_suggestions_become_option_values():
         "gradient_checkpointing": True, "batch_size": 1}  # fmt: skip
     assert parse_change("method lora", types) == {"method": "lora"}
     assert parse_change("seq_len 256", types) == {"seq_len": 256}
+
+
+def test_the_fake_engines_options_are_the_real_ones():
+    """train_options.json (what the fake engine answers to train.options) is the engine's own
+    field metadata; regenerate it from ``fields_info()``/``presets_info()`` when options change."""
+    import json
+    from pathlib import Path
+
+    from engine.training.config import fields_info, presets_info
+
+    snapshot = json.loads(
+        Path(__file__).with_name("train_options.json").read_text(encoding="utf-8")
+    )
+    assert snapshot["fields"] == json.loads(json.dumps(fields_info()))
+    assert snapshot["presets"] == json.loads(json.dumps(presets_info()))
