@@ -43,7 +43,7 @@ def _request_args(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--layers-list", help="depth with --selector layers: blocks to remove, e.g. 10,12"
     )
-    a.add_argument("--divisor", type=int, choices=(1, 32, 64, 128, 256), help="width: round the kept width down to a multiple")  # fmt: skip
+    a.add_argument("--divisor", type=int, choices=(1, 32, 64, 128, 256), help="width: round the kept width down to a multiple (default 32, what GGUF quantizations need; 1 = none)")  # fmt: skip
     a.add_argument("--no-refit", action="store_true", help="width: skip the least-squares refit of the down projection")  # fmt: skip
     cal = a.add_mutually_exclusive_group()
     cal.add_argument("--calibration", metavar="DATASET", help="calibration dataset (name or id)")

@@ -57,7 +57,9 @@ class Request:
     ratio: float | None = None
     layers: int | None = None
     layers_list: list[int] = field(default_factory=list)
-    divisor: int = 1
+    # GGUF's q8_0 and k-quants pack rows in blocks of 32 and 256: a width that is not a multiple
+    # of 32 leaves the down projection in f16, and the export ends up larger than the original's
+    divisor: int = 32
     refit: bool = True
     dataset: str | None = None
     file: str | None = None
@@ -104,7 +106,7 @@ class Request:
         if not isinstance(ll, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ll):  # fmt: skip
             raise UserError("layers_list must be a list of block numbers.")
         req.layers_list = list(ll)
-        req.divisor = _int(v, "divisor", 1, 256) or 1
+        req.divisor = _int(v, "divisor", 1, 256) or req.divisor
         if req.divisor not in width.DIVISORS:
             raise UserError(f"divisor must be one of {', '.join(map(str, width.DIVISORS))}.")
         for flag in ("refit",):
@@ -172,6 +174,6 @@ def describe() -> dict[str, Any]:
         ],
         "divisors": list(width.DIVISORS),
         "defaults": {"seq_len": calibrate.DEFAULT_SEQ, "calibration_tokens": calibrate.DEFAULT_CAL_TOKENS,
-                     "eval_tokens": calibrate.DEFAULT_EVAL_TOKENS, "refit": True},
+                     "eval_tokens": calibrate.DEFAULT_EVAL_TOKENS, "refit": True, "divisor": 32},
         "min_calibration_tokens": calibrate.MIN_TOKENS,
     }  # fmt: skip

@@ -201,6 +201,8 @@ class MethodPage(QWidget):
         self.divisor.clear()
         for d in info.get("divisors", [1]):
             self.divisor.addItem("no rounding" if d == 1 else str(d), d)
+        self.divisor.setCurrentIndex(max(0, self.divisor.findData((info.get("defaults") or {}).get("divisor", 1))))  # fmt: skip
+        self.divisor.setToolTip("GGUF quantizations pack rows in blocks of 32: other widths stay f16 there and the export grows")  # fmt: skip
         if self.radios and self.group.checkedButton() is None:
             self.radios["width"].setChecked(True)
 
@@ -245,8 +247,7 @@ class MethodPage(QWidget):
         out: dict[str, Any] = {"method": self.method, "selector": self.selector.currentText()}
         if self.method == "width":
             out.update(percent=self.percent.value(), refit=self.refit.isChecked())
-            if self.divisor.currentData() and self.divisor.currentData() > 1:
-                out["divisor"] = int(self.divisor.currentData())
+            out["divisor"] = int(self.divisor.currentData() or 1)
         elif self.method == "depth":
             if out["selector"] == "layers":
                 out["layers_list"] = [int(x) for x in self.layers_list.text().replace(" ", "").split(",") if x.isdigit()]  # fmt: skip
