@@ -74,6 +74,11 @@ def main() -> int:
     ap.add_argument("--skip-recover", action="store_true")
     ap.add_argument("--recover-minutes", type=float, default=10.0)
     ap.add_argument("--recover-steps", type=int, default=40)
+    ap.add_argument("--recover-method", choices=("full", "lora"), default="full")
+    ap.add_argument("--recover-lr", type=float, default=1e-4)
+    ap.add_argument(
+        "--only-recover", action="store_true", help="reuse --home's width 20%% pruning; only distil"
+    )
     args = ap.parse_args()
 
     ensure_docs()
@@ -113,6 +118,18 @@ def main() -> int:
         value, _n = measure.perplexity(lm, held)
         return round(float(value), 3)
 
+    if args.only_recover:
+        held_only = held
+
+        def ppl_only(lm: Any) -> float:
+            value, _n = measure.perplexity(lm, held_only)
+            return round(float(value), 3)
+
+        result = {"ppl_unpruned": ppl_only(fresh()),
+                  "recovery": recover(services, PruneRunStore(services), gemma, cal_file, held, args, ppl_only)}  # fmt: skip
+        services.close()
+        print(json.dumps(result, indent=1))
+        return 0
     out: dict[str, Any] = {"model": gemma["name"], "eval_tokens": int(held.numel()), "calibration": "python3.11-doc tutorial", "measured_on": "python3.11-doc howto"}  # fmt: skip
     base = fresh()
     out["ppl_unpruned"] = ppl(base)
@@ -230,7 +247,8 @@ def recover(services: Any, store: Any, gemma: dict[str, Any], cal_file: Path, he
     student = services.library.get(width20["models"]["model"])
     before = ppl(AutoModelForCausalLM.from_pretrained(student["path"]).eval())
     started = rec.create(services, width20["id"], file=str(cal_file), max_steps=args.recover_steps,
-                         options={"eval_every": 0, "save_every": 0, "eval_rows": 8, "learning_rate": 1e-4})  # fmt: skip
+                         method=args.recover_method,
+                         options={"eval_every": 0, "save_every": 0, "eval_rows": 8, "learning_rate": args.recover_lr})  # fmt: skip
     deadline = time.monotonic() + args.recover_minutes * 60
 
     class Deadline(SimpleContext):
@@ -255,7 +273,7 @@ def recover(services: Any, store: Any, gemma: dict[str, Any], cal_file: Path, he
     run = RunStore(services).get(started["run"]["id"])
     if not finished:  # stopped by the deadline: the last checkpoint is the result
         return {"finished": False, "seconds": seconds, "note": "the deadline ended the run first"}
-    model_id = run["models"].get("model")
+    model_id = run["models"].get("model") or run["models"].get("merged")
     after = ppl(AutoModelForCausalLM.from_pretrained(services.library.get(model_id)["path"]).eval())
     return {"steps": run["summary"]["steps"], "seconds": seconds, "ppl_pruned": before, "ppl_recovered": after}  # fmt: skip
 
