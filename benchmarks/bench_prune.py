@@ -76,6 +76,8 @@ def main() -> int:
     ap.add_argument("--recover-steps", type=int, default=40)
     ap.add_argument("--recover-method", choices=("full", "lora"), default="full")
     ap.add_argument("--recover-lr", type=float, default=1e-4)
+    ap.add_argument("--recover-batch", type=int, default=4)
+    ap.add_argument("--recover-seq", type=int, default=256)
     ap.add_argument(
         "--only-recover", action="store_true", help="reuse --home's width 20%% pruning; only distil"
     )
@@ -248,7 +250,8 @@ def recover(services: Any, store: Any, gemma: dict[str, Any], cal_file: Path, he
     before = ppl(AutoModelForCausalLM.from_pretrained(student["path"]).eval())
     started = rec.create(services, width20["id"], file=str(cal_file), max_steps=args.recover_steps,
                          method=args.recover_method,
-                         options={"eval_every": 0, "save_every": 0, "eval_rows": 8, "learning_rate": args.recover_lr})  # fmt: skip
+                         options={"eval_every": 0, "save_every": 0, "eval_rows": 8, "learning_rate": args.recover_lr,
+                                  "batch_size": args.recover_batch, "seq_len": args.recover_seq})  # fmt: skip
     deadline = time.monotonic() + args.recover_minutes * 60
 
     class Deadline(SimpleContext):
