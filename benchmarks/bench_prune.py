@@ -148,7 +148,7 @@ def main() -> int:
         start = time.perf_counter()
         lm, tk = pipeline.load(services, gemma, ctx)
         lay = arch.layout(lm)
-        text = pipeline._text(services, tk, req)
+        text = pipeline.load_text(services, tk, req)
         plan = pipeline.score(lm, lay, req, text, pipeline._Progress(ctx))
         pipeline.cut(lm, lay, req, plan, text, pipeline._Progress(ctx))
         return lm, round(time.perf_counter() - start, 2)

@@ -114,6 +114,16 @@ def _load_all() -> None:
             _loaded.add(module)
 
 
+def services_of(ctx: JobContext) -> Any:
+    """The ``Services`` a job runs with: its context's, or (a worker started bare) a new one."""
+    services = getattr(ctx, "services", None)
+    if services is None:
+        from engine.services import Services
+
+        services = Services()
+    return services
+
+
 @dataclass
 class SimpleContext:
     """A context that only records; used to call a job function directly (tests, scripts)."""

@@ -125,12 +125,10 @@ def score(lm: Any, lay: arch.Layout, req: Request, text: calibrate.Text | None, 
     else:
         values = attention.scores(lm, lay, windows, cancelled=prog.cancelled, progress=report)
         anchors = attention.anchors(lay)
-        if req.selector == "adaptive":
-            chosen = []
-        elif req.selector == "iterative":
-            chosen = attention.choose(lay, values, req.layers or 0)  # re-scored when cut
-        else:
-            chosen = attention.choose(lay, values, req.layers or 0)
+        # iterative previews the one-shot choice; the cut re-scores after each bypass
+        chosen = (
+            [] if req.selector == "adaptive" else attention.choose(lay, values, req.layers or 0)
+        )
         out.update(width_after=lay.intermediate_size, blocks_after=lay.n_layers, params_after=params_before,
                    layers=[{"index": i, "score": round(values[i], 6), "removed": i in chosen,
                             "protected": i in anchors} for i in range(lay.n_layers)])  # fmt: skip
@@ -183,7 +181,7 @@ def preview(services: Any, req: Request, ctx: Any) -> dict[str, Any]:
     ctx.progress(0.02, f"Loading {model['name']}")
     lm, tok = load(services, model, ctx)
     lay = arch.layout(lm)
-    text = _text(services, tok, req) if req.needs_calibration or req.method == "width" else None
+    text = load_text(services, tok, req) if req.needs_calibration or req.method == "width" else None
     plan = score(lm, lay, req, text, prog)
     if text is not None:
         plan["calibration"] = {**text.source, "tokens": text.calibration_tokens}
@@ -191,7 +189,7 @@ def preview(services: Any, req: Request, ctx: Any) -> dict[str, Any]:
     return public(plan)
 
 
-def _text(services: Any, tok: Any, req: Request) -> calibrate.Text:
+def load_text(services: Any, tok: Any, req: Request) -> calibrate.Text:
     return calibrate.load(services, tok, dataset=req.dataset, file=req.file, seq_len=req.seq_len,
                           calibration_tokens=req.calibration_tokens, eval_tokens=req.eval_tokens)  # fmt: skip
 
@@ -252,7 +250,7 @@ def run(services: Any, run_id: str, ctx: Any) -> dict[str, Any]:
     ctx.progress(0.02, f"Loading {model['name']}")
     lm, tok = load(services, model, ctx)
     lay = arch.layout(lm)
-    text = _text(services, tok, req)
+    text = load_text(services, tok, req)
     prompts = req.prompts or measure.DEFAULT_PROMPTS
     before = parent_figures(services, model, req, lambda: figures(lm, tok, text, prompts, prog, 0.05, 0.15, "original"))  # fmt: skip
     plan = score(lm, lay, req, text, prog)

@@ -161,18 +161,16 @@ def _heldout_ppl(services: Any, model_id: str, prune_run: str, ctx: Any) -> floa
     """The recovered model's perplexity on the pruning's own held-out text, so it sits on the
     same scale as the original's and the pruned model's figures."""
     from engine.models.torch_cache import load_torch_model
-    from engine.pruning import calibrate, measure
+    from engine.pruning import measure, pipeline
+    from engine.pruning.request import Request
     from engine.pruning.runs import PruneRunStore
 
-    req = PruneRunStore(services).get(prune_run)["request"]
+    req = Request.from_dict(PruneRunStore(services).get(prune_run)["request"])
     ctx.progress(0.997, "Measuring the recovered model on the pruning's held-out text")
     lm, tok = load_torch_model(model_id, services=services, device="cpu", ctx=ctx)
     lm.eval()
     try:
-        text = calibrate.load(services, tok, dataset=req.get("dataset"), file=req.get("file"),
-                              seq_len=int(req.get("seq_len") or calibrate.DEFAULT_SEQ),
-                              calibration_tokens=int(req.get("calibration_tokens") or calibrate.DEFAULT_CAL_TOKENS),
-                              eval_tokens=int(req.get("eval_tokens") or calibrate.DEFAULT_EVAL_TOKENS))  # fmt: skip
+        text = pipeline.load_text(services, tok, req)
     except UserError:  # the calibration file moved away: the training figures still stand
         return None
     ppl, _n = measure.perplexity(lm, text.held_out)

@@ -12,15 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.jobs.registry import JobContext, job_kind
-
-
-def _services(ctx: JobContext) -> Any:
-    services = getattr(ctx, "services", None)
-    if services is None:
-        from engine.services import Services
-
-        services = Services()
-    return services
+from engine.jobs.registry import services_of as _services
 
 
 def _name(params: dict[str, Any]) -> str:

@@ -236,13 +236,6 @@ class MethodPage(QWidget):
         self.blocks.setEnabled(sel != "layers")
         self.sig_changed.emit()
 
-    def set_model(self, model: dict[str, Any] | None) -> None:
-        """Bound the amounts by what the model has (it must keep at least one block)."""
-        if model is None:
-            return
-        blocks = model.get("blocks") or 512
-        self.blocks.setMaximum(max(1, blocks - 1))
-
     def request(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "selector": self.selector.currentText()}
         if self.method == "width":

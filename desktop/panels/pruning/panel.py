@@ -177,16 +177,10 @@ class PruningPanel(QWidget):
         self.next_button.setEnabled(index < RUN)
         self.next_button.setVisible(index < RESULTS)
         self.steps.setText(" › ".join(f"<b>{i + 1} {s}</b>" if i == index else f"{i + 1} {s}" for i, s in enumerate(STEPS)))  # fmt: skip
-        if index == METHOD:
-            self.method_page.set_model(self.model_page.model)
 
     def _problem(self, index: int) -> str | None:
         page = (self.model_page, self.method_page, self.calibration_page, None, None, None)[index]
-        if page is not None:
-            return page.ready()
-        if index == PREVIEW and self.preview_page.plan is None:
-            return None  # the preview is optional
-        return None
+        return page.ready() if page is not None else None  # the preview is optional
 
     def _request_changed(self) -> None:
         self.preview_page.reset()
