@@ -36,12 +36,12 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="hearth-bench-search-"))
     os.environ["HEARTH_HOME"] = str(home)
-    from engine.chat.store import ChatStore, get_store
+    from engine.chat.store import ChatStore
     from engine.services import Services
 
     rng = random.Random(0)
     services = Services(home)
-    store = get_store(services)
+    store = services.chats
     db = services.db()
     t0 = time.perf_counter()
     db.execute("BEGIN")

@@ -70,14 +70,13 @@ def main() -> int:
     from engine.documents import methods
     from engine.documents.embedder import Embedder
     from engine.documents.ingest import Ingestor
-    from engine.documents.manager import get_docs
     from engine.jobs.registry import SimpleContext
     from engine.services import Services
     from tests.engine.documents.conftest import Ctx
 
     services = Services(home)
     ctx = Ctx(services)
-    docs = get_docs(services)
+    docs = services.docs
 
     # Record what the pipeline embeds, without changing how it embeds it.
     captured: list[str] = []

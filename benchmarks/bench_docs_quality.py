@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ARTICLES = {
     "varn-isles": """# The Varn Isles
@@ -252,6 +253,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--no-stemmer-baseline", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -294,6 +296,8 @@ def main() -> int:
     report["all"] = evaluate(services, "Varn", everything)
     report["keyword_violations"] = keyword_violations(ctx, groups["keyword"] + groups["catalogue"])
     all_ = report["all"]
+    if not args.no_stemmer_baseline:
+        report["stemmers"] = compare_stemmers(ctx, corpus, everything)
     report["ratios_hit@5"] = {
         "hybrid/dense": round(all_["hybrid"]["hit@5"] / max(all_["dense"]["hit@5"], 1e-9), 3),
         "hybrid/bm25": round(all_["hybrid"]["hit@5"] / max(all_["bm25"]["hit@5"], 1e-9), 3),
@@ -321,17 +325,53 @@ def main() -> int:
         print(
             f"rare-keyword chunks ranked below chunks without the keyword: {report['keyword_violations']}"
         )
+        for name, r in (report.get("stemmers") or {}).items():
+            cells = [f"{r[m]['hit@1']:.2f} / {r[m]['hit@5']:.2f} / {r[m]['mrr']:.2f}"
+                     for m in ("bm25", "hybrid")]  # fmt: skip
+            print(f"stemmer {name:<28} bm25 {cells[0]}   hybrid {cells[1]}")
     services.close()
     return 0
+
+
+SNOWBALL = "snowballstemmer==3.1.1"
+
+
+def compare_stemmers(ctx, corpus: Path, items: list[dict]) -> dict:
+    """BM25 and hybrid on all questions with Hearth's light suffix stripper and with the Snowball
+    English stemmer, each on its own collection ingested from the same files in this run."""
+    import reference_env
+
+    from engine.documents import bm25, methods
+    from engine.documents.evaluation import evaluate
+    from tests.engine.documents.conftest import ingest
+
+    reference_env.ensure(SNOWBALL, "snowballstemmer")
+    import snowballstemmer
+
+    snowball = snowballstemmer.stemmer("english")
+    variants = {
+        "light (Hearth's)": bm25._stem,
+        f"snowball english ({SNOWBALL.split('==')[1]})": snowball.stemWord,
+    }
+    original, out = bm25._stem, {}
+    try:
+        for i, (name, stem) in enumerate(variants.items()):
+            bm25._stem = stem
+            bm25.term_id.cache_clear()
+            methods.docs_create(ctx, name=f"Stem{i}")
+            ingest(ctx, f"Stem{i}", [corpus])
+            out[name] = evaluate(ctx.services, f"Stem{i}", items)
+    finally:
+        bm25._stem = original
+    return out
 
 
 def keyword_violations(ctx, questions: list[tuple[str, str]]) -> int:
     """Hybrid results (default threshold) where a chunk with a rare query term ranks below one
     without any rare query term."""
     from engine.documents import bm25, methods
-    from engine.documents.manager import get_docs
 
-    docs = get_docs(ctx.services)
+    docs = ctx.services.docs
     collection = docs.catalog.get("Varn")
     store = docs.store(collection)
     n = store.count()

@@ -59,7 +59,6 @@ def build(home: Path, n_chunks: int, n_embedded: int) -> None:
     import numpy as np
 
     from engine.documents import bm25, methods
-    from engine.documents.manager import get_docs
     from engine.documents.store import ChunkPoint, point_id
     from engine.services import Services
     from tests.engine.documents.conftest import Ctx
@@ -67,7 +66,7 @@ def build(home: Path, n_chunks: int, n_embedded: int) -> None:
     services = Services(home)
     ctx = Ctx(services)
     collection = methods.docs_create(ctx, name="Bench")
-    docs = get_docs(services)
+    docs = services.docs
     store = docs.store(docs.catalog.get(collection["id"]))
     embedder = docs.embedder(collection["embedder_id"])
     store.create(embedder.dimension())
@@ -136,14 +135,13 @@ def main() -> int:
 
     import psutil
 
-    from engine.documents.manager import get_docs
     from engine.documents.retrieval import Retriever
     from engine.documents.settings import SearchOptions
     from engine.services import Services
 
     process = psutil.Process()
     services = Services(home)
-    docs = get_docs(services)
+    docs = services.docs
     collection = docs.catalog.get("Bench")
     retriever = Retriever(docs, collection)
     retriever.embedder.embed_query("load the model first")  # so RSS below splits model / shard

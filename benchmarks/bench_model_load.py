@@ -21,7 +21,7 @@ TARGET_RATIO = 10.0
 LOAD = """
 import json, time
 from engine.services import Services
-from engine.models.torch_cache import load_torch_model
+from engine.models.gguf_to_torch import load_torch_model
 import torch, transformers  # import cost is the same for both runs; keep it out of the timing
 s = Services()
 gemma = next(m for m in s.library.ensure_bundled() if m["role"] == "llm")

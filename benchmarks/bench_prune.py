@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import reference_env
 
 DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 OPTIPFAIR = "optipfair==0.4.2"
@@ -52,14 +55,6 @@ def ensure_docs() -> None:
         return
     print("installing python3.11-doc (apt-get)...", file=sys.stderr)
     subprocess.run(["apt-get", "install", "-y", "-qq", "python3.11-doc"], check=True)
-
-
-def ensure_optipfair(folder: Path) -> None:
-    """optipfair in a folder of its own on sys.path (its dependencies are Hearth's already)."""
-    if not (folder / "optipfair").is_dir():
-        print(f"installing {OPTIPFAIR} for the reference side...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), OPTIPFAIR], check=True)  # fmt: skip
-    sys.path.insert(0, str(folder))
 
 
 def read_dir(name: str) -> str:
@@ -87,12 +82,12 @@ def main() -> int:
     home = Path(args.home or tempfile.mkdtemp(prefix="hearth-bench-prune-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["HEARTH_HOME"] = str(home)
-    ensure_optipfair(home / "optipfair-pkg")
+    reference_env.ensure(OPTIPFAIR, "optipfair")
 
     import torch
 
     from engine.jobs.registry import SimpleContext
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
     from engine.pruning import arch, calibrate, measure, pipeline
     from engine.pruning.request import Request
     from engine.pruning.runs import PruneRunStore
@@ -101,8 +96,8 @@ def main() -> int:
     torch.manual_seed(0)
     services = Services(home)
     gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
-    torch_cache.convert(gemma["id"], services)
-    folder = Path(torch_cache.torch_folder_for(gemma, root=home))
+    gguf_to_torch.convert(gemma["id"], services)
+    folder = Path(gguf_to_torch.torch_folder_for(gemma, root=home))
     cal_file = home / "tutorial.txt"
     cal_file.write_text(read_dir("tutorial"), encoding="utf-8")
     eval_text = read_dir("howto")

@@ -82,7 +82,7 @@ def side_hf(args: Any) -> dict[str, Any]:
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from engine.models.torch_cache import load_torch_model
+    from engine.models.gguf_to_torch import load_torch_model
     from engine.services import Services
     from engine.training.modeling import detect_targets, torch_dtype
 
@@ -154,13 +154,13 @@ def side_hearth(args: Any, *, packing: bool) -> dict[str, Any]:
 def prepare(home: Path, device: str) -> str:
     """The bundled Gemma registered in ``home`` and converted to torch (cached across runs)."""
     os.environ["HEARTH_HOME"] = str(home)
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
     from engine.services import Services
 
     services = Services(home)
     gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
     print(f"converting {gemma['name']} to torch (once)...", file=sys.stderr)
-    torch_cache.convert(gemma["id"], services)
+    gguf_to_torch.convert(gemma["id"], services)
     services.close()
     return gemma["id"]
 

@@ -100,6 +100,9 @@ class Call(QObject):
         self.sig_failed.emit(error)
 
 
+_ENDED = ("succeeded", "failed", "cancelled", "interrupted")
+
+
 class JobHandle(QObject):
     """A job started with ``EngineClient.start_job``: its progress, metrics and log as signals,
     and its outcome from the end notification (no ``jobs.get`` afterwards).
@@ -109,7 +112,8 @@ class JobHandle(QObject):
     """
 
     sig_started = Signal(object)
-    """The start call answered; the argument is its whole result (``{"job": Job, ...}``)."""
+    """The start call answered; the argument is its whole result (``{"job": Job, ...}``, or the
+    Job itself for ``jobs.resume``)."""
     sig_progress = Signal(object)
     """``job.progress`` begin/report params of this job."""
     sig_metrics = Signal(object)
@@ -126,6 +130,7 @@ class JobHandle(QObject):
         self.method = method
         self.job_id: str | None = None
         self.started: dict[str, Any] | None = None
+        self.job: dict[str, Any] = {}
         self.done = False
         self.state: str | None = None
         self.result: Any = None
@@ -139,12 +144,17 @@ class JobHandle(QObject):
     # -- fed by the client ---------------------------------------------------------------------
     def _on_started(self, reply: dict[str, Any]) -> None:
         self.started = reply
-        self.job_id = (reply.get("job") or {}).get("id")
+        self.job = reply.get("job") or reply  # a start method's {"job": Job}; jobs.resume's Job
+        self.job_id = self.job.get("id")
         self.sig_started.emit(reply)
         early, self._early = self._early, []
         for method, params in early:
             if params.get("job_id") == self.job_id:
                 self._route(method, params)
+        if not self.done and self.job.get("state") in _ENDED:
+            # followed with jobs.get after it had ended: no end notification is coming
+            self._route("job.progress", {"job_id": self.job_id, "kind": "end", "state": self.job["state"],
+                                         "result": self.job.get("result"), "error": self.job.get("error")})  # fmt: skip
 
     def _on_refused(self, error: EngineError) -> None:
         self.done = True
@@ -422,6 +432,14 @@ class EngineClient(QObject):
         self._jobs.append(handle)
         self.call(method, params).on_success(handle._on_started).on_failure(handle._on_refused)
         return handle
+
+    def follow_job(self, job_id: str) -> JobHandle:
+        """Follow a job started earlier (found in ``jobs.list`` or a collection's record)."""
+        return self.start_job("jobs.get", {"id": job_id})
+
+    def resume_job(self, job_id: str) -> JobHandle:
+        """Re-queue a stopped resumable job and follow it again."""
+        return self.start_job("jobs.resume", {"id": job_id})
 
     def _forget_job(self, handle: JobHandle) -> None:
         if handle in self._jobs:

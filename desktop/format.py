@@ -1,42 +1,13 @@
-"""Small text formatters shared by the panels."""
+"""Small text formatters shared by the panels; sizes, counts and durations come from
+``hearth_common.units`` so the GUI writes them as the CLI does."""
 
 from __future__ import annotations
 
 import time
 
+from hearth_common.units import binary_bytes, human_bytes, human_count, human_duration
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "–"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
-
-
-def human_count(n: float | None) -> str:
-    if not n:
-        return "–"
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}".replace(".0", "")
-    return str(int(n))
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+__all__ = ["binary_bytes", "clock", "human_bytes", "human_count", "human_duration"]
 
 
 def clock(ts: float | None) -> str:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.params import ChatParams
 from engine.core.errors import UserError
-from engine.runtimes.manager import get_manager
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 def complete(
-    services: Any,
+    services: Services,
     *,
     model_id: str,
     prompt: str,
@@ -24,7 +26,7 @@ def complete(
 ) -> dict[str, Any]:
     """Continue ``prompt``; a ChatResult-shaped dict (``text``, ``finish_reason``, ``usage``...)."""
     chat_params = ChatParams.from_dict(params)
-    manager = get_manager(services)
+    manager = services.runtimes
     started = time.perf_counter()
     with manager.use(model_id) as runtime:
         ready = time.perf_counter()

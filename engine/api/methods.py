@@ -7,21 +7,24 @@ Every change is also announced with an ``api.changed`` notification carrying the
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.api import settings
 from engine.core.errors import UserError
 from engine.rpc.registry import RequestContext, method
 
-_ATTR = "_hearth_api_server"
-_lock = threading.Lock()
+if TYPE_CHECKING:
+    from engine.api.server import ApiServer
+    from engine.services import Services
+
+_lock = threading.Lock()  # one start or stop at a time
 
 
-def current(services: Any) -> Any:
-    return getattr(services, _ATTR, None)
+def current(services: Services) -> ApiServer | None:
+    return services.api
 
 
-def status(services: Any) -> dict[str, Any]:
+def status(services: Services) -> dict[str, Any]:
     server = current(services)
     running = server is not None
     return {
@@ -34,7 +37,7 @@ def status(services: Any) -> dict[str, Any]:
     }
 
 
-def start(services: Any, port: int | None = None) -> dict[str, Any]:
+def start(services: Services, port: int | None = None) -> dict[str, Any]:
     """Start the API (or return the running one's status; another port restarts it)."""
     from engine.api.server import ApiServer
 
@@ -46,25 +49,25 @@ def start(services: Any, port: int | None = None) -> dict[str, Any]:
             return status(services)
         if server is not None:
             server.stop()
-            setattr(services, _ATTR, None)
+            services.api = None
         wanted = settings.port() if port is None else port
         server = ApiServer(services, port=wanted, token=settings.token()).start()
-        setattr(services, _ATTR, server)
+        services.api = server
         if port:
             settings.save({"port": port})
     return _changed(services)
 
 
-def stop(services: Any) -> dict[str, Any]:
+def stop(services: Services) -> dict[str, Any]:
     with _lock:
         server = current(services)
         if server is not None:
-            setattr(services, _ATTR, None)
+            services.api = None
             server.stop()
     return _changed(services)
 
 
-def regenerate_token(services: Any) -> dict[str, Any]:
+def regenerate_token(services: Services) -> dict[str, Any]:
     """A new token, in force at once: clients using the old one get 401 from now on."""
     token = settings.regenerate_token()
     server = current(services)
@@ -73,7 +76,7 @@ def regenerate_token(services: Any) -> dict[str, Any]:
     return _changed(services)
 
 
-def _changed(services: Any) -> dict[str, Any]:
+def _changed(services: Services) -> dict[str, Any]:
     info = status(services)
     services.notify("api.changed", info)
     return info

@@ -3,12 +3,15 @@ the default (the bundled Gemma for text, the bundled all-MiniLM-L6-v2 for embedd
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.api.protocol import ApiError, bad_request
+from engine.api.openai_shapes import ApiError, bad_request
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
-def listed(services: Any) -> list[dict[str, Any]]:
+def listed(services: Services) -> list[dict[str, Any]]:
     """Models the API serves: chat models (LoRA adapters on their base included) and embedding
     models whose files are present."""
     return [
@@ -18,7 +21,7 @@ def listed(services: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _find(services: Any, name: str) -> dict[str, Any] | None:
+def _find(services: Services, name: str) -> dict[str, Any] | None:
     for model in services.library.list():
         if model["id"] == name:
             return model
@@ -28,7 +31,7 @@ def _find(services: Any, name: str) -> dict[str, Any] | None:
     return None
 
 
-def _not_found(services: Any, name: str, role: str) -> ApiError:
+def _not_found(services: Services, name: str, role: str) -> ApiError:
     roles = ("llm", "adapter") if role == "llm" else (role,)
     ids = ", ".join(m["id"] for m in listed(services) if m["role"] in roles) or "none"
     return ApiError(
@@ -40,7 +43,7 @@ def _not_found(services: Any, name: str, role: str) -> ApiError:
     )
 
 
-def chat_model(services: Any, name: str | None) -> str:
+def chat_model(services: Services, name: str | None) -> str:
     """The id of the chat model ``name`` names (None: the default one)."""
     if not name:
         from engine.chat.generate import default_model_id
@@ -56,7 +59,7 @@ def chat_model(services: Any, name: str | None) -> str:
     return model["id"]
 
 
-def embedding_model(services: Any, name: str | None) -> dict[str, Any]:
+def embedding_model(services: Services, name: str | None) -> dict[str, Any]:
     """The embedding model ``name`` names (None: the bundled all-MiniLM-L6-v2)."""
     if not name:
         for model in services.library.list():

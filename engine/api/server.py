@@ -20,11 +20,14 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.api import completions, embeddings, models, protocol
-from engine.api.protocol import ApiError, dumps
+from engine.api import completions, embeddings, models, openai_shapes
+from engine.api.openai_shapes import ApiError, dumps
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -36,7 +39,7 @@ class ApiServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 32
 
-    def __init__(self, services: Any, *, port: int, token: str) -> None:
+    def __init__(self, services: Services, *, port: int, token: str) -> None:
         self.services = services
         self.token = token
         self.stopping = threading.Event()
@@ -77,6 +80,8 @@ class ApiServer(ThreadingHTTPServer):
             self._thread.join(5)
         self.server_close()
         log.info("local API on port %d stopped", self.port)
+
+    close = stop
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._stats_lock:
@@ -203,10 +208,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > protocol.MAX_BODY_BYTES:
+        if length < 0 or length > openai_shapes.MAX_BODY_BYTES:
             self.close_connection = True
             raise ApiError(413, "The request body is too large (at most 8 MB).")
-        return protocol.parse_body(self.rfile.read(length) if length else b"")
+        return openai_shapes.parse_body(self.rfile.read(length) if length else b"")
 
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         data = dumps(body)
@@ -268,34 +273,34 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     # ---- routes ---------------------------------------------------------------------------
     def _models(self) -> None:
-        data = [protocol.model_object(m) for m in models.listed(self.server.services)]
+        data = [openai_shapes.model_object(m) for m in models.listed(self.server.services)]
         self._send_json(200, {"object": "list", "data": data})
 
     def _one_model(self) -> None:
         name = self.path.split("?", 1)[0].rstrip("/")[len("/v1/models/") :]
         for model in models.listed(self.server.services):
             if model["id"] == name:
-                self._send_json(200, protocol.model_object(model))
+                self._send_json(200, openai_shapes.model_object(model))
                 return
         raise ApiError(404, f"The model {name!r} does not exist.", code="model_not_found")
 
     def _chat(self) -> None:
         from engine.chat.generate import generate
 
-        request = protocol.parse_chat(self._read_json())
+        request = openai_shapes.parse_chat(self._read_json())
         model_id = models.chat_model(self.server.services, request["model"])
-        rid, created = protocol.new_id("chatcmpl"), int(time.time())
+        rid, created = openai_shapes.new_id("chatcmpl"), int(time.time())
         stream = request["stream"]
 
         def started(_info: dict[str, Any]) -> None:
             if stream:
                 self._start_stream()
                 delta = {"role": "assistant", "content": ""}
-                self._event(protocol.chat_chunk(rid, created, model_id, delta))
+                self._event(openai_shapes.chat_chunk(rid, created, model_id, delta))
 
         def delta(text: str) -> None:
             if not self._gone:
-                self._event(protocol.chat_chunk(rid, created, model_id, {"content": text}))
+                self._event(openai_shapes.chat_chunk(rid, created, model_id, {"content": text}))
 
         def reset() -> None:  # JSON mode retried on transformers: clients cannot un-receive
             pass
@@ -314,31 +319,31 @@ class ApiHandler(BaseHTTPRequestHandler):
         if self._gone:
             return
         if not stream:
-            self._send_json(200, protocol.chat_response(rid, model_id, result))
+            self._send_json(200, openai_shapes.chat_response(rid, model_id, result))
             return
-        reason = protocol.finish_reason(result["finish_reason"])
-        self._event(protocol.chat_chunk(rid, created, model_id, {}, reason))
+        reason = openai_shapes.finish_reason(result["finish_reason"])
+        self._event(openai_shapes.chat_chunk(rid, created, model_id, {}, reason))
         if request["include_usage"]:
             self._event(
-                protocol.usage_chunk(rid, created, model_id, "chat.completion.chunk", result)
+                openai_shapes.usage_chunk(rid, created, model_id, "chat.completion.chunk", result)
             )
         self._end_stream()
 
     def _completions(self) -> None:
-        request = protocol.parse_completion(self._read_json())
+        request = openai_shapes.parse_completion(self._read_json())
         model_id = models.chat_model(self.server.services, request["model"])
-        rid, created = protocol.new_id("cmpl"), int(time.time())
+        rid, created = openai_shapes.new_id("cmpl"), int(time.time())
         stream, prompt = request["stream"], request["prompt"]
 
         def started(_info: dict[str, Any]) -> None:
             if stream:
                 self._start_stream()
                 if request["echo"]:
-                    self._event(protocol.completion_chunk(rid, created, model_id, prompt))
+                    self._event(openai_shapes.completion_chunk(rid, created, model_id, prompt))
 
         def delta(text: str) -> None:
             if not self._gone:
-                self._event(protocol.completion_chunk(rid, created, model_id, text))
+                self._event(openai_shapes.completion_chunk(rid, created, model_id, text))
 
         result = completions.complete(
             self.server.services,
@@ -354,20 +359,22 @@ class ApiHandler(BaseHTTPRequestHandler):
             return
         if not stream:
             text = (prompt if request["echo"] else "") + result["text"]
-            self._send_json(200, protocol.completion_response(rid, model_id, text, result))
+            self._send_json(200, openai_shapes.completion_response(rid, model_id, text, result))
             return
-        reason = protocol.finish_reason(result["finish_reason"])
-        self._event(protocol.completion_chunk(rid, created, model_id, "", reason))
+        reason = openai_shapes.finish_reason(result["finish_reason"])
+        self._event(openai_shapes.completion_chunk(rid, created, model_id, "", reason))
         if request["include_usage"]:
-            self._event(protocol.usage_chunk(rid, created, model_id, "text_completion", result))
+            self._event(
+                openai_shapes.usage_chunk(rid, created, model_id, "text_completion", result)
+            )
         self._end_stream()
 
     def _embeddings(self) -> None:
-        request = protocol.parse_embeddings(self._read_json())
+        request = openai_shapes.parse_embeddings(self._read_json())
         model = models.embedding_model(self.server.services, request["model"])
         vectors, tokens, dim = embeddings.embed(model, request["texts"])
         if request["dimensions"] not in (None, dim):
-            raise protocol.bad_request(
+            raise openai_shapes.bad_request(
                 f"{model['name']} makes {dim}-dimensional vectors; it cannot shorten them to "
                 f"{request['dimensions']}.",
                 "dimensions",

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.generate import default_model_id, generate
 from engine.chat.params import ChatParams
-from engine.chat.store import NEW_TITLE, ChatStore, auto_title, get_store
+from engine.chat.store import NEW_TITLE, ChatStore, auto_title
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 FLUSH_EVERY_S = 0.25
 OnDelta = Callable[[str, str], None]  # (text, assistant message id)
@@ -80,7 +83,7 @@ def history(store: ChatStore, conv: dict[str, Any], leaf_id: str | None) -> list
 
 
 def reply(
-    services: Any,
+    services: Services,
     conv_id: str,
     parent_id: str,
     *,
@@ -91,7 +94,7 @@ def reply(
     cancelled: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Generate and store an assistant reply under ``parent_id`` (a user message)."""
-    store = get_store(services)
+    store = services.chats
     conv = store.conversation(conv_id)
     merged = _effective_params(conv, params)
     model_id = model_id or conv.get("model_id") or default_model_id(services)
@@ -172,7 +175,7 @@ def reply(
     return {**result, "conversation_id": conv_id, "message": store.message(state["msg"]["id"])}
 
 
-def _ground(services: Any, conv: dict[str, Any], messages: list[dict[str, str]]) -> Any:
+def _ground(services: Services, conv: dict[str, Any], messages: list[dict[str, str]]) -> Any:
     """The grounded prompt for the last user message, when the conversation has collections."""
     if not conv.get("collections"):
         return None
@@ -228,7 +231,7 @@ CURRENT_LEAF: Any = object()  # send()'s default parent: where the conversation 
 
 
 def send(
-    services: Any,
+    services: Services,
     conv_id: str,
     content: str,
     *,
@@ -239,7 +242,7 @@ def send(
     and reply to it."""
     if not isinstance(content, str) or not content.strip():
         raise UserError("The message is empty; type something to send.")
-    store = get_store(services)
+    store = services.chats
     conv = store.conversation(conv_id)
     _effective_params(conv, kwargs.get("params"))
     parent = conv["current_leaf_id"] if parent_id is CURRENT_LEAF else parent_id
@@ -250,9 +253,9 @@ def send(
     return {**result, "user_message": user}
 
 
-def regenerate(services: Any, message_id: str, **kwargs: Any) -> dict[str, Any]:
+def regenerate(services: Services, message_id: str, **kwargs: Any) -> dict[str, Any]:
     """A new reply: beside an assistant message (a sibling), or under a user message."""
-    store = get_store(services)
+    store = services.chats
     msg = store.message(message_id)
     if msg["role"] == "assistant":
         parent = msg["parent_id"]
@@ -265,9 +268,9 @@ def regenerate(services: Any, message_id: str, **kwargs: Any) -> dict[str, Any]:
     return reply(services, msg["conversation_id"], parent, **kwargs)
 
 
-def edit(services: Any, message_id: str, content: str, **kwargs: Any) -> dict[str, Any]:
+def edit(services: Services, message_id: str, content: str, **kwargs: Any) -> dict[str, Any]:
     """Edit a user message: its new text becomes a sibling branch, then gets a reply."""
-    store = get_store(services)
+    store = services.chats
     msg = store.message(message_id)
     if msg["role"] != "user":
         raise UserError("Only your own messages can be edited and resent.")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.context import FittedPrompt, check_messages, fit
 from engine.chat.params import ChatParams
@@ -27,12 +27,14 @@ from engine.chat.schema import instruction, parse_reply, validate
 from engine.chat.templates import ChatTemplate, resolve
 from engine.core.errors import UserError
 from engine.runtimes.base import Runtime
-from engine.runtimes.manager import get_manager
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 OnDelta = Callable[[str], None]
 
 
-def default_model_id(services: Any) -> str:
+def default_model_id(services: Services) -> str:
     """The bundled Gemma if present, else the first chat model in the library."""
     try:
         bundled = services.library.ensure_bundled()
@@ -83,7 +85,7 @@ def _with_json_instruction(
 
 
 def generate(
-    services: Any,
+    services: Services,
     *,
     model_id: str | None,
     messages: list[dict[str, Any]],
@@ -105,7 +107,7 @@ def generate(
     model_id = model_id or default_model_id(services)
     is_cancelled = cancelled or (lambda: False)
     emit = on_delta or (lambda _t: None)
-    manager = get_manager(services)
+    manager = services.runtimes
     settings = manager.settings.get(model_id)
     started = time.perf_counter()
     with manager.use(model_id) as runtime:
@@ -187,7 +189,7 @@ def _check_json(text: str, schema: dict[str, Any], attempt: int) -> dict[str, An
 
 
 def count_tokens(
-    services: Any,
+    services: Services,
     *,
     model_id: str | None,
     messages: list[dict[str, Any]],
@@ -197,7 +199,7 @@ def count_tokens(
     chat_params = ChatParams.from_dict(params)
     clean = check_messages(messages)
     model_id = model_id or default_model_id(services)
-    manager = get_manager(services)
+    manager = services.runtimes
     settings = manager.settings.get(model_id)
     with manager.use(model_id) as runtime:
         template, fitted = prepare(runtime, clean, chat_params, settings, strict=False)

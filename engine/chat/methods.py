@@ -13,11 +13,9 @@ from engine.chat import conversations
 from engine.chat.export import export
 from engine.chat.generate import count_tokens, generate
 from engine.chat.params import ChatParams
-from engine.chat.store import get_store
 from engine.chat.templates import CHOICES, check_choice, resolve, templates_info
 from engine.core.errors import Cancelled, UserError
 from engine.rpc.registry import RequestContext, method
-from engine.runtimes.manager import get_manager
 from engine.runtimes.settings import SETTINGS_HELP
 
 
@@ -89,7 +87,7 @@ def chat_count_tokens(
     (with collections attached, ``used`` includes the most their sources can add:
     ``documents: {tokens, k, names}``)."""
     if conversation_id is not None:
-        store = get_store(ctx.services)
+        store = ctx.services.chats
         conv = store.conversation(conversation_id)
         history = conversations.history(store, conv, conv["current_leaf_id"])
         if content:
@@ -140,7 +138,7 @@ def chat_regenerate(
     model: str | None = None,
 ) -> dict[str, Any]:
     """A new reply beside ``message_id`` (default: the conversation's current leaf)."""
-    store = get_store(ctx.services)
+    store = ctx.services.chats
     if message_id is None:
         if conversation_id is None:
             raise UserError("Give the message_id to regenerate, or a conversation_id.")
@@ -167,7 +165,7 @@ def chat_edit(
     params: dict | None = None,
     model: str | None = None,
 ) -> dict[str, Any]:
-    conv_id = get_store(ctx.services).message(message_id)["conversation_id"]
+    conv_id = ctx.services.chats.message(message_id)["conversation_id"]
     result = conversations.edit(
         ctx.services,
         message_id,
@@ -193,7 +191,7 @@ def chat_create(
     if model_id is not None:
         ctx.services.library.get(model_id)
     ChatParams.from_dict(params)
-    return get_store(ctx.services).create(
+    return ctx.services.chats.create(
         title=title,
         model_id=model_id,
         system_prompt=system_prompt,
@@ -213,12 +211,12 @@ def _collection_ids(ctx: RequestContext, refs: Any) -> list[str]:
 
 @method("chat.list")
 def chat_list(ctx: RequestContext, limit: int = 500, offset: int = 0) -> dict[str, Any]:
-    return {"conversations": get_store(ctx.services).list(limit=limit, offset=offset)}
+    return {"conversations": ctx.services.chats.list(limit=limit, offset=offset)}
 
 
 @method("chat.get")
 def chat_get(ctx: RequestContext, id: str) -> dict[str, Any]:
-    return get_store(ctx.services).thread(_text(id, "id"))
+    return ctx.services.chats.thread(_text(id, "id"))
 
 
 @method("chat.update")
@@ -245,40 +243,40 @@ def chat_update(
         changes["params"] = params
     if collections is not None:
         changes["collections"] = _collection_ids(ctx, collections)
-    return get_store(ctx.services).update(_text(id, "id"), **changes)
+    return ctx.services.chats.update(_text(id, "id"), **changes)
 
 
 @method("chat.rename")
 def chat_rename(ctx: RequestContext, id: str, title: str) -> dict[str, Any]:
-    return get_store(ctx.services).update(_text(id, "id"), title=_text(title, "title"))
+    return ctx.services.chats.update(_text(id, "id"), title=_text(title, "title"))
 
 
 @method("chat.delete")
 def chat_delete(ctx: RequestContext, id: str) -> dict[str, Any]:
-    get_store(ctx.services).delete(_text(id, "id"))
+    ctx.services.chats.delete(_text(id, "id"))
     return {"deleted": id}
 
 
 @method("chat.pin")
 def chat_pin(ctx: RequestContext, id: str, pinned: bool = True) -> dict[str, Any]:
-    return get_store(ctx.services).update(_text(id, "id"), pinned=pinned)
+    return ctx.services.chats.update(_text(id, "id"), pinned=pinned)
 
 
 @method("chat.switch_branch")
 def chat_switch_branch(ctx: RequestContext, message_id: str) -> dict[str, Any]:
-    return get_store(ctx.services).switch_branch(_text(message_id, "message_id"))
+    return ctx.services.chats.switch_branch(_text(message_id, "message_id"))
 
 
 @method("chat.search")
 def chat_search(ctx: RequestContext, query: str, limit: int = 50) -> dict[str, Any]:
-    return {"results": get_store(ctx.services).search(query, limit=limit)}
+    return {"results": ctx.services.chats.search(query, limit=limit)}
 
 
 @method("chat.export")
 def chat_export(
     ctx: RequestContext, id: str, format: str = "markdown", path: str | None = None
 ) -> dict[str, Any]:
-    return export(get_store(ctx.services), _text(id, "id"), fmt=format, path=path)
+    return export(ctx.services.chats, _text(id, "id"), fmt=format, path=path)
 
 
 # ---- templates, settings, loaded models ------------------------------------------------------
@@ -287,7 +285,7 @@ def chat_templates(ctx: RequestContext, model_id: str | None = None) -> dict[str
     out: dict[str, Any] = {"templates": templates_info(), "choices": list(CHOICES)}
     if model_id is not None:
         model = ctx.services.library.get(model_id)
-        choice = get_manager(ctx.services).settings.get(model_id).get("template") or "auto"
+        choice = ctx.services.runtimes.settings.get(model_id).get("template") or "auto"
         try:
             effective = resolve(model, choice=choice)
         except UserError:  # "model" was chosen, then the model lost its template
@@ -307,7 +305,7 @@ def chat_set_template(ctx: RequestContext, model_id: str, template: str) -> dict
     choice = check_choice(template)
     model = ctx.services.library.get(model_id)
     resolve(model, choice=choice)  # "model" on a model without a template is refused here
-    get_manager(ctx.services).settings.update(
+    ctx.services.runtimes.settings.update(
         model_id, {"template": None if choice == "auto" else choice}
     )
     return chat_templates(ctx, model_id=model_id)
@@ -316,7 +314,7 @@ def chat_set_template(ctx: RequestContext, model_id: str, template: str) -> dict
 @method("chat.model_settings")
 def chat_model_settings(ctx: RequestContext, model_id: str) -> dict[str, Any]:
     ctx.services.library.get(model_id)
-    settings = get_manager(ctx.services).settings.get(model_id)
+    settings = ctx.services.runtimes.settings.get(model_id)
     return {"model_id": model_id, "settings": settings, "help": SETTINGS_HELP}
 
 
@@ -326,7 +324,7 @@ def chat_set_model_settings(ctx: RequestContext, model_id: str, settings: dict) 
         check_choice(settings["template"])
         if settings["template"] == "auto":
             settings = {**settings, "template": None}
-    saved = get_manager(ctx.services).settings.update(model_id, settings)
+    saved = ctx.services.runtimes.settings.update(model_id, settings)
     return {"model_id": model_id, "settings": saved, "help": SETTINGS_HELP}
 
 
@@ -338,9 +336,9 @@ def chat_params(ctx: RequestContext) -> dict[str, Any]:
 
 @method("chat.loaded")
 def chat_loaded(ctx: RequestContext) -> dict[str, Any]:
-    return {"loaded": get_manager(ctx.services).loaded()}
+    return {"loaded": ctx.services.runtimes.loaded()}
 
 
 @method("chat.unload")
 def chat_unload(ctx: RequestContext, model_id: str | None = None) -> dict[str, Any]:
-    return get_manager(ctx.services).unload(model_id)
+    return ctx.services.runtimes.unload(model_id)

@@ -19,20 +19,20 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import NotFoundError, UserError
 from engine.jobs.store import owner_alive
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 
 NEW_TITLE = "New chat"
 PARTIAL_STATES = ("streaming", "cancelled", "interrupted", "error")
-_ATTR = "_hearth_chat_store"
-_create_lock = threading.Lock()
 
 
 def _own_start() -> float:
@@ -45,20 +45,6 @@ def _own_start() -> float:
 
 
 _OWN_START = _own_start()
-
-
-def get_store(services: Any) -> ChatStore:
-    """The ``ChatStore`` of ``services`` (recovers interrupted replies on first use)."""
-    store = getattr(services, _ATTR, None)
-    if store is None:
-        with _create_lock:
-            store = getattr(services, _ATTR, None)
-            if store is None:
-                store = ChatStore(services)
-                store.ensure_search_index()
-                store.recover()
-                setattr(services, _ATTR, store)
-    return store
 
 
 def _new_id(prefix: str) -> str:
@@ -96,7 +82,7 @@ _FTS_MAX_HITS = 2000  # more matching messages than this: the scan is the faster
 
 
 class ChatStore:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.fts = False  # set by ensure_search_index()
 

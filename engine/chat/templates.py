@@ -166,7 +166,7 @@ def render(
     """The prompt text for ``messages`` (dicts with ``role`` and ``content``)."""
     import jinja2
 
-    compiled = _compile(template.source, model_name)
+    compiled = compile_pattern(template.source, model_name)
     try:
         return compiled.render(
             messages=[{"role": m["role"], "content": m["content"]} for m in messages],
@@ -194,7 +194,7 @@ def _raise_exception(message: str) -> None:
 
 
 @lru_cache(maxsize=32)
-def _compile(source: str, model_name: str) -> Any:
+def compile_pattern(source: str, model_name: str) -> Any:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.output import emit_json, table
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 DEFAULT_PROMPT = (
     "The history of the lighthouse is a history of coastlines, storms and the people who kept the "
@@ -54,18 +57,23 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def bench_chat(
-    services: Any, *, model_id: str | None, prompt: str, n_predict: int, runs: int, seed: int = 42
+    services: Services,
+    *,
+    model_id: str | None,
+    prompt: str,
+    n_predict: int,
+    runs: int,
+    seed: int = 42,
 ) -> dict[str, Any]:
     """Measure one model; returns the report ``--json`` prints."""
     from engine.chat.generate import default_model_id
     from engine.core.errors import UserError
     from engine.runtimes.base import SamplingParams
-    from engine.runtimes.manager import get_manager
 
     if n_predict < 1 or runs < 1:
         raise UserError("--n-predict and --runs must be at least 1.")
     model_id = model_id or default_model_id(services)
-    manager = get_manager(services)
+    manager = services.runtimes
     t0 = time.perf_counter()
     with manager.use(model_id) as runtime:
         load_ms = (time.perf_counter() - t0) * 1000

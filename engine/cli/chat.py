@@ -21,10 +21,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.output import emit_json
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 # ChatParams fields offered as flags: name -> argparse type
 _FLAGS: dict[str, Any] = {
@@ -153,12 +156,11 @@ def cmd_chat(args: Any) -> int:
     return 0
 
 
-def _send(services: Any, args: Any, prompt: str, params: dict[str, Any], stream: Any) -> Any:
+def _send(services: Services, args: Any, prompt: str, params: dict[str, Any], stream: Any) -> Any:
     """Send ``prompt`` into the stored conversation ``args.conversation``."""
     from engine.chat import conversations
-    from engine.chat.store import get_store
 
-    store = get_store(services)
+    store = services.chats
     store.conversation(args.conversation)  # a clear error for an unknown id
     if args.system:
         raise UserError("--system does not apply to a stored conversation; it keeps its own.")

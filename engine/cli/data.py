@@ -24,6 +24,7 @@ from typing import Any
 from engine.cli.context import LocalContext
 from engine.cli.output import emit_json, table
 from engine.core.errors import Cancelled, UserError
+from engine.datasets.step_options import ContaminationOptions, DedupOptions
 
 CONVERSATIONS = "hearth:conversations"
 
@@ -120,11 +121,7 @@ def add_parser(sub: Any) -> None:
     a = d.add_parser("dedup", help="remove exact (or near) duplicates")
     a.add_argument("name")
     a.add_argument("--near", action="store_true", help="near duplicates (MinHash + LSH)")
-    a.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity (near)")
-    a.add_argument("--num-perm", type=int)
-    a.add_argument("--ngram", type=int)
-    a.add_argument("--field")
-    a.add_argument("--dry-run", action="store_true", help="show clusters, remove nothing")
+    DedupOptions.add_arguments(a, skip=("near", "seed"))
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_dedup)
 
@@ -140,9 +137,9 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--eval", dest="eval_id", help="evaluation dataset (default: this one's splits)")
     a.add_argument("--split")
     a.add_argument("--eval-split")
-    a.add_argument("--ngram", type=int, default=8)
-    a.add_argument("--min-overlap", type=float, default=0.0)
-    a.add_argument("--remove", action="store_true", help="remove the leaking rows")
+    a.add_argument("--ngram", type=int, help=ContaminationOptions.help_of("ngram"))
+    a.add_argument("--min-overlap", type=float, help=ContaminationOptions.help_of("min_overlap"))
+    a.add_argument("--remove", action="store_true", help=ContaminationOptions.help_of("remove"))
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_contamination)
 

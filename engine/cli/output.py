@@ -6,29 +6,19 @@ import json
 import sys
 from typing import Any
 
+from hearth_common import units
+
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=None, default=str))
 
 
 def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
+    return units.human_bytes(n, missing="-")
 
 
 def human_count(n: int | None) -> str:
-    if not n:
-        return "-"
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}".replace(".0", "")
-    return str(n)
+    return units.human_count(n, missing="-")
 
 
 def table(rows: list[list[str]], headers: list[str]) -> None:

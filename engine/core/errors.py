@@ -40,3 +40,7 @@ class Cancelled(Exception):
     def __init__(self, partial: Any = None) -> None:
         super().__init__("cancelled")
         self.partial = partial
+
+
+class JobFailed(Exception):
+    """A job ended in failure; ``str(exc)`` is the reason shown to the user."""

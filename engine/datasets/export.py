@@ -15,13 +15,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.core.paths import atomic_write_text, describe_os_error
 from engine.datasets import formats
-from engine.datasets.library import DatasetLibrary, _split_range
+from engine.datasets.library import DatasetLibrary
 from engine.datasets.rowstore import dumps
+from engine.datasets.versions import split_range
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 FILE_FORMATS = ("jsonl", "parquet")
 _SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -43,7 +47,9 @@ def plan(path: str, file_format: str | None) -> tuple[Path, bool, str]:
     return target, single, kind
 
 
-def export_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def export_dataset(
+    services: Services, ref: str, params: dict[str, Any], ctx: Any
+) -> dict[str, Any]:
     lib = DatasetLibrary(services)
     ds, ver = lib.version_of(ref, params.get("version"))
     target, single, kind = plan(params.get("path"), params.get("file_format"))
@@ -51,7 +57,7 @@ def export_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) ->
     dst = formats.check_format(params.get("format") or src)
     split = params.get("split")
     if split:
-        _split_range(ver, split)
+        split_range(ver, split)
     render_text = None
     if dst == "text" and src != "text":
         from engine.datasets.split import _renderer
@@ -66,11 +72,11 @@ def export_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) ->
     except OSError as exc:
         raise UserError(describe_os_error(exc, f"creating {target}")) from None
     files, counts, failed = [], {}, 0
-    total = sum(_split_range(ver, name)[1] - _split_range(ver, name)[0] for name, _p in parts)
+    total = sum(split_range(ver, name)[1] - split_range(ver, name)[0] for name, _p in parts)
     done = [0]
     with lib.reader(ds["id"], ver["version"]) as reader:
         for name, path in parts:
-            lo, hi = _split_range(ver, name)
+            lo, hi = split_range(ver, name)
             fails = [0]
 
             def rows(lo: int = lo, hi: int = hi, path: Path = path, fails: list = fails):

@@ -22,7 +22,7 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.core.paths import atomic_write_text
@@ -31,6 +31,9 @@ from engine.datasets.clean import normalize
 from engine.datasets.library import DatasetLibrary
 from engine.datasets.rowstore import VersionWriter, dumps
 from engine.datasets.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 MODES = ("qa", "self_instruct")
 QA_PROMPT = (
@@ -62,7 +65,7 @@ _SECTION_RE = re.compile(r"^\s*(instruction|input|output)\s*:\s*", re.I | re.M)
 _WORDS = re.compile(r"\w+")
 
 
-def chat_generate(services: Any, **kwargs: Any) -> dict[str, Any]:
+def chat_generate(services: Services, **kwargs: Any) -> dict[str, Any]:
     """One model call through the chat engine (a seam tests replace)."""
     from engine.chat.generate import generate
 
@@ -171,7 +174,7 @@ def _similarity(a: set[str], b: set[str]) -> float:
 class _Work:
     """The job's resumable state: rows so far and progress, on disk after every step."""
 
-    def __init__(self, services: Any, job_id: str, attempt: int) -> None:
+    def __init__(self, services: Services, job_id: str, attempt: int) -> None:
         self.dir = Path(services.root) / "datasets" / ".work" / job_id
         if attempt <= 1 and self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -213,7 +216,7 @@ class _Work:
         atomic_write_text(self.state_path, json.dumps(self.state))
 
 
-def _call(services: Any, params: dict[str, Any], prompt: str, ctx: Any) -> str:
+def _call(services: Services, params: dict[str, Any], prompt: str, ctx: Any) -> str:
     result = chat_generate(
         services,
         model_id=params.get("model_id"),
@@ -226,7 +229,7 @@ def _call(services: Any, params: dict[str, Any], prompt: str, ctx: Any) -> str:
     return result.get("text") or ""
 
 
-def run_generate(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     params = check_params(params)
     work = _Work(services, ctx.job_id, ctx.attempt)
     try:
@@ -291,7 +294,7 @@ def run_generate(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, A
     }
 
 
-def _run_qa(services: Any, params: dict[str, Any], work: _Work, ctx: Any) -> None:
+def _run_qa(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -> None:
     chunks = sources.chunks_source(services, params["collection"])
     total = sources.count_hint(chunks)
     limit = params.get("max_chunks")
@@ -354,7 +357,7 @@ def _qa_reason(q: str, a: str, chunk: str, f: dict[str, Any], seen: set[str]) ->
     return None
 
 
-def _run_self_instruct(services: Any, params: dict[str, Any], work: _Work, ctx: Any) -> None:
+def _run_self_instruct(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -> None:
     seeds = list(params.get("seeds") or [])
     if params.get("seed_dataset"):
         seeds += _seed_rows(services, params["seed_dataset"])
@@ -409,7 +412,7 @@ def _show(task: dict[str, str]) -> str:
     return out
 
 
-def _seed_rows(services: Any, ref: str) -> list[dict[str, str]]:
+def _seed_rows(services: Services, ref: str) -> list[dict[str, str]]:
     from engine.datasets import formats
 
     lib = DatasetLibrary(services)

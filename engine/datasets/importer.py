@@ -19,12 +19,15 @@ import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.datasets import formats, readers, tokens
 from engine.datasets.library import DatasetLibrary
 from engine.datasets.rowstore import VersionWriter
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 ON_ERROR = ("skip", "abort")
 CONVERSATIONS = "conversations"
@@ -38,7 +41,9 @@ def check_on_error(value: Any) -> str:
     return value
 
 
-def open_items(services: Any, params: dict[str, Any]) -> tuple[Iterator[readers.Item], Any, str]:
+def open_items(
+    services: Services, params: dict[str, Any]
+) -> tuple[Iterator[readers.Item], Any, str]:
     """``(items, source or None, default name)`` for import params."""
     if params.get("source") == CONVERSATIONS:
         ids = params.get("conversation_ids") or None
@@ -80,7 +85,7 @@ def _head(items: Iterator[readers.Item]) -> list[readers.Item]:
     return head
 
 
-def inspect_source(services: Any, params: dict[str, Any]) -> dict[str, Any]:
+def inspect_source(services: Services, params: dict[str, Any]) -> dict[str, Any]:
     """What the import dialog shows before anything is imported."""
     items, source, name = open_items(services, params)
     head = _head(items)
@@ -148,7 +153,7 @@ def _canonical(
         return row, other
 
 
-def run_import(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     on_error = check_on_error(params.get("on_error") or "abort")
     library = DatasetLibrary(services)
     items, source, default_name = open_items(services, params)

@@ -14,15 +14,6 @@ from engine.jobs.registry import JobContext, job_kind
 _CHANGED = ("data.changed",)
 
 
-def _services(ctx: JobContext) -> Any:
-    services = getattr(ctx, "services", None)
-    if services is None:
-        from engine.services import Services
-
-        services = Services()
-    return services
-
-
 def _name(p: dict[str, Any]) -> str:
     return str(p.get("dataset_name") or p.get("dataset") or "dataset")
 
@@ -40,7 +31,7 @@ def import_dataset(ctx: JobContext) -> dict[str, Any]:
     """Read a file (or Hearth's conversations) into a new dataset."""
     from engine.datasets.importer import run_import
 
-    return run_import(_services(ctx), ctx.params, ctx)
+    return run_import(ctx.services, ctx.params, ctx)
 
 
 @job_kind("data.convert", title=lambda p: f"Convert {_name(p)} to {p.get('to')}", changes=_CHANGED)
@@ -48,7 +39,7 @@ def convert(ctx: JobContext) -> dict[str, Any]:
     """Convert every row to another format (a new version)."""
     from engine.datasets.split import convert_dataset
 
-    return convert_dataset(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return convert_dataset(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind("data.filter", title=lambda p: f"Filter {_name(p)}", changes=_CHANGED)
@@ -56,7 +47,7 @@ def filter_rows(ctx: JobContext) -> dict[str, Any]:
     """Drop rows by token length, regex or empty fields (a new version)."""
     from engine.datasets.clean import filter_rows as run
 
-    return run(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return run(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind(
@@ -71,7 +62,7 @@ def dedup(ctx: JobContext) -> dict[str, Any]:
     """Exact or near-duplicate (MinHash + LSH) clusters, removed unless dry_run."""
     from engine.datasets.clean import dedup as run
 
-    return run(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return run(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind("data.scrub", title=lambda p: f"Scrub personal data from {_name(p)}", changes=_CHANGED)
@@ -79,7 +70,7 @@ def scrub(ctx: JobContext) -> dict[str, Any]:
     """Replace e-mail addresses, phone numbers and IP addresses with placeholders."""
     from engine.datasets.clean import scrub_pii
 
-    return scrub_pii(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return scrub_pii(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind("data.split", title=lambda p: f"Split {_name(p)}", changes=_CHANGED)
@@ -87,7 +78,7 @@ def split(ctx: JobContext) -> dict[str, Any]:
     """Train/validation/test split with a seed, optionally stratified."""
     from engine.datasets.split import split_dataset
 
-    return split_dataset(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return split_dataset(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind(
@@ -97,7 +88,7 @@ def contamination(ctx: JobContext) -> dict[str, Any]:
     """Training rows sharing n-grams with an evaluation set; removed when asked."""
     from engine.datasets.clean import contamination as run
 
-    return run(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return run(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind("data.export", title=lambda p: f"Export {_name(p)}")
@@ -105,7 +96,7 @@ def export(ctx: JobContext) -> dict[str, Any]:
     """Write JSONL or Parquet files and a dataset card."""
     from engine.datasets.export import export_dataset
 
-    return export_dataset(_services(ctx), ctx.params["dataset"], ctx.params, ctx)
+    return export_dataset(ctx.services, ctx.params["dataset"], ctx.params, ctx)
 
 
 @job_kind(
@@ -122,4 +113,4 @@ def generate(ctx: JobContext) -> dict[str, Any]:
     """Question/answer pairs from a document collection, or self-instruct tasks from seeds."""
     from engine.datasets.generate import run_generate
 
-    return run_generate(_services(ctx), ctx.params, ctx)
+    return run_generate(ctx.services, ctx.params, ctx)

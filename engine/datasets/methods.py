@@ -93,6 +93,14 @@ def delete(ctx: RequestContext, id: str) -> dict[str, Any]:
     return out
 
 
+@method("data.step_options")
+def step_options(ctx: RequestContext) -> dict[str, Any]:
+    """The tunable options of the dataset steps, for the GUI's dialogs."""
+    from engine.datasets.step_options import STEP_OPTIONS
+
+    return {name: cls.describe() for name, cls in STEP_OPTIONS.items()}
+
+
 @method("data.formats")
 def formats_info(ctx: RequestContext) -> dict[str, Any]:
     from engine.datasets import formats
@@ -332,16 +340,18 @@ def dedup(
     ctx: RequestContext,
     id: str,
     near: bool = False,
-    threshold: float = 0.8,
+    threshold: float | None = None,
     num_perm: int | None = None,
     ngram: int | None = None,
     field: str | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
+    """Parameters and defaults: ``engine.datasets.clean.dedup.DedupOptions``."""
     from engine.datasets.clean import check_dedup_params
 
     params = {"near": bool(near), "threshold": threshold, "num_perm": num_perm, "ngram": ngram,
               "field": field, "dry_run": bool(dry_run)}  # fmt: skip
+    params = {k: v for k, v in params.items() if v is not None}
     check_dedup_params(params)
     return _start(ctx, "data.dedup", id, params)
 
@@ -381,15 +391,20 @@ def contamination(
     eval_id: str | None = None,
     split: str | None = None,
     eval_split: str | None = None,
-    ngram: int = 8,
-    min_overlap: float = 0.0,
+    ngram: int | None = None,
+    min_overlap: float | None = None,
     remove: bool = False,
 ) -> dict[str, Any]:
+    """Parameters and defaults: ``engine.datasets.clean.contamination.ContaminationOptions``."""
+    from engine.datasets.clean.contamination import ContaminationOptions
+
     if eval_id is not None:
         eval_id = _lib(ctx).resolve(eval_id)
-    return _start(ctx, "data.contamination", id, {"eval_id": eval_id, "split": split,
-                  "eval_split": eval_split, "ngram": ngram, "min_overlap": min_overlap,
-                  "remove": bool(remove)})  # fmt: skip
+    params = {"eval_id": eval_id, "split": split, "eval_split": eval_split, "ngram": ngram,
+              "min_overlap": min_overlap, "remove": bool(remove)}  # fmt: skip
+    params = {k: v for k, v in params.items() if v is not None}
+    ContaminationOptions.from_dict(params)  # bad values are refused before a job starts
+    return _start(ctx, "data.contamination", id, params)
 
 
 @method("data.export")

@@ -6,10 +6,8 @@ is an item with an ``error`` and its 1-based line number, never an exception, so
 skip or abort as the user chose. Memory stays bounded (JSON arrays are the exception: one
 document, parsed whole).
 
-Encodings: a BOM wins (UTF-8/16/32); otherwise UTF-8 if the head decodes, else
-``charset_normalizer``'s guess when it is installed, else cp1252, else Latin-1. What was chosen
-and why is in ``Source.encoding_note``. Files with NUL bytes that are not UTF-16/32 are refused as
-binary.
+Encodings are decided by ``engine.core.encoding`` (the same rules as the documents loaders); what
+was chosen and why is in ``Source.encoding_note``. Binary files are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.core.encoding import NotText, sniff_file
 from engine.core.errors import UserError
 
 KINDS = ("jsonl", "json", "csv", "parquet", "hf", "text")
@@ -169,65 +168,15 @@ def _sniff_kind(path: Path) -> str:
 
 
 def sniff_encoding(path: Path) -> tuple[str, str]:
-    """``(encoding, note)`` for a text file, from its first 64 KB."""
-    with open(path, "rb") as fh:
-        head = fh.read(_HEAD)
-    boms = (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    )
-    for bom, name in boms:
-        if head.startswith(bom):
-            return name, f"{name} (byte-order mark)"
-    if b"\x00" in head:
-        even, odd = head[0::2].count(0), head[1::2].count(0)
-        if odd > len(head) // 4 and even < odd // 4:
-            return "utf-16-le", "utf-16-le (no byte-order mark; guessed from its zero bytes)"
-        if even > len(head) // 4 and odd < even // 4:
-            return "utf-16-be", "utf-16-be (no byte-order mark; guessed from its zero bytes)"
+    """``(encoding, note)`` for a text file, by the rules of ``engine.core.encoding``."""
+    try:
+        sniffed = sniff_file(path)
+    except NotText:
         raise UserError(
-            f"{path.name} looks binary (it has zero bytes), not text; export it as JSONL, CSV or "
-            "Parquet first."
-        )
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _HEAD)
-        return "utf-8", "utf-8"
-    except UnicodeDecodeError as exc:
-        reason = f"not valid UTF-8 (byte 0x{head[exc.start]:02x} at offset {exc.start})"
-    text = head[: len(head) - 3 if len(head) == _HEAD else None].decode("utf-8", errors="replace")
-    bad = text.count("\ufffd")
-    if sum(1 for c in text if ord(c) > 127) - bad > bad:
-        # mostly valid multi-byte UTF-8 with a few broken bytes: read as UTF-8, report those lines
-        return "utf-8", "utf-8 (some lines have bytes that are not valid UTF-8)"
-    guess = _charset_guess(head)
-    if guess and not _latin_script(head, guess):  # Cyrillic, Greek, CJK...: trust the guess
-        return guess, f"{guess} ({reason}; guessed from its bytes)"
-    try:  # Latin script: Windows Western is by far the likeliest, whatever a short sample says
-        head.decode("cp1252")
-        return "cp1252", f"cp1252 ({reason}; read as Windows Western)"
-    except UnicodeDecodeError:
-        if guess:
-            return guess, f"{guess} ({reason}; guessed from its bytes)"
-        return "latin-1", f"latin-1 ({reason}; read as Latin-1)"
-
-
-def _latin_script(head: bytes, encoding: str) -> bool:
-    letters = [c for c in head.decode(encoding, errors="ignore") if c.isalpha()]
-    return not letters or sum(ord(c) < 0x250 for c in letters) >= 0.9 * len(letters)
-
-
-def _charset_guess(head: bytes) -> str | None:
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:
-        return None
-    best = from_bytes(head).best()
-    if best is None or best.encoding in ("utf_8", "ascii"):
-        return None
-    return codecs.lookup(best.encoding).name
+            f"{path.name} looks binary (it has zero bytes or control characters), not text; "
+            "export it as JSONL, CSV or Parquet first."
+        ) from None
+    return sniffed.encoding, sniffed.note
 
 
 def _ascii_compatible(encoding: str) -> bool:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 
+if TYPE_CHECKING:
+    from engine.services import Services
 
-def chunks_source(services: Any, collection: str) -> Iterable[dict[str, Any]]:
+
+def chunks_source(services: Services, collection: str) -> Iterable[dict[str, Any]]:
     try:
         from engine.documents import chunks as doc_chunks  # the Documents engine's own API
 
@@ -39,7 +42,7 @@ def chunks_source(services: Any, collection: str) -> Iterable[dict[str, Any]]:
     return _resplit(found, files)
 
 
-def check_collection(services: Any, collection: str) -> None:
+def check_collection(services: Services, collection: str) -> None:
     """Raise ``NotFoundError`` now, before a job starts, when the collection does not exist."""
     try:
         from engine.documents.catalog import Catalog

@@ -11,17 +11,22 @@ check can then address one split.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.datasets import formats
 from engine.datasets.library import DatasetLibrary
 
+if TYPE_CHECKING:
+    from engine.services import Services
+
 SPLIT_NAMES = ("train", "validation", "test")
 _MAX_FAILED = 1000
 
 
-def convert_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def convert_dataset(
+    services: Services, ref: str, params: dict[str, Any], ctx: Any
+) -> dict[str, Any]:
     to = formats.check_format(params.get("to"))
     on_error = params.get("on_error") or "skip"
     if on_error not in ("skip", "abort"):
@@ -92,7 +97,7 @@ def convert_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) -
             "lossy": lossy, "rows": result["version"]["rows"]}  # fmt: skip
 
 
-def _renderer(services: Any, params: dict[str, Any]) -> Any:
+def _renderer(services: Services, params: dict[str, Any]) -> Any:
     """Conversations to text: a model's chat template, a named template, or a plain transcript."""
     model_id, name = params.get("model_id"), params.get("template")
     if not model_id and not name:
@@ -155,7 +160,7 @@ def _allot(n: int, ratios: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def split_dataset(services: Any, ref: str, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def split_dataset(services: Services, ref: str, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     ratios = check_split_params(params)
     seed = int(params.get("seed", 0))
     stratify = params.get("stratify_by")

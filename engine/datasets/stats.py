@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.paths import atomic_write_text
 from engine.datasets import formats, tokens
-from engine.datasets.library import DatasetLibrary, _split_range
+from engine.datasets.library import DatasetLibrary
+from engine.datasets.versions import split_range
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 _BINS = 30
 
 
 def compute_stats(
-    services: Any,
+    services: Services,
     ref: str,
     *,
     version: int | None = None,
@@ -34,7 +38,7 @@ def compute_stats(
     lib = DatasetLibrary(services)
     ds, ver = lib.version_of(ref, version)
     fmt = ver["format"]
-    lo, hi = _split_range(ver, split)
+    lo, hi = split_range(ver, split)
     cache = (
         lib.folder(ds["id"])
         / "plots"

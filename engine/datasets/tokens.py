@@ -16,10 +16,13 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.datasets import formats
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 _TOKEN_RE = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_", re.UNICODE)
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -79,7 +82,7 @@ def _close_all() -> None:
             _close(_cache.popitem()[1])
 
 
-def load_tokenizer(services: Any, model_id: str | None) -> Tokenizer:
+def load_tokenizer(services: Services, model_id: str | None) -> Tokenizer:
     """The tokenizer of library model ``model_id`` (cached); the estimate when ``model_id`` is None."""
     if not model_id:
         return ESTIMATE
@@ -153,7 +156,7 @@ def _load(model: dict[str, Any]) -> Tokenizer:
     )
 
 
-def max_library_context(services: Any) -> int:
+def max_library_context(services: Services) -> int:
     """The longest context window of any chat model in the library (rows above it fit none)."""
     best = 0
     try:
@@ -170,7 +173,7 @@ def row_tokens(row: dict[str, Any], fmt: str, tok: Tokenizer = ESTIMATE) -> int:
 
 
 def render_row(
-    services: Any, row: dict[str, Any], fmt: str, *, model_id: str | None, template: str | None
+    services: Services, row: dict[str, Any], fmt: str, *, model_id: str | None, template: str | None
 ) -> dict[str, Any]:
     """The row as training text for a model, with its token count."""
     from engine.chat import templates
@@ -221,7 +224,7 @@ def render_row(
     return out
 
 
-def _model_template_setting(services: Any, model_id: str) -> str | None:
+def _model_template_setting(services: Services, model_id: str) -> str | None:
     try:
         row = (
             services.db()
@@ -248,7 +251,7 @@ class RowCounter:
     """Counts a row's tokens as a model sees it in training: rendered with its chat template and
     counted with its tokenizer; without a model, the estimate over the row's text."""
 
-    def __init__(self, services: Any, model_id: str | None, fmt: str) -> None:
+    def __init__(self, services: Services, model_id: str | None, fmt: str) -> None:
         self.fmt = fmt
         self.tok = load_tokenizer(services, model_id)
         self.exact = self.tok.exact

@@ -19,11 +19,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
-from engine.documents.manager import get_docs
 from engine.documents.retrieval import Retriever, options_for
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 SYSTEM_PROMPT = (
     "Answer the question using only the numbered sources. After each statement, cite the "
@@ -52,7 +54,7 @@ class Grounded:
         }
 
 
-def resolve_collections(services: Any, refs: Any) -> list[dict[str, Any]]:
+def resolve_collections(services: Services, refs: Any) -> list[dict[str, Any]]:
     """The collections named by ``refs`` (ids or names, each once); an unknown one is refused
     with a ``UserError`` that names it and lists those there are."""
     if refs is None:
@@ -61,7 +63,7 @@ def resolve_collections(services: Any, refs: Any) -> list[dict[str, Any]]:
         refs = [refs]
     if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
         raise UserError("collections must be a list of document collection ids or names.")
-    catalog = get_docs(services).catalog
+    catalog = services.docs.catalog
     found: list[dict[str, Any]] = []
     for ref in refs:
         collection = catalog.find(ref.strip())
@@ -88,10 +90,10 @@ def _collections_arg(collections: Any) -> list[str]:
 
 
 def retrieve(
-    services: Any, question: str, collections: Any, options: dict[str, Any] | None = None
+    services: Services, question: str, collections: Any, options: dict[str, Any] | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The top chunks for ``question`` across ``collections`` (merged by score), and a summary."""
-    docs = get_docs(services)
+    docs = services.docs
     refs = _collections_arg(collections)
     hits: list[dict[str, Any]] = []
     took = 0.0
@@ -180,7 +182,7 @@ def citation(n: int, hit: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(
-    services: Any,
+    services: Services,
     question: str,
     collections: Any,
     options: dict[str, Any] | None = None,
@@ -197,7 +199,7 @@ def prepare(
     return Grounded(question, messages, citations, False, summary)
 
 
-def source_budget(services: Any, collections: list[str]) -> dict[str, Any]:
+def source_budget(services: Services, collections: list[str]) -> dict[str, Any]:
     """About how many model tokens the sources add to a prompt at most, without retrieving.
 
     The context meter runs on every pause in typing, so it cannot search; this is the ceiling a
@@ -208,7 +210,7 @@ def source_budget(services: Any, collections: list[str]) -> dict[str, Any]:
     """
     from engine.documents.settings import CollectionSettings
 
-    docs = get_docs(services)
+    docs = services.docs
     k, chunk, names = 0, 0, []
     for ref in collections:
         collection = docs.catalog.find(ref)
@@ -249,7 +251,7 @@ def cited_numbers(text: str, count: int) -> list[int]:
 
 
 def ask(
-    services: Any,
+    services: Services,
     question: str,
     collections: Any,
     *,

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 MAX_ENTRIES = 512  # per collection
 _SCAN = 256  # most recent entries compared on a lookup
 
 
 class SemanticCache:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def lookup(

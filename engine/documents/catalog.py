@@ -13,22 +13,20 @@ The API key is stored locally (like the rest of the catalogue) and never sent ba
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import NotFoundError, UserError
+from engine.core.names import slugify
 from engine.documents.settings import CollectionSettings
 
+if TYPE_CHECKING:
+    from engine.services import Services
+
 STATUSES = ("indexed", "indexing", "failed", "skipped")
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:32].rstrip("-") or "collection"
 
 
 def check_name(name: Any) -> str:
@@ -41,7 +39,7 @@ def check_name(name: Any) -> str:
 
 
 class Catalog:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.root = Path(services.root)
 
@@ -64,7 +62,7 @@ class Catalog:
         name = check_name(name)
         if self.find(name) is not None:
             raise UserError(f"There is already a collection named {name!r}; choose another name.")
-        cid = f"{slugify(name)}-{secrets.token_hex(3)}"
+        cid = f"{slugify(name, limit=32, fallback='collection')}-{secrets.token_hex(3)}"
         now = time.time()
         self._db().execute(
             "INSERT INTO doc_collections (id, name, embedder_id, settings, server_url, api_key, "

@@ -17,20 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.documents.query_cache import QueryCache
 
 if TYPE_CHECKING:
     import numpy as np
 
     from engine.documents.splitter import TokenCounter
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 MINILM_KEY = "all-minilm-l6-v2"
-_QUERY_CACHE = 256
 
 
 def bundled_embedder_id() -> str:
@@ -45,7 +45,7 @@ def _minilm_spec() -> Any:
     return next(s for s in bundled.SPECS if s.key == MINILM_KEY)
 
 
-def resolve_model(services: Any, model_id: str | None) -> dict[str, Any]:
+def resolve_model(services: Services, model_id: str | None) -> dict[str, Any]:
     """``{id, name, path}`` of an embedding model (default: the bundled MiniLM)."""
     model_id = model_id or bundled_embedder_id()
     if model_id == bundled_embedder_id():
@@ -110,7 +110,7 @@ class Embedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._counter: TokenCounter | None = None
-        self._queries: OrderedDict[str, Any] = OrderedDict()
+        self._queries = QueryCache()
         self.max_seq_length = _read_max_seq_length(self.path)
 
     # ---- light (no torch) -----------------------------------------------------------------
@@ -168,22 +168,7 @@ class Embedder:
         return result
 
     def embed_query(self, text: str) -> np.ndarray:
-        return cached_query(self, text)
-
-
-def cached_query(embedder: Any, text: str) -> np.ndarray:
-    """``embedder``'s vector for a query, from its LRU of recent queries (``_queries``, an
-    OrderedDict) or embedded now; shared by both embedder classes."""
-    queries = embedder._queries
-    cached = queries.get(text)
-    if cached is not None:
-        queries.move_to_end(text)
-        return cached
-    vector = embedder.embed_documents([text], batch_size=1)[0]
-    queries[text] = vector
-    while len(queries) > _QUERY_CACHE:
-        queries.popitem(last=False)
-    return vector
+        return self._queries.get(text, lambda q: self.embed_documents([q], batch_size=1)[0])
 
 
 _MODELS: dict[str, Any] = {}  # path -> loaded model, shared by every Services in the process

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
-from engine.documents.manager import get_docs
 from engine.documents.retrieval import Retriever
 from engine.documents.settings import MODES, SearchOptions
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 CUTOFFS = (1, 3, 5)
 
@@ -76,7 +78,7 @@ def is_hit(hit: dict[str, Any], item: dict[str, str]) -> bool:
 
 
 def evaluate(
-    services: Any,
+    services: Services,
     collection_ref: str,
     items: list[dict[str, str]],
     *,
@@ -87,7 +89,7 @@ def evaluate(
 ) -> dict[str, Any]:
     if not isinstance(k, int) or not 5 <= k <= 100:
         raise UserError("k must be a whole number from 5 to 100.")
-    docs = get_docs(services)
+    docs = services.docs
     collection = docs.catalog.get(collection_ref)
     retriever = Retriever(docs, collection)
     ranks: dict[str, list[int | None]] = {m: [] for m in modes}

@@ -19,11 +19,11 @@ stays the default and this one serves models that only exist as GGUF.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.documents.query_cache import QueryCache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,7 +104,7 @@ class GgufEmbedder:
         self._model: Any = None
         self._counter: LlamaTokenCounter | None = None
         self._lock = threading.Lock()  # one decode at a time: a llama.cpp context is not shared
-        self._queries: OrderedDict[str, Any] = OrderedDict()
+        self._queries = QueryCache()
 
     # ---- light -----------------------------------------------------------------------------
     def counter(self) -> LlamaTokenCounter:
@@ -154,6 +154,4 @@ class GgufEmbedder:
         return np.concatenate(parts)
 
     def embed_query(self, text: str) -> np.ndarray:
-        from engine.documents.embedder import cached_query
-
-        return cached_query(self, text)
+        return self._queries.get(text, lambda q: self.embed_documents([q], batch_size=1)[0])

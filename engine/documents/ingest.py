@@ -32,15 +32,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.documents import bm25
 from engine.documents.loaders import BadFile, file_type, open_document
-from engine.documents.manager import get_docs
 from engine.documents.settings import CollectionSettings
 from engine.documents.splitter import Splitter
 from engine.documents.store import ChunkPoint, point_id
+from hearth_common.units import human_duration
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 WINDOW_BATCHES = 8  # batches embedded per store write
@@ -97,10 +100,10 @@ class Summary:
 
 
 class Ingestor:
-    def __init__(self, services: Any, collection_id: str, ctx: Any) -> None:
+    def __init__(self, services: Services, collection_id: str, ctx: Any) -> None:
         self.services = services
         self.ctx = ctx
-        self.docs = get_docs(services)
+        self.docs = services.docs
         self.catalog = self.docs.catalog
         self.collection = self.catalog.get(collection_id)
         self.cid = self.collection["id"]
@@ -564,7 +567,7 @@ class _Progress:
         cps = self.n_chunks / elapsed
         eta = ""
         if fraction and 0 < fraction < 1:
-            eta = f" · ETA {_duration(elapsed * (1 - fraction) / fraction)}"
+            eta = f" · ETA {human_duration(elapsed * (1 - fraction) / fraction)}"
         self.ctx.progress(
             fraction if fraction is not None and fraction < 1 else 0.99,
             f"{self.files}/{self.n_files} files · {self.n_chunks} chunks · "
@@ -580,12 +583,3 @@ class _Progress:
                 "chunks_per_s": cps,
             },
         )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

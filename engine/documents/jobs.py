@@ -21,9 +21,6 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     """Index files and folders into a collection (params: collection, paths)."""
     from engine.documents.ingest import Ingestor
 
-    services = ctx.services
-    if services is None:
-        from engine.services import Services
-
-        services = Services()
-    return Ingestor(services, ctx.params["collection"], ctx).run(ctx.params.get("paths") or None)
+    return Ingestor(ctx.services, ctx.params["collection"], ctx).run(
+        ctx.params.get("paths") or None
+    )

@@ -1,6 +1,6 @@
 """The live side of Documents in one engine process: open stores, loaded embedders, running ingests.
 
-``get_docs(services)`` returns the process's ``DocsManager``, created on first use and attached to
+``services.docs`` returns the process's ``DocsManager``, created on first use and attached to
 the ``Services``. Stores and embedders are opened once and shared by searches (RPC threads) and
 ingestion (a job thread). The extracted text of each indexed file is kept, gzip-compressed, in
 ``<collection>/text/<hash>.txt.gz`` so chunk previews and citations can show a passage in context
@@ -23,34 +23,17 @@ from engine.documents.store.base import VectorStore
 
 if TYPE_CHECKING:
     from engine.documents.gguf_embedder import GgufEmbedder
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
-_ATTR = "_documents_manager"
-_create_lock = threading.Lock()
 # One EdgeStore per shard folder in the whole process: a shard can be opened only once, and
 # several Services (tests, in-process CLI calls) may point at the same data root.
 _EDGE_STORES: dict[str, VectorStore] = {}
-
-
-def get_docs(services: Any) -> DocsManager:
-    manager = getattr(services, _ATTR, None)
-    if manager is None:
-        with _create_lock:
-            manager = getattr(services, _ATTR, None)
-            if manager is None:
-                manager = DocsManager(services)
-                setattr(services, _ATTR, manager)
-    return manager
-
-
-def close_docs(services: Any) -> None:
-    manager = getattr(services, _ATTR, None)
-    if manager is not None:
-        manager.close()
+_edge_lock = threading.Lock()
 
 
 class DocsManager:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.catalog = Catalog(services)
         self._stores: dict[str, VectorStore] = {}
@@ -84,7 +67,7 @@ class DocsManager:
         from engine.documents.store.edge import EdgeStore
 
         path = str((self.catalog.folder(collection["id"]) / "shard").absolute())
-        with _create_lock:
+        with _edge_lock:
             store = _EDGE_STORES.get(path)
             if store is None:
                 store = _EDGE_STORES[path] = EdgeStore(Path(path))
@@ -167,7 +150,7 @@ class DocsManager:
 
 
 def _close(store: VectorStore) -> None:
-    with _create_lock:
+    with _edge_lock:
         for key, value in list(_EDGE_STORES.items()):
             if value is store:
                 del _EDGE_STORES[key]

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
-from engine.documents.manager import get_docs
 from engine.documents.settings import CollectionSettings, SearchOptions
 from engine.rpc.registry import RequestContext, method
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 _ACTIVE = ("queued", "running")
 
 
 def _docs(ctx: RequestContext):
-    return get_docs(ctx.services)
+    return ctx.services.docs
 
 
 def _text(value: Any, what: str) -> str:
@@ -38,10 +40,10 @@ def _paths(value: Any) -> list[str]:
     return value
 
 
-def collection_info(ctx_or_services: Any, collection: dict[str, Any]) -> dict[str, Any]:
+def collection_info(ctx_or_services: Services, collection: dict[str, Any]) -> dict[str, Any]:
     """A Collection object: the catalogue row plus file statistics and state."""
     services = getattr(ctx_or_services, "services", ctx_or_services)
-    docs = get_docs(services)
+    docs = services.docs
     stats = docs.catalog.file_stats(collection["id"])
     folder = docs.catalog.folder(collection["id"])
     return {
@@ -53,7 +55,7 @@ def collection_info(ctx_or_services: Any, collection: dict[str, Any]) -> dict[st
     }
 
 
-def _running_ingest(services: Any, collection_id: str) -> str | None:
+def _running_ingest(services: Services, collection_id: str) -> str | None:
     for job in services.jobs.list(states=list(_ACTIVE), limit=500):
         if job["kind"] == "docs.ingest" and job["params"].get("collection") == collection_id:
             return job["id"]

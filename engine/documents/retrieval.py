@@ -31,14 +31,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.documents import bm25
 from engine.documents.cache import SemanticCache
-from engine.documents.manager import DocsManager, get_docs
+from engine.documents.manager import DocsManager
 from engine.documents.settings import SearchOptions
 from engine.documents.store.base import DENSE, SPARSE, Filters, Query
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 RRF_K = 60
 BM25_NOISE_FLOOR = 0.1  # of the best BM25 score among the candidates
@@ -65,9 +68,9 @@ def options_for(collection: dict[str, Any], options: dict[str, Any] | None) -> S
 
 
 def search(
-    services: Any, collection_ref: str, query: str, options: dict[str, Any] | None = None
+    services: Services, collection_ref: str, query: str, options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    docs = get_docs(services)
+    docs = services.docs
     collection = docs.catalog.get(collection_ref)
     return Retriever(docs, collection).search(query, options_for(collection, options))
 

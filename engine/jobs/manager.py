@@ -12,19 +12,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.core.errors import Cancelled, UserError
+from engine.core.errors import Cancelled, JobFailed, UserError
 from engine.jobs import registry
+from engine.jobs.events import progress_event
 from engine.jobs.store import ACTIVE, FINISHED, JobStore
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_S = 0.2  # throttle for store writes and notifications of progress reports
-
-
-class JobFailed(Exception):
-    """A job ended in failure; ``str(exc)`` is the reason shown to the user."""
 
 
 class RunningJob:
@@ -80,7 +80,7 @@ class RunningJob:
 
 
 class JobManager:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.store = JobStore(services)
         self._lock = threading.Lock()
@@ -179,6 +179,9 @@ class JobManager:
             ids = list(self._running)
         return [self.store.get(i) for i in ids]
 
+    def close(self) -> None:
+        self.shutdown()
+
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop every job of this process; they end as ``interrupted`` (resumable ones can go on)."""
         self._closing.set()
@@ -218,15 +221,7 @@ class JobManager:
     ) -> None:
         self.store.update_progress(job.job_id, fraction, message)
         self._notify(
-            "job.progress",
-            {
-                "job_id": job.job_id,
-                "job_kind": job.kind,
-                "kind": kind,
-                "state": state,
-                "progress": fraction,
-                "message": message,
-            },
+            "job.progress", progress_event(job.job_id, job.kind, kind, state, fraction, message)
         )
 
     def _launch(
@@ -267,15 +262,7 @@ class JobManager:
             return
         self.store.mark_running(job.job_id)
         self._notify(
-            "job.progress",
-            {
-                "job_id": job.job_id,
-                "job_kind": job.kind,
-                "kind": "begin",
-                "state": "running",
-                "progress": None,
-                "message": None,
-            },
+            "job.progress", progress_event(job.job_id, job.kind, "begin", "running", None, None)
         )
         try:
             if spec.subprocess:
@@ -326,20 +313,9 @@ class JobManager:
         row = self.store.get(job.job_id)
         for method in registry.get_kind(job.kind).changes:
             self._notify(method, {})
-        self._notify(
-            "job.progress",
-            {
-                "job_id": job.job_id,
-                "job_kind": job.kind,
-                "kind": "end",
-                "state": state,
-                "progress": row["progress"],
-                "message": error or message,
-                # the outcome travels with the end, so a client needs no jobs.get to read it
-                "result": row.get("result"),
-                "error": row.get("error"),
-            },
-        )
+        end = progress_event(job.job_id, job.kind, "end", state, row["progress"], error or message,
+                             result=row.get("result"), error=row.get("error"))  # fmt: skip
+        self._notify("job.progress", end)
 
     def _watch_cancel_requests(self) -> None:
         while not self._closing.wait(0.5):

@@ -14,9 +14,12 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.core.errors import Cancelled, UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 # Modules that declare job kinds. Each must keep heavy imports inside its functions.
 KIND_MODULES: list[str] = [
@@ -34,7 +37,7 @@ class JobContext(Protocol):
     job_id: str
     params: dict[str, Any]
     attempt: int
-    services: Any  # engine.services.Services of the process the job runs in
+    services: Services  # of the process the job runs in
 
     def progress(self, fraction: float | None, message: str | None = None) -> None:
         """Report progress in [0, 1] (None = indeterminate) with an optional status line."""
@@ -114,16 +117,6 @@ def _load_all() -> None:
             _loaded.add(module)
 
 
-def services_of(ctx: JobContext) -> Any:
-    """The ``Services`` a job runs with: its context's, or (a worker started bare) a new one."""
-    services = getattr(ctx, "services", None)
-    if services is None:
-        from engine.services import Services
-
-        services = Services()
-    return services
-
-
 @dataclass
 class SimpleContext:
     """A context that only records; used to call a job function directly (tests, scripts)."""
@@ -133,7 +126,7 @@ class SimpleContext:
     attempt: int = 1
     events: list[tuple[str, Any]] = field(default_factory=list)
     cancel_flag: bool = False
-    services: Any = None
+    services: Services = None
 
     def progress(self, fraction: float | None, message: str | None = None) -> None:
         self.events.append(("progress", (fraction, message)))

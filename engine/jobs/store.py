@@ -12,11 +12,14 @@ import json
 import os
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from engine.core.errors import NotFoundError, UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
@@ -41,7 +44,7 @@ def owner_alive(pid: int | None, started: float | None) -> bool:
 
 
 class JobStore:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self._services = services
 
     @property

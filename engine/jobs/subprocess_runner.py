@@ -38,7 +38,7 @@ def _describe_exit(code: int) -> str:
 
 def run_in_worker(job: Any, root: Path) -> Any:
     """Run ``job`` (a RunningJob) in a worker subprocess and return its result."""
-    from engine.jobs.manager import JobFailed
+    from engine.core.errors import JobFailed
 
     env = dict(os.environ, HEARTH_HOME=str(root), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(

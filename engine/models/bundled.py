@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from engine.core.errors import UserError
+from engine.core.names import slugify
 from engine.core.paths import atomic_write_text, describe_os_error
 
 if TYPE_CHECKING:
@@ -41,9 +42,7 @@ class BundledSpec:
 
 
 def bundled_id(spec: BundledSpec) -> str:
-    from engine.models.library import slugify
-
-    return f"{slugify(spec.name)}-{hashlib.sha256(f'bundled:{spec.key}'.encode()).hexdigest()[:6]}"
+    return f"{slugify(spec.name, fallback='model')}-{hashlib.sha256(f'bundled:{spec.key}'.encode()).hexdigest()[:6]}"
 
 
 # ---- Gemma 3 270M --------------------------------------------------------------------------

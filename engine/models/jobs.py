@@ -13,22 +13,12 @@ from typing import Any
 from engine.jobs.registry import JobContext, job_kind
 
 
-def _services(ctx: JobContext) -> Any:
-    """The context's Services, or a new one on the data root (direct calls, worker processes)."""
-    services = getattr(ctx, "services", None)
-    if services is None:
-        from engine.services import Services
-
-        services = Services()
-    return services
-
-
 @job_kind("models.import", title=lambda p: f"Import {Path(str(p.get('path', ''))).name}")
 def import_model(ctx: JobContext) -> dict[str, Any]:
     """Add a GGUF file or Hugging Face folder to the library (params: path, mode, name; for a
     LoRA adapter also base_model_id and scale)."""
     params = ctx.params
-    return _services(ctx).library.import_model(
+    return ctx.services.library.import_model(
         params["path"], mode=params.get("mode", "copy"), name=params.get("name"),
         base_model_id=params.get("base_model_id"), scale=params.get("scale"), ctx=ctx,
     )  # fmt: skip
@@ -43,6 +33,6 @@ def import_model(ctx: JobContext) -> dict[str, Any]:
 )
 def convert_model(ctx: JobContext) -> dict[str, Any]:
     """Convert a GGUF model to a cached torch safetensors folder (params: id)."""
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
 
-    return torch_cache.convert(ctx.params["id"], _services(ctx), ctx)
+    return gguf_to_torch.convert(ctx.params["id"], ctx.services, ctx)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, NotFoundError, UserError
+from engine.core.names import slugify
 from engine.core.paths import atomic_copy, atomic_write_text, describe_os_error
 from engine.models import adapters
 from engine.models.capabilities import capabilities
@@ -70,11 +70,6 @@ def read_metadata(source: Path) -> dict[str, Any]:
             "and Hugging Face folders with safetensors weights. Convert it to one of those first."
         )
     return read_gguf(source)
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:40].rstrip("-") or "model"
 
 
 _BUNDLED_LOCK = threading.Lock()
@@ -467,7 +462,7 @@ class ModelLibrary:
         )  # fmt: skip
 
     def _new_id(self, name: str) -> str:
-        slug = slugify(name)
+        slug = slugify(name, fallback="model")
         while True:
             model_id = f"{slug}-{secrets.token_hex(3)}"
             taken = self._db().execute("SELECT 1 FROM models WHERE id = ?", (model_id,)).fetchone()

@@ -91,7 +91,7 @@ def set_adapter(
 
 @method("models.convert")
 def convert_model(ctx: RequestContext, id: str) -> dict[str, Any]:
-    from engine.models.torch_cache import check_convertible
+    from engine.models.gguf_to_torch import check_convertible
 
     model = ctx.services.library.get(_text(id, "id"))
     check_convertible(model)

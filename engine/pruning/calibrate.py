@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 MIN_TOKENS = 256  # fewer calibration tokens than this cannot rank thousands of neurons
 DEFAULT_SEQ = 256
@@ -81,7 +84,7 @@ def _row_text(row: Any) -> str:
     return "\n".join(str(v) for v in row.values() if isinstance(v, str))
 
 
-def dataset_text(services: Any, dataset: str) -> str:
+def dataset_text(services: Services, dataset: str) -> str:
     from engine.datasets.formats import plain_transcript
     from engine.training import data
 
@@ -92,7 +95,7 @@ def dataset_text(services: Any, dataset: str) -> str:
     return "\n\n".join(t for t in texts if t.strip())
 
 
-def source_text(services: Any, *, dataset: str | None = None, file: str | None = None) -> tuple[str, dict[str, Any]]:  # fmt: skip
+def source_text(services: Services, *, dataset: str | None = None, file: str | None = None) -> tuple[str, dict[str, Any]]:  # fmt: skip
     if dataset and file:
         raise UserError("Give a calibration dataset or a calibration file, not both.")
     if dataset:
@@ -121,7 +124,7 @@ def windows(tokenizer: Any, text: str, *, seq_len: int, max_tokens: int) -> Any:
     return rows
 
 
-def load(services: Any, tokenizer: Any, *, dataset: str | None = None, file: str | None = None,
+def load(services: Services, tokenizer: Any, *, dataset: str | None = None, file: str | None = None,
          seq_len: int = DEFAULT_SEQ, calibration_tokens: int = DEFAULT_CAL_TOKENS,
          eval_tokens: int = DEFAULT_EVAL_TOKENS) -> Text:  # fmt: skip
     """Calibration windows first, then held-out windows from the text that follows them."""

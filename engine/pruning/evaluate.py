@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.pruning import calibrate
 
+if TYPE_CHECKING:
+    from engine.services import Services
 
-def check(services: Any, models: Any, *, file: str | None, dataset: str | None,
+
+def check(services: Services, models: Any, *, file: str | None, dataset: str | None,
           max_tokens: Any, seq_len: Any) -> dict[str, Any]:  # fmt: skip
     if isinstance(models, str):
         models = [models]
@@ -69,9 +72,9 @@ def gguf_perplexity(path: str, text: str, *, max_tokens: int, seq_len: int, canc
     return math.exp(min(total / count, 50.0)), count
 
 
-def torch_perplexity(services: Any, model: dict[str, Any], text: str, *, max_tokens: int,
+def torch_perplexity(services: Services, model: dict[str, Any], text: str, *, max_tokens: int,
                      seq_len: int, cancelled: Any = None, ctx: Any = None) -> tuple[float, int]:  # fmt: skip
-    from engine.models.torch_cache import load_torch_model
+    from engine.models.gguf_to_torch import load_torch_model
     from engine.pruning import bypass, measure
 
     lm, tok = load_torch_model(model, services=services, device="cpu", ctx=ctx)
@@ -84,7 +87,7 @@ def torch_perplexity(services: Any, model: dict[str, Any], text: str, *, max_tok
     return float(ppl), n  # type: ignore[arg-type]
 
 
-def run(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     text, _source = calibrate.source_text(services, dataset=params.get("dataset"), file=params.get("file"))  # fmt: skip
     results = []
     models = params["models"]

@@ -17,10 +17,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.training.export_gguf import QUANTS
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 def _config(folder: Path) -> dict[str, Any]:
@@ -30,7 +33,7 @@ def _config(folder: Path) -> dict[str, Any]:
         raise UserError(f"{folder} has no readable config.json ({exc}).") from exc
 
 
-def check(services: Any, model_id: Any, quant: Any) -> dict[str, Any]:
+def check(services: Services, model_id: Any, quant: Any) -> dict[str, Any]:
     if not isinstance(model_id, str) or not model_id:
         raise UserError("Name the model to export (a model id from the library).")
     if quant not in QUANTS:
@@ -53,7 +56,7 @@ def check(services: Any, model_id: Any, quant: Any) -> dict[str, Any]:
     return model
 
 
-def base_gguf(services: Any, model: dict[str, Any]) -> Path | None:
+def base_gguf(services: Services, model: dict[str, Any]) -> Path | None:
     """The nearest GGUF ancestor of a model, following lineage files (None when there is none)."""
     from engine.pruning.pipeline import read_lineage
 
@@ -73,7 +76,7 @@ def base_gguf(services: Any, model: dict[str, Any]) -> Path | None:
     return None
 
 
-def run(services: Any, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The ``models.export_gguf`` job: write, register, return {path, model_id}."""
     from engine.training.export_gguf import export_model
     from engine.training.merge import register
@@ -111,7 +114,7 @@ def _differs(folder: Path, base: Path) -> bool:
             or int(text["intermediate_size"]) != fields.get(f"{arch}.feed_forward_length"))  # fmt: skip
 
 
-def _note_export(services: Any, model: dict[str, Any], out: Path, model_id: str, quant: str,
+def _note_export(services: Services, model: dict[str, Any], out: Path, model_id: str, quant: str,
                  base: Path | None) -> None:  # fmt: skip
     """Record the export on the pruning run that made the model, if one did, with llama.cpp's
     tokens/s for it and for its GGUF ancestor (each in its own quantization, named)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from engine.jobs.registry import JobContext, job_kind
-from engine.jobs.registry import services_of as _services
 
 
 @job_kind("prune.plan", title=lambda p: f"Preview pruning of {p.get('model_name') or p.get('request', {}).get('model_id', '')}",
@@ -21,7 +20,7 @@ def plan(ctx: JobContext) -> dict[str, Any]:
     from engine.pruning.pipeline import preview
     from engine.pruning.request import Request
 
-    return preview(_services(ctx), Request.from_dict(ctx.params["request"]), ctx)
+    return preview(ctx.services, Request.from_dict(ctx.params["request"]), ctx)
 
 
 @job_kind("prune.run", title=lambda p: f"Prune {p.get('name') or p.get('run_id', '')}",
@@ -31,7 +30,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     from engine.pruning.pipeline import run as run_pruning
     from engine.pruning.runs import PruneRunStore
 
-    services = _services(ctx)
+    services = ctx.services
     try:
         return run_pruning(services, ctx.params["run_id"], ctx)
     except BaseException as exc:
@@ -51,7 +50,7 @@ def perplexity(ctx: JobContext) -> dict[str, Any]:
     """Perplexity of library models on one text (params: models, file|dataset, max_tokens, seq_len)."""
     from engine.pruning.evaluate import run as run_eval
 
-    return run_eval(_services(ctx), ctx.params, ctx)
+    return run_eval(ctx.services, ctx.params, ctx)
 
 
 @job_kind("models.export_gguf", title=lambda p: f"Export {p.get('name') or p.get('model_id')} as GGUF ({p.get('quant')})",
@@ -60,4 +59,4 @@ def export_gguf(ctx: JobContext) -> dict[str, Any]:
     """GGUF export of a Hugging Face model in the library (params: model_id, quant)."""
     from engine.pruning.export import run as run_export
 
-    return run_export(_services(ctx), ctx.params, ctx)
+    return run_export(ctx.services, ctx.params, ctx)

@@ -15,12 +15,15 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.core.paths import describe_os_error
 from engine.pruning import arch, attention, calibrate, depth, measure, width
 from engine.pruning.request import Request
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 LINEAGE_FILE = "hearth-lineage.json"
 
@@ -43,7 +46,7 @@ class _Progress:
         self.ctx.check_cancelled()
 
 
-def check_model(services: Any, model_id: str) -> dict[str, Any]:
+def check_model(services: Services, model_id: str) -> dict[str, Any]:
     model = services.library.get(model_id)
     if model.get("role") == "adapter":
         raise UserError(f"{model['name']} is a LoRA adapter; prune its base model or a merged model.")  # fmt: skip
@@ -52,7 +55,7 @@ def check_model(services: Any, model_id: str) -> dict[str, Any]:
     if model.get("missing"):
         raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…).")
     if model["format"] == "gguf":
-        from engine.models.torch_cache import cache_is_valid, check_convertible, torch_folder_for
+        from engine.models.gguf_to_torch import cache_is_valid, check_convertible, torch_folder_for
 
         check_convertible(model)
         if not cache_is_valid(torch_folder_for(model, root=services.root), Path(model["path"])):
@@ -65,10 +68,10 @@ def check_model(services: Any, model_id: str) -> dict[str, Any]:
     return model
 
 
-def load(services: Any, model: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
+def load(services: Services, model: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
     import torch
 
-    from engine.models.torch_cache import load_torch_model
+    from engine.models.gguf_to_torch import load_torch_model
 
     torch.manual_seed(0)
     lm, tok = load_torch_model(model, services=services, device="cpu", ctx=ctx)
@@ -174,7 +177,7 @@ def public(plan: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plan.items() if not k.startswith("_")}
 
 
-def preview(services: Any, req: Request, ctx: Any) -> dict[str, Any]:
+def preview(services: Services, req: Request, ctx: Any) -> dict[str, Any]:
     """The ``prune.plan`` job: scores and what would go, nothing changed."""
     prog = _Progress(ctx)
     model = check_model(services, req.model_id)
@@ -189,7 +192,7 @@ def preview(services: Any, req: Request, ctx: Any) -> dict[str, Any]:
     return public(plan)
 
 
-def load_text(services: Any, tok: Any, req: Request) -> calibrate.Text:
+def load_text(services: Services, tok: Any, req: Request) -> calibrate.Text:
     return calibrate.load(services, tok, dataset=req.dataset, file=req.file, seq_len=req.seq_len,
                           calibration_tokens=req.calibration_tokens, eval_tokens=req.eval_tokens)  # fmt: skip
 
@@ -203,7 +206,7 @@ def figures(lm: Any, tok: Any, text: calibrate.Text, prompts: list[str], prog: _
     return {"ppl": ppl, "eval_tokens": n, "tokens_per_s": tps, "answers": answers}
 
 
-def parent_figures(services: Any, model: dict[str, Any], req: Request, compute: Any) -> dict[str, Any]:  # fmt: skip
+def parent_figures(services: Services, model: dict[str, Any], req: Request, compute: Any) -> dict[str, Any]:  # fmt: skip
     """The parent's figures on this text, cached: every pruning of one model on one text
     compares with the same numbers, and the second one skips measuring the parent again."""
     import hashlib
@@ -233,7 +236,7 @@ def parent_figures(services: Any, model: dict[str, Any], req: Request, compute: 
     return out
 
 
-def run(services: Any, run_id: str, ctx: Any) -> dict[str, Any]:
+def run(services: Services, run_id: str, ctx: Any) -> dict[str, Any]:
     """The ``prune.run`` job."""
     from engine.pruning.runs import PruneRunStore
 
@@ -301,10 +304,10 @@ def _install_runtime(lm: Any) -> None:
     bypass.install(lm)
 
 
-def _torch_size(services: Any, model: dict[str, Any]) -> int | None:
+def _torch_size(services: Services, model: dict[str, Any]) -> int | None:
     """The parent's size in the form the pruned model is saved in (its safetensors folder, or a
     GGUF's converted copy), so the two sizes compare like with like."""
-    from engine.models.torch_cache import torch_folder_for
+    from engine.models.gguf_to_torch import torch_folder_for
 
     try:
         return folder_size(torch_folder_for(model, root=services.root))

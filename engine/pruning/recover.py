@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 DEFAULT_STEPS = 100
 CHUNK_CHARS = 1200
@@ -44,7 +47,7 @@ def _text_rows(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def _data(services: Any, folder: Path, run: dict[str, Any], dataset: str | None, file: str | None) -> str:  # fmt: skip
+def _data(services: Services, folder: Path, run: dict[str, Any], dataset: str | None, file: str | None) -> str:  # fmt: skip
     from engine.pruning import calibrate
 
     if dataset:
@@ -68,7 +71,7 @@ def _data(services: Any, folder: Path, run: dict[str, Any], dataset: str | None,
     return str(path)
 
 
-def start(services: Any, prune_run: Any, **kw: Any) -> dict[str, Any]:
+def start(services: Services, prune_run: Any, **kw: Any) -> dict[str, Any]:
     """Create the distillation run and start its ``train.lora`` job: {job, run, pruning_run, plan}."""
     from engine.training.runs import RunStore
 
@@ -79,7 +82,7 @@ def start(services: Any, prune_run: Any, **kw: Any) -> dict[str, Any]:
     return {"job": job, **made}
 
 
-def create(services: Any, prune_run: Any, *, dataset: str | None = None, file: str | None = None,
+def create(services: Services, prune_run: Any, *, dataset: str | None = None, file: str | None = None,
            max_steps: int | None = None, method: str = "full",
            options: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Check the request and create the training run (student, teacher, text), without a job."""
@@ -119,7 +122,7 @@ def create(services: Any, prune_run: Any, *, dataset: str | None = None, file: s
     return {"run": train_run, "pruning_run": prune_run, "plan": plan}
 
 
-def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:
+def finish(services: Services, train_run_id: str, ctx: Any) -> dict[str, Any]:
     """Register the recovered model (merging a LoRA first) with its lineage."""
     from engine.pruning.pipeline import LINEAGE_FILE, read_lineage
     from engine.pruning.runs import PruneRunStore
@@ -157,10 +160,10 @@ def finish(services: Any, train_run_id: str, ctx: Any) -> dict[str, Any]:
     return entry
 
 
-def _heldout_ppl(services: Any, model_id: str, prune_run: str, ctx: Any) -> float | None:
+def _heldout_ppl(services: Services, model_id: str, prune_run: str, ctx: Any) -> float | None:
     """The recovered model's perplexity on the pruning's own held-out text, so it sits on the
     same scale as the original's and the pruned model's figures."""
-    from engine.models.torch_cache import load_torch_model
+    from engine.models.gguf_to_torch import load_torch_model
     from engine.pruning import measure, pipeline
     from engine.pruning.request import Request
     from engine.pruning.runs import PruneRunStore
@@ -177,7 +180,7 @@ def _heldout_ppl(services: Any, model_id: str, prune_run: str, ctx: Any) -> floa
     return ppl
 
 
-def outcome(services: Any, train_run_id: str) -> dict[str, Any]:
+def outcome(services: Services, train_run_id: str) -> dict[str, Any]:
     from engine.training.runs import RunStore
 
     run = RunStore(services).get(train_run_id)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 # Modules that register methods; imported when the dispatcher starts.
 METHOD_MODULES: list[str] = [
@@ -35,7 +38,7 @@ class RequestContext(Protocol):
     """What a method handler can use."""
 
     request_id: Any
-    services: Any  # engine.services.Services
+    services: Services
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a notification to the client."""

@@ -19,10 +19,13 @@ import time
 import typing
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, HearthError
 from engine.rpc import registry
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ def _type_name(hint: Any) -> str:
 
 class Dispatcher:
     def __init__(
-        self, services: Any, write: Callable[[bytes], None], *, max_workers: int = 8
+        self, services: Services, write: Callable[[bytes], None], *, max_workers: int = 8
     ) -> None:
         self.services = services
         self._write = write
@@ -274,7 +277,7 @@ class Dispatcher:
         self.services.remove_listener(self._on_notification)
 
 
-def _prepare_bundled(services: Any) -> None:
+def _prepare_bundled(services: Services) -> None:
     """First run: assemble and register the bundled models, off the reader thread."""
     try:
         services.library.ensure_bundled()

@@ -4,20 +4,18 @@
 - ``llama_cpp_runtime``: ``LlamaCppRuntime`` (CPU threads, GPU offload when the build has it)
 - ``transformers_runtime``: ``TransformersRuntime`` (CUDA, MPS or CPU; GGUF-as-torch too)
 - ``manager``: ``RuntimeManager`` keeps models warm (LRU) and evicts under memory pressure;
-  ``get_manager(services)`` is the one per process
+  ``services.runtimes`` is the one per process
 - ``settings``: per-model settings (runtime, device, context length, GPU layers, template)
 
 Heavy libraries are imported inside the runtime modules, only when a model is loaded.
 """
 
 from engine.runtimes.base import Completion, Runtime, SamplingParams
-from engine.runtimes.manager import RuntimeManager, close_manager, get_manager
+from engine.runtimes.manager import RuntimeManager
 
 __all__ = [
     "Completion",
     "Runtime",
     "RuntimeManager",
     "SamplingParams",
-    "close_manager",
-    "get_manager",
 ]

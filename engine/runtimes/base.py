@@ -21,8 +21,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
+
+from engine.core.errors import UserError
+from engine.core.options import Options, option
 
 OnText = Callable[[str], None]
 IsCancelled = Callable[[], bool]
@@ -30,47 +33,39 @@ IsCancelled = Callable[[], bool]
 _LOCK_POLL_S = 0.05
 
 
-@dataclass
-class SamplingParams:
-    """How to sample a reply. Field metadata carries the help text the GUI and CLI show."""
+def _stop_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise UserError("stop must be a string or a list of strings.")
+    if len(value) > 16:
+        raise UserError("stop takes at most 16 strings.")
+    return [s for s in value if s]
 
-    temperature: float = field(
-        default=0.8, metadata={"help": "randomness; 0 always picks the most likely token"}
-    )
-    top_p: float = field(
-        default=0.95,
-        metadata={
-            "help": "nucleus sampling: keep the smallest set of tokens with this total probability"
-        },
-    )
-    top_k: int = field(
-        default=40, metadata={"help": "keep only the K most likely tokens (0 = all)"}
-    )
-    min_p: float = field(
-        default=0.05,
-        metadata={"help": "drop tokens less likely than this fraction of the best one"},
-    )
-    repeat_penalty: float = field(
-        default=1.1, metadata={"help": "penalty for repeating recent tokens (1 = none)"}
-    )
-    max_tokens: int = field(default=512, metadata={"help": "longest reply, in tokens"})
-    seed: int | None = field(
-        default=None,
-        metadata={"help": "random seed; the same seed and settings give the same reply"},
-    )
-    stop: list[str] = field(
-        default_factory=list,
-        metadata={"help": "extra strings that end the reply (added to the template's)"},
-    )
-    ignore_eos: bool = field(
-        default=False, metadata={"help": "keep generating past end-of-text tokens (benchmarks)"}
-    )
-    cache_prompt: bool = field(
-        default=True,
-        metadata={
-            "help": "reuse the evaluated prefix of the previous prompt (llama.cpp; not with a seed)"
-        },
-    )
+
+@dataclass
+class SamplingParams(Options):
+    """How to sample a reply (``engine.core.options``: help, ranges and checks in one place)."""
+
+    WHAT = "generation setting"
+
+    temperature: float = option(0.8, "randomness; 0 always picks the most likely token",
+                                range=(0.0, 5.0))  # fmt: skip
+    top_p: float = option(0.95, "nucleus sampling: keep the smallest set of tokens with this "
+                          "total probability", range=(0.0, 1.0))  # fmt: skip
+    top_k: int = option(40, "keep only the K most likely tokens (0 = all)", range=(0, 100_000))
+    min_p: float = option(0.05, "drop tokens less likely than this fraction of the best one",
+                          range=(0.0, 1.0))  # fmt: skip
+    repeat_penalty: float = option(1.1, "penalty for repeating recent tokens (1 = none)",
+                                   range=(0.1, 5.0))  # fmt: skip
+    max_tokens: int = option(512, "longest reply, in tokens", range=(1, 1_000_000))
+    seed: int | None = option(None, "random seed; the same seed and settings give the same reply",
+                              range=(0, 2**32 - 1))  # fmt: skip
+    stop: list[str] = option(help="extra strings that end the reply (added to the template's)",
+                             factory=list, check=_stop_strings)  # fmt: skip
+    ignore_eos: bool = option(False, "keep generating past end-of-text tokens (benchmarks)")
+    cache_prompt: bool = option(True, "reuse the evaluated prefix of the previous prompt "
+                                "(llama.cpp; not with a seed)")  # fmt: skip
 
 
 def sampling_field_names() -> tuple[str, ...]:

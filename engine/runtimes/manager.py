@@ -1,6 +1,6 @@
 """Keeps loaded models warm and evicts them under memory pressure.
 
-``get_manager(services)`` returns the process's ``RuntimeManager`` (one per ``Services``).
+``services.runtimes`` returns the process's ``RuntimeManager`` (one per ``Services``).
 ``with manager.use(model_id) as runtime:`` loads the model on first use with the runtime its
 settings pick, marks it busy for the block (a busy model is never evicted), and makes it the most
 recently used. Before a load, and after each use, the least recently used idle models are unloaded
@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -31,31 +31,13 @@ from engine.core.errors import UserError
 from engine.runtimes.base import Runtime
 from engine.runtimes.settings import ModelSettings
 
+if TYPE_CHECKING:
+    from engine.services import Services
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LOADED = 2
 DEFAULT_RAM_MARGIN = 1 << 30
-_ATTR = "_hearth_runtime_manager"
-_create_lock = threading.Lock()
-
-
-def get_manager(services: Any) -> RuntimeManager:
-    """The ``RuntimeManager`` of ``services``, created on first use."""
-    manager = getattr(services, _ATTR, None)
-    if manager is None:
-        with _create_lock:
-            manager = getattr(services, _ATTR, None)
-            if manager is None:
-                manager = RuntimeManager(services)
-                setattr(services, _ATTR, manager)
-    return manager
-
-
-def close_manager(services: Any) -> None:
-    """Unload every model of ``services`` (call from ``Services.close``)."""
-    manager = getattr(services, _ATTR, None)
-    if manager is not None:
-        manager.close()
 
 
 def choose_runtime(model: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -112,7 +94,7 @@ def _env_int(name: str, default: int) -> int:
 class RuntimeManager:
     def __init__(
         self,
-        services: Any,
+        services: Services,
         *,
         max_loaded: int | None = None,
         ram_margin_bytes: int | None = None,

@@ -8,60 +8,60 @@ when it is removed (foreign key, cascade). Runtime keys are checked here; ``temp
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.core.options import Options, option
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 RUNTIMES = ("auto", "llama_cpp", "transformers")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
-# key -> (help, validator returning the value to store, or raising UserError)
-SETTINGS_HELP: dict[str, str] = {
-    "runtime": "which runtime chats with the model: auto, llama_cpp or transformers",
-    "device": "transformers device: auto (cuda, then mps, then cpu), cuda, mps or cpu",
-    "n_ctx": "context window in tokens (llama.cpp default: the model's, at most 4096)",
-    "n_gpu_layers": "llama.cpp layers to offload to the GPU (-1 = all; used when the build has GPU support)",
-    "n_threads": "llama.cpp CPU threads (default: physical cores)",
-    "template": "chat template: auto (the model's own, else plain) or a named one",
-}
 
-
-def _choice(key: str, allowed: tuple[str, ...]):
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise UserError(f"{key} must be one of {', '.join(allowed)}, not {value!r}.")
-        return value
-
-    return check
-
-
-def _int(key: str, low: int, high: int):
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise UserError(f"{key} must be a whole number from {low} to {high}, not {value!r}.")
-        return value
-
-    return check
-
-
-def _text(value: Any) -> str:
+def _template(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise UserError("template must be a template name.")
     return value.strip()
 
 
-_CHECKS = {
-    "runtime": _choice("runtime", RUNTIMES),
-    "device": _choice("device", DEVICES),
-    "n_ctx": _int("n_ctx", 128, 1 << 20),
-    "n_gpu_layers": _int("n_gpu_layers", -1, 10_000),
-    "n_threads": _int("n_threads", 1, 1024),
-    "template": _text,
-}
+@dataclass
+class ModelSettingValues(Options):
+    """The settings one model can have; None (the default) leaves the choice to the engine."""
+
+    WHAT = "model setting"
+
+    runtime: str | None = option(
+        None, "which runtime chats with the model: auto, llama_cpp or transformers",
+        choices=RUNTIMES,
+    )  # fmt: skip
+    device: str | None = option(
+        None, "transformers device: auto (cuda, then mps, then cpu), cuda, mps or cpu",
+        choices=DEVICES,
+    )  # fmt: skip
+    n_ctx: int | None = option(
+        None, "context window in tokens (llama.cpp default: the model's, at most 4096)",
+        range=(128, 1 << 20),
+    )  # fmt: skip
+    n_gpu_layers: int | None = option(
+        None, "llama.cpp layers to offload to the GPU (-1 = all; used when the build has GPU "
+        "support)", range=(-1, 10_000),
+    )  # fmt: skip
+    n_threads: int | None = option(
+        None, "llama.cpp CPU threads (default: physical cores)", range=(1, 1024)
+    )
+    template: str | None = option(
+        None, "chat template: auto (the model's own, else plain) or a named one", check=_template
+    )
+
+
+SETTINGS_HELP: dict[str, str] = {d["name"]: d["help"] for d in ModelSettingValues.describe()}
 
 
 class ModelSettings:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def get(self, model_id: str) -> dict[str, Any]:
@@ -81,13 +81,11 @@ class ModelSettings:
         if not isinstance(values, dict):
             raise UserError("settings must be an object of setting names and values.")
         self.services.library.get(model_id)  # NotFoundError for an unknown model
-        checked: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in _CHECKS:
-                raise UserError(
-                    f"Unknown model setting {key!r}; known settings: {', '.join(sorted(_CHECKS))}."
-                )
-            checked[key] = None if value is None else _CHECKS[key](value)
+        ModelSettingValues.from_dict(values)  # unknown names and bad values, each named
+        checked = {
+            key: None if value is None else ModelSettingValues.check_value(key, value)
+            for key, value in values.items()
+        }
         conn = self.services.db()
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -1,6 +1,6 @@
 """Hugging Face models (and GGUFs loaded as torch) in transformers, on CUDA, MPS or the CPU.
 
-Weights come through ``engine.models.torch_cache.load_torch_model`` (safetensors only; a GGUF is
+Weights come through ``engine.models.gguf_to_torch.load_torch_model`` (safetensors only; a GGUF is
 dequantized once and cached). ``model.generate`` runs in a helper thread and streams through a
 ``TextIteratorStreamer``; a ``StoppingCriteria`` ends it between tokens when the request is
 cancelled or a stop string has appeared. The device is picked automatically (cuda, then mps, then
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.runtimes.base import (
@@ -24,6 +24,9 @@ from engine.runtimes.base import (
     StopScanner,
     max_new_tokens,
 )
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,9 @@ def pick_device(requested: str | None) -> str:
 class TransformersRuntime(Runtime):
     name = "transformers"
 
-    def __init__(self, model: dict[str, Any], *, settings: dict[str, Any], services: Any) -> None:
+    def __init__(
+        self, model: dict[str, Any], *, settings: dict[str, Any], services: Services
+    ) -> None:
         super().__init__(model, settings=settings)
         self._services = services
         self._lm: Any = None
@@ -76,7 +81,7 @@ class TransformersRuntime(Runtime):
             )
         from transformers.utils import logging as hf_logging
 
-        from engine.models.torch_cache import load_torch_model
+        from engine.models.gguf_to_torch import load_torch_model
 
         hf_logging.disable_progress_bar()  # no tqdm bars in the engine log
         device = pick_device(self.settings.get("device"))

@@ -29,9 +29,12 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 IGNORE = -100
 Encode = Callable[[str], list[int]]
@@ -107,7 +110,7 @@ def conversation(row: dict[str, Any], fmt: str) -> Any:
 
 
 def load_rows(
-    services: Any,
+    services: Services,
     dataset: str,
     *,
     version: int | None = None,
@@ -161,7 +164,7 @@ def load_rows(
     return Rows(name, fmt, convs, val_convs, source)
 
 
-def _library(services: Any) -> Any:
+def _library(services: Services) -> Any:
     from engine.datasets.library import DatasetLibrary
 
     return DatasetLibrary(services)
@@ -356,7 +359,7 @@ class Encoder:
         return out, report
 
 
-def choose_template(services: Any, model: dict[str, Any], *, option: str | None, own: str | None) -> Any:  # fmt: skip
+def choose_template(services: Services, model: dict[str, Any], *, option: str | None, own: str | None) -> Any:  # fmt: skip
     """The chat template rows are rendered with: the option, else the model's setting, else auto
     (the model's own template, else the plain transcript) -- what Chat will use with the model."""
     from engine.chat import templates

@@ -15,14 +15,17 @@ The teacher runs without gradients, in eval mode, on the same batch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.training.loss import IGNORE
 
+if TYPE_CHECKING:
+    from engine.services import Services
 
-def load_teacher(services: Any, teacher_id: str, student: Any, *, device: str, ctx: Any = None) -> Any:  # fmt: skip
-    from engine.models.torch_cache import load_torch_model
+
+def load_teacher(services: Services, teacher_id: str, student: Any, *, device: str, ctx: Any = None) -> Any:  # fmt: skip
+    from engine.models.gguf_to_torch import load_torch_model
 
     teacher = services.library.get(teacher_id)
     if teacher.get("role") != "llm":

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.training.data import IGNORE, Example, collate
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 def to_device(batch: Any, device: str) -> Any:
@@ -124,7 +127,7 @@ def prompt_text(prompt: Any) -> str:
 
 
 # -- the train.eval job --------------------------------------------------------------------
-def evaluate_run(services: Any, run_id: str, *, prompts: list[str] | None, max_new_tokens: int, ctx: Any) -> dict[str, Any]:  # fmt: skip
+def evaluate_run(services: Services, run_id: str, *, prompts: list[str] | None, max_new_tokens: int, ctx: Any) -> dict[str, Any]:  # fmt: skip
     """Perplexity before/after on the validation rows and base vs tuned answers (a job)."""
 
     from engine.training import data, loss, modeling

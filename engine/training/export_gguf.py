@@ -36,10 +36,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.core.paths import describe_os_error
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 QUANTS = ("f32", "f16", "q8_0")
 WHAT = ("adapter", "merged")
@@ -452,7 +455,7 @@ def _complete_gguf(path: Path) -> bool:
     return True
 
 
-def _register(services: Any, path: Path, name: str, *, template: dict[str, Any],
+def _register(services: Services, path: Path, name: str, *, template: dict[str, Any],
               base_model_id: str | None = None) -> str:  # fmt: skip
     """Add (or refresh, keeping its id) an exported GGUF in the library, with the run's template.
 
@@ -477,16 +480,18 @@ def base_gguf_of(model: dict[str, Any]) -> Path | None:
     return Path(model["path"]) if model["format"] == "gguf" and not model.get("missing") else None
 
 
-def base_folder_of(services: Any, model: dict[str, Any]) -> Path:
+def base_folder_of(services: Services, model: dict[str, Any]) -> Path:
     """The torch folder of a run's base model (the GGUF's converted cache)."""
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
 
     if model["format"] == "hf":
         return Path(model["path"])
-    return Path(torch_cache.convert(model["id"], services)["torch_path"])
+    return Path(gguf_to_torch.convert(model["id"], services)["torch_path"])
 
 
-def export_run(services: Any, run_id: str, *, what: str, quant: str, ctx: Any) -> dict[str, Any]:
+def export_run(
+    services: Services, run_id: str, *, what: str, quant: str, ctx: Any
+) -> dict[str, Any]:
     from engine.training.merge import register
     from engine.training.runs import RunStore
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from engine.jobs.registry import JobContext, job_kind
-from engine.jobs.registry import services_of as _services
 
 
 def _name(params: dict[str, Any]) -> str:
@@ -25,7 +24,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
     """Train the run ``run_id`` (resumes from its last checkpoint when there is one)."""
     from engine.training.trainer import LoraTrainer
 
-    return LoraTrainer(_services(ctx), ctx.params["run_id"], ctx).train()
+    return LoraTrainer(ctx.services, ctx.params["run_id"], ctx).train()
 
 
 @job_kind("train.eval", title=lambda p: f"Evaluate {_name(p)}", subprocess=True,
@@ -35,7 +34,7 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     from engine.training.evaluate import evaluate_run
 
     p = ctx.params
-    return evaluate_run(_services(ctx), p["run_id"], prompts=p.get("prompts"),
+    return evaluate_run(ctx.services, p["run_id"], prompts=p.get("prompts"),
                         max_new_tokens=int(p.get("max_new_tokens") or 64), ctx=ctx)  # fmt: skip
 
 
@@ -45,7 +44,7 @@ def merge(ctx: JobContext) -> dict[str, Any]:
     """Merge the run's adapter into its base model; register the folder (params: run_id)."""
     from engine.training.merge import merge_run
 
-    return merge_run(_services(ctx), ctx.params["run_id"], ctx=ctx)
+    return merge_run(ctx.services, ctx.params["run_id"], ctx=ctx)
 
 
 @job_kind("train.export", title=lambda p: f"Export {_name(p)} as GGUF ({p.get('what', 'merged')})",
@@ -55,5 +54,5 @@ def export(ctx: JobContext) -> dict[str, Any]:
     from engine.training.export_gguf import export_run
 
     p = ctx.params
-    return export_run(_services(ctx), p["run_id"], what=p.get("what") or "merged",
+    return export_run(ctx.services, p["run_id"], what=p.get("what") or "merged",
                       quant=p.get("quant") or "q8_0", ctx=ctx)  # fmt: skip

@@ -11,15 +11,18 @@ job trains exactly what was asked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.training.config import TrainOptions
 
+if TYPE_CHECKING:
+    from engine.services import Services
+
 PREFLIGHT_ROWS = 5000
 
 
-def check_model(services: Any, model_id: Any) -> dict[str, Any]:
+def check_model(services: Services, model_id: Any) -> dict[str, Any]:
     if not isinstance(model_id, str) or not model_id:
         raise UserError("Choose the model to train (a model id from the library).")
     model = services.library.get(model_id)
@@ -29,7 +32,7 @@ def check_model(services: Any, model_id: Any) -> dict[str, Any]:
     return model
 
 
-def check_data(services: Any, model: dict[str, Any], dataset: Any, opts: TrainOptions, *,
+def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: TrainOptions, *,
                version: int | None = None, split: str | None = None,
                validation_split: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Template + tokenize (a sample of) the rows; refuse when none would be left."""
@@ -74,7 +77,7 @@ def check_data(services: Any, model: dict[str, Any], dataset: Any, opts: TrainOp
 
 
 def create_run(
-    services: Any,
+    services: Services,
     *,
     model_id: Any,
     dataset: Any,
@@ -122,7 +125,7 @@ def create_run(
     return run, plan
 
 
-def start(services: Any, **request: Any) -> dict[str, Any]:
+def start(services: Services, **request: Any) -> dict[str, Any]:
     """Create the run and start its ``train.lora`` job: ``{"job", "run", "plan"}``."""
     run, plan = create_run(services, **request)
     job = services.jobs.start("train.lora", {"run_id": run["id"], "name": run["name"]})
@@ -130,7 +133,7 @@ def start(services: Any, **request: Any) -> dict[str, Any]:
     return {"job": job, "run": run, "plan": plan}
 
 
-def _attach_job(services: Any, run_id: str, job_id: str) -> dict[str, Any]:
+def _attach_job(services: Services, run_id: str, job_id: str) -> dict[str, Any]:
     from engine.training.runs import RunStore
 
     store = RunStore(services)
@@ -142,7 +145,7 @@ def _attach_job(services: Any, run_id: str, job_id: str) -> dict[str, Any]:
     return store.update(run_id, change)
 
 
-def resume(services: Any, run_id: str) -> dict[str, Any]:
+def resume(services: Services, run_id: str) -> dict[str, Any]:
     """Resume a cancelled, failed or interrupted run from its last checkpoint."""
     from engine.training.runs import RunStore
 

@@ -14,13 +14,16 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.core.paths import describe_os_error
 
+if TYPE_CHECKING:
+    from engine.services import Services
 
-def register(services: Any, path: Path, name: str, *, template: dict[str, Any] | None) -> str:
+
+def register(services: Services, path: Path, name: str, *, template: dict[str, Any] | None) -> str:
     """Add (or refresh) a file or folder made by a run in the model library; returns its id."""
     library = services.library
     for model in library.list():
@@ -36,7 +39,7 @@ def register(services: Any, path: Path, name: str, *, template: dict[str, Any] |
     return model["id"]
 
 
-def merged_model(services: Any, run: dict[str, Any], *, device: str = "cpu", ctx: Any = None) -> tuple[Any, Any]:  # fmt: skip
+def merged_model(services: Services, run: dict[str, Any], *, device: str = "cpu", ctx: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """(merged transformers model, tokenizer) of a run, in fp32 on ``device``."""
     from engine.training import modeling
 
@@ -59,7 +62,7 @@ def merged_model(services: Any, run: dict[str, Any], *, device: str = "cpu", ctx
     return tuned.merge_and_unload(), tok
 
 
-def merge_run(services: Any, run_id: str, *, ctx: Any) -> dict[str, Any]:
+def merge_run(services: Services, run_id: str, *, ctx: Any) -> dict[str, Any]:
     from engine.training.runs import RunStore
 
     store = RunStore(services)

@@ -1,6 +1,6 @@
 """The model a run trains: the base loaded for the method and device, with adapters attached.
 
-- lora / dora: the base through ``engine.models.torch_cache`` (a GGUF is converted once), frozen,
+- lora / dora: the base through ``engine.models.gguf_to_torch`` (a GGUF is converted once), frozen,
   with peft LoRA (``use_dora`` for DoRA) on the target modules.
 - qlora: the base loaded in 4 bits (NF4, double quantization) by bitsandbytes, which needs CUDA;
   without it the run is refused with what to do instead (``check_method``).
@@ -16,9 +16,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 _BLOCK_MARKERS = (".layers.", ".h.", ".blocks.", ".block.", ".decoder.layers.")
 QLORA_REASON = (
@@ -120,9 +123,9 @@ def check_trainable(model: dict[str, Any]) -> None:
         )
 
 
-def load_base(services: Any, model: dict[str, Any], *, method: str, device: str, precision: str, ctx: Any = None) -> tuple[Any, Any]:  # fmt: skip
+def load_base(services: Services, model: dict[str, Any], *, method: str, device: str, precision: str, ctx: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """(transformers model, tokenizer) of ``model`` ready for ``method`` on ``device``."""
-    from engine.models.torch_cache import load_torch_model
+    from engine.models.gguf_to_torch import load_torch_model
 
     check_trainable(model)
     if method == "qlora":
@@ -136,16 +139,16 @@ def load_base(services: Any, model: dict[str, Any], *, method: str, device: str,
     return lm, tok
 
 
-def _load_4bit(services: Any, model: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
+def _load_4bit(services: Services, model: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
 
     if not torch.cuda.is_available():
         raise UserError(QLORA_REASON.format(why="torch sees no CUDA device"))
     if model["format"] == "gguf":
-        folder = Path(torch_cache.convert(model["id"], services, ctx)["torch_path"])
+        folder = Path(gguf_to_torch.convert(model["id"], services, ctx)["torch_path"])
     else:
         folder = Path(model["path"])
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -23,9 +23,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.training.config import TrainOptions
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 MB = 1 << 20
 RUNTIME_CPU = 400 * MB  # torch + transformers + peft imported, tokenizer loaded
@@ -88,7 +91,7 @@ def shape_from_config(config: dict[str, Any], params: int | None = None) -> Shap
     return Shape(int(params), hidden, layers, inter, heads, kv, head_dim, vocab)
 
 
-def model_shape(services: Any, model: dict[str, Any]) -> Shape:
+def model_shape(services: Services, model: dict[str, Any]) -> Shape:
     """The shape of a library model from its config.json, or its GGUF header."""
     folder = None
     if model["format"] == "hf":
@@ -185,7 +188,7 @@ def _gb(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def plan(services: Any, model: dict[str, Any], opts: TrainOptions, *, free: int | None = None) -> dict[str, Any]:  # fmt: skip
+def plan(services: Services, model: dict[str, Any], opts: TrainOptions, *, free: int | None = None) -> dict[str, Any]:  # fmt: skip
     """The estimate for a library model, the verdict on this machine, and what would fit."""
     from engine.training.modeling import pick_device
 

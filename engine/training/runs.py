@@ -27,10 +27,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import NotFoundError, UserError
 from engine.core.paths import atomic_write_text, describe_os_error
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 RUN_FILE = "run.json"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
@@ -69,7 +72,7 @@ class RunStore:
     noun = "training run"
     list_hint = "hearth-engine train list"
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.base = Path(services.root) / "runs"
 

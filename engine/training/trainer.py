@@ -24,13 +24,17 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.core.paths import describe_os_error
 from engine.training import checkpoint, data, evaluate, loss, modeling
 from engine.training.config import TrainOptions
 from engine.training.runs import RunStore
+from hearth_common.units import human_duration
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 class Diverged(UserError):
@@ -92,7 +96,7 @@ def lr_at(step: int, total: int, opts: TrainOptions) -> float:
 class LoraTrainer:
     """Trains the run ``run_id`` (its record holds the model, dataset and options)."""
 
-    def __init__(self, services: Any, run_id: str, ctx: Any) -> None:
+    def __init__(self, services: Services, run_id: str, ctx: Any) -> None:
         self.services = services
         self.run_id = run_id
         self.ctx = ctx
@@ -450,7 +454,7 @@ class _Loop:
         ctx.metrics(done, metrics)
         self.t.store.append_jsonl(self.t.run_id, "metrics.jsonl", {"step": done, **metrics})
         ctx.progress(done / self.total, f"Step {done}/{self.total} · loss {value:.4f} · "
-                     f"{metrics['tokens_per_s']:.0f} tok/s · ETA {_duration(eta)}")  # fmt: skip
+                     f"{metrics['tokens_per_s']:.0f} tok/s · ETA {human_duration(eta)}")  # fmt: skip
         return value
 
     def _check(self, step: int, value: float, norm: float, lr: float) -> None:
@@ -469,10 +473,3 @@ class _Loop:
             self.optimizer.zero_grad(set_to_none=True)
             raise Diverged(f"Training stopped at step {step}: the loss exploded ({first:.3f} -> {value:.3f}). "
                            f"Start a new run and {advice}.{kept}")  # fmt: skip
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -23,6 +23,12 @@ import sys
 import threading
 import time
 
+from engine.jobs.events import progress_event
+
+# the repository root, so the fakes can import tests.desktop.engine_answers (the real engine's
+# describe-type answers); this script's own folder is already on sys.path
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
 MODE = os.environ.get("FAKE_ENGINE_MODE", "normal")
 EMPTY = os.environ.get("FAKE_ENGINE_EMPTY") == "1"
 lock = threading.Lock()
@@ -142,14 +148,15 @@ def emit_job(rid) -> None:
             {
                 "jsonrpc": "2.0",
                 "method": "job.progress",
-                "params": {
-                    "job_id": "job-1",
-                    "job_kind": "models.convert",
-                    "kind": kind,
-                    "state": state,
-                    "progress": progress,
-                    "message": f"{kind} {state}",
-                },
+                "params": progress_event(
+                    "job-1",
+                    "models.convert",
+                    kind,
+                    state,
+                    progress,
+                    f"{kind} {state}",
+                    result={"ok": True},
+                ),
             }
         )
         time.sleep(0.05)
@@ -161,11 +168,9 @@ def job_ending_first(rid, params: dict) -> None:
     notifications, the end carrying the result as the engine's does, then the reply."""
     job_id = f"quick-{rid}"
     for kind, state, progress in (("begin", "running", None), ("report", "running", 0.5), ("end", params.get("state", "succeeded"), 1.0)):  # fmt: skip
-        note = {"job_id": job_id, "job_kind": "fake.quick", "kind": kind, "state": state,
-                "progress": progress, "message": f"{kind} {state}"}  # fmt: skip
-        if kind == "end":
-            note.update(result={"answer": 42} if state == "succeeded" else None,
-                        error=None if state == "succeeded" else "it broke")  # fmt: skip
+        ok = state == "succeeded"
+        note = progress_event(job_id, "fake.quick", kind, state, progress, f"{kind} {state}",
+                              result={"answer": 42} if ok else None, error=None if ok else "it broke")  # fmt: skip
         if kind == "report":
             send({"jsonrpc": "2.0", "method": "job.metrics", "params": {"job_id": job_id, "step": 1, "values": {"loss": 1.5}}})  # fmt: skip
             send({"jsonrpc": "2.0", "method": "job.progress", "params": {**note, "job_id": "someone-else"}})  # fmt: skip

@@ -23,16 +23,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtWidgets import QWidget
 
-from desktop.engine_client import EngineState
+from desktop.engine_client import EngineClient, EngineState
 from desktop.panels.chat.citations import cited_number, find_citation
 from desktop.panels.chat.documents_attach import AttachedNote, CollectionsPicker
 from desktop.panels.chat.documents_legacy import LegacyAnswers
 from desktop.panels.documents.source_viewer import SourceViewer
 
 if TYPE_CHECKING:
+    from desktop.panels.chat.conversation_view import ConversationView
     from desktop.panels.chat.message_view import MessageView
-    from desktop.panels.chat.panel import ChatPanel
+    from desktop.panels.chat.open_conversation import OpenConversation
+    from desktop.panels.chat.thread_model import ThreadModel
 
 
 class DocumentsChat(QObject):
@@ -41,23 +44,34 @@ class DocumentsChat(QObject):
     sig_viewer_opened = Signal(object)
     """A citation was opened; the argument is the ``SourceViewer``."""
 
-    def __init__(self, panel: ChatPanel) -> None:
-        super().__init__(panel)
-        self.panel = panel
-        self.client = panel.client
+    sig_error = Signal(object)
+    """An engine call failed (an ``EngineError``)."""
+
+    def __init__(
+        self,
+        client: EngineClient,
+        current: OpenConversation,
+        thread_model: ThreadModel,
+        view: ConversationView,
+        parent: QWidget,
+    ) -> None:
+        """``picker`` and ``note`` are for the owner to place (the header, above the composer)."""
+        super().__init__(parent)
+        self.client = client
+        self.current = current
+        self.thread_model = thread_model
+        self.view = view
+        self.dialog_parent = parent
         self.legacy = LegacyAnswers()
         self.pending: list[str] = []  # attached on a blank panel, before the conversation exists
         self.listed = False
         self.viewer: SourceViewer | None = None
         self.picker = CollectionsPicker()
         self.note = AttachedNote()
-        panel.header.layout().insertWidget(1, self.picker)
-        middle = panel.composer.parentWidget().layout()
-        middle.insertWidget(middle.indexOf(panel.composer), self.note)
         self.picker.sig_changed.connect(self._attached_changed)
         self.picker.sig_menu_opening.connect(self.load_collections)
-        panel.conversations.sig_selected.connect(lambda _c: self._show_attached())
-        model = panel.thread_model
+        current.sig_opened.connect(lambda _c: self._show_attached())
+        model = thread_model
         for signal in (model.rowsInserted, model.modelReset, model.rowsRemoved):
             signal.connect(lambda *_a: self._hook_links())
         self.client.sig_ready.connect(lambda _r: self.load_collections())
@@ -82,7 +96,7 @@ class DocumentsChat(QObject):
 
     def attached(self) -> list[str]:
         """Ids of the collections attached to the open conversation (that still exist)."""
-        conv = self.panel.conversation
+        conv = self.current.record
         ids = self.pending if conv is None else (conv.get("collections") or [])
         if self.listed:
             known = {c["id"] for c in self.picker.collections}
@@ -91,7 +105,7 @@ class DocumentsChat(QObject):
 
     def create_params(self) -> dict[str, Any]:
         """What ``chat.create`` carries for a conversation started from the blank panel."""
-        if self.panel.conversation is None and self.pending:
+        if self.current.record is None and self.pending:
             return {"collections": list(self.pending)}
         return {}
 
@@ -101,7 +115,7 @@ class DocumentsChat(QObject):
         self._attached_changed(ids)
 
     def _attached_changed(self, ids: list[str]) -> None:
-        conv = self.panel.conversation
+        conv = self.current.record
         if conv is None:
             self.pending = list(ids)
             self._show_attached()
@@ -114,25 +128,19 @@ class DocumentsChat(QObject):
         def done(updated: dict[str, Any]) -> None:
             if then is not None:
                 then()
-            self.panel.conversations.upsert(updated)
-            if (self.panel.conversation or {}).get("id") == updated.get("id"):
-                self.panel.conversation = {
-                    **self.panel.conversation,
-                    "collections": updated.get("collections") or [],
-                }
-                self.panel.sync.schedule_meter()
+            self.current.merge({**updated, "collections": updated.get("collections") or []})
             self._show_attached()
             self.sig_attached.emit(updated)
 
         def failed(error: Any) -> None:
             self._show_attached()  # back to what the engine has
-            self.panel.show_error(error)
+            self.sig_error.emit(error)
 
         params = {"id": conv_id, "collections": ids}
         self.client.call("chat.update", params).on_success(done).on_failure(failed)
 
     def _show_attached(self) -> None:
-        if self.panel.conversation is not None:
+        if self.current.record is not None:
             self.pending = []  # a new chat took them at chat.create
         ids = self.attached()
         self.picker.set_selected(ids)
@@ -143,12 +151,12 @@ class DocumentsChat(QObject):
         older version moved into the engine, and the answers that version kept."""
         self._show_attached()
         self._migrate()
-        conv = self.panel.conversation
+        conv = self.current.record
         if conv is not None:
-            self.legacy.show(self.panel.thread_model, conv["id"])
+            self.legacy.show(self.thread_model, conv["id"])
 
     def _migrate(self) -> None:
-        conv = self.panel.conversation
+        conv = self.current.record
         if conv is None or not self.listed:
             return
         conv_id = conv["id"]
@@ -164,7 +172,7 @@ class DocumentsChat(QObject):
 
     # -- citations ---------------------------------------------------------------------------
     def _hook_links(self) -> None:
-        for view in self.panel.view.views:
+        for view in self.view.views:
             body = view.body
             if not body.property("hearth_citations"):
                 body.setProperty("hearth_citations", True)
@@ -180,7 +188,7 @@ class DocumentsChat(QObject):
         citation = find_citation(message, n)
         if citation is None:
             return None
-        self.viewer = SourceViewer(self.client, citation, parent=self.panel)
+        self.viewer = SourceViewer(self.client, citation, parent=self.dialog_parent)
         self.viewer.show()
         self.sig_viewer_opened.emit(self.viewer)
         return self.viewer

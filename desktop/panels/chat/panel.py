@@ -32,6 +32,7 @@ from desktop.panels.chat.documents_chat import DocumentsChat
 from desktop.panels.chat.exporting import export_menu
 from desktop.panels.chat.figures import live_text, result_text
 from desktop.panels.chat.header import ConversationHeader
+from desktop.panels.chat.open_conversation import OpenConversation
 from desktop.panels.chat.preset_pane import PresetPane
 from desktop.panels.chat.presets_sync import PresetSync
 from desktop.panels.chat.settings_pane import SettingsPane
@@ -55,11 +56,12 @@ class ChatPanel(QWidget):
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self.conversation: dict[str, Any] | None = None
+        self.current = OpenConversation(self)  # the open conversation, shared with the helpers
         self.stream: ReplyStream | None = None
         self._reload_after_restart: str | None = None
         # bumped by local changes to the branch: chat.get answers asked for before are stale
         self._edit_seq = 0
+        self._figures = ""  # the last reply's figures while a preset step runs
         self._settings_stale = False  # the settings shown may be older than the engine's
 
         self.message = MessageBar()
@@ -106,9 +108,26 @@ class ChatPanel(QWidget):
         layout.addWidget(splitter, 1)
 
         self.header.layout().insertWidget(1, self.api_bar.header_button)
-        self.sync = SettingsSync(self)
-        self.preset_sync = PresetSync(self)
-        self.documents = DocumentsChat(self)  # attached collections: answers with citations
+        self.sync = SettingsSync(client, self.current, self.settings, self.composer, self)
+        self.sync.sig_error.connect(self.show_error)
+        self.preset_sync = PresetSync(client, self.presets, self.settings, self)
+        self.preset_sync.sig_error.connect(self.show_error)
+        self.preset_sync.sig_message.connect(
+            lambda text, kind: self.message.show_message(text, kind, timeout_ms=6000)
+        )
+        self.preset_sync.sig_needs_conversation.connect(
+            lambda then: self.new_conversation(then=then)
+        )
+        self.preset_sync.sig_conversation_set_up.connect(self._preset_applied)
+        self.preset_sync.sig_step_started.connect(self._preset_step_started)
+        self.preset_sync.sig_step_done.connect(self._preset_step_done)
+        # attached collections: answers with citations
+        self.documents = DocumentsChat(client, self.current, self.thread_model, self.view, self)
+        self.documents.sig_error.connect(self.show_error)
+        self.header.layout().insertWidget(1, self.documents.picker)
+        middle = self.composer.parentWidget().layout()
+        middle.insertWidget(middle.indexOf(self.composer), self.documents.note)
+        self.current.sig_saved.connect(self._conversation_saved)
         self.api_bar.sig_error.connect(self.show_error)
         for key, slot in (("Escape", self.stop), ("Ctrl+N", self.new_conversation)):
             shortcut = QShortcut(QKeySequence(key), self, activated=slot)
@@ -152,13 +171,13 @@ class ChatPanel(QWidget):
         if (conv or {}).get("id") != (self.conversation or {}).get("id"):
             self._edit_seq += 1  # answers about the conversation shown before are stale now
             self.thread_model.clear()
-        self.conversation = conv
+        self.current.open(conv)
         self.composer.cancel_edit()
         self.settings.set_conversation(conv)
         self.settings.select_model((conv or {}).get("model_id"))
         self._show_title()
         self.sync.load_templates()
-        self.preset_sync.load_binding()
+        self.preset_sync.set_conversation((conv or {}).get("id"))
         if conv is None:
             self.sync.schedule_meter()
             return
@@ -293,6 +312,7 @@ class ChatPanel(QWidget):
         self._set_streaming(True)
 
     def _set_streaming(self, streaming: bool) -> None:
+        self.current.streaming = streaming
         self.composer.set_streaming(streaming)
         self.view.set_busy(streaming)
 
@@ -351,6 +371,42 @@ class ChatPanel(QWidget):
             self.show_error(error)
             self._after_reply()
         self.sig_reply_ended.emit(error)
+
+    @property
+    def conversation(self) -> dict[str, Any] | None:
+        return self.current.record
+
+    @conversation.setter
+    def conversation(self, record: dict[str, Any] | None) -> None:
+        self.current.record = record  # the same conversation, as the engine now has it
+
+    def _conversation_saved(self, updated: dict[str, Any]) -> None:
+        self.conversations.upsert(updated)
+        if updated.get("id") == self.current.id:
+            self.sync.schedule_meter()
+
+    # -- presets ----------------------------------------------------------------------------
+
+    def _preset_applied(self, conv: dict[str, Any]) -> None:
+        if self.conversation is None or self.conversation["id"] != conv.get("id"):
+            return
+        self.conversation = {**self.conversation, **conv}
+        self.conversations.upsert(conv)
+        self.settings.set_conversation(self.conversation)
+        self.sync.schedule_meter()
+
+    def _preset_step_started(self, note: str) -> None:
+        self._figures = self.stats_label.text()  # the reply's figures stay in front
+        self.stats_label.setText(f"{self._figures} · {note}" if self._figures else note)
+
+    def _preset_step_done(self, note: str, answer: Any) -> None:
+        figures = self._figures
+        if note:
+            self.stats_label.setText(f"{figures} · {note}" if figures else note)
+            self.reload()
+        else:
+            self.stats_label.clear()
+        self.sig_preset_done.emit(answer)
 
     def _after_reply(self) -> None:
         self.reload()

@@ -10,30 +10,55 @@
   (``chat.presets.process``) and reloads the conversation so the reply shows the result table
   or the verdict;
 - *Save as preset*, *Delete*/*Reset*, and the injection test dialog.
+
+It knows the pane, the settings pane and the open conversation's id (``set_conversation``), and
+tells the Chat panel everything else through signals; it never reaches into the panel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
-from desktop.engine_client import EngineState
+from desktop.engine_client import EngineClient, EngineState
 from desktop.panels.chat.injection_dialog import InjectionTestDialog
 
 if TYPE_CHECKING:
-    from desktop.panels.chat.panel import ChatPanel
+    from desktop.panels.chat.preset_pane import PresetPane
+    from desktop.panels.chat.settings_pane import SettingsPane
 
 STEP_NOTES = {"sql": "Running the SQL read-only…", "moderated": "Reviewing the draft…"}
 
 
 class PresetSync(QObject):
-    def __init__(self, panel: ChatPanel) -> None:
-        super().__init__(panel)
-        self.panel = panel
-        self.client = panel.client
-        self.pane = panel.presets
+    sig_error = Signal(object)
+    """An engine call failed (an ``EngineError``)."""
+    sig_message = Signal(str, str)
+    """A line for the panel's message bar: text and kind (info, success)."""
+    sig_conversation_set_up = Signal(object)
+    """A preset was applied; the argument is the conversation as the engine changed it."""
+    sig_needs_conversation = Signal(object)
+    """Applying from a blank panel: create a conversation, then call the argument."""
+    sig_step_started = Signal(str)
+    """The preset's second step runs on the last reply; the argument says what it does."""
+    sig_step_done = Signal(str, object)
+    """The step ended: a line saying how ("" when it failed) and the answer or the error."""
+
+    def __init__(
+        self,
+        client: EngineClient,
+        pane: PresetPane,
+        settings: SettingsPane,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.pane = pane
+        self.settings = settings
+        self.conversation_id: str | None = None
         self.binding: dict[str, Any] | None = None
         self.dialog: InjectionTestDialog | None = None
         self.processing: str | None = None  # the message id whose preset step runs
@@ -65,14 +90,18 @@ class PresetSync(QObject):
             lambda r: self.pane.set_models(r.get("models") or [])
         )
 
+    def set_conversation(self, conversation_id: str | None) -> None:
+        """The open conversation changed: show its preset."""
+        self.conversation_id = conversation_id
+        self.load_binding()
+
     def load_binding(self) -> None:
-        """Show the preset of the open conversation (called when it changes)."""
         self._seq += 1
-        seq, conv = self._seq, self.panel.conversation
-        if conv is None:
+        seq, conv_id = self._seq, self.conversation_id
+        if conv_id is None:
             self._show_binding(None)
             return
-        self.client.call("chat.presets.binding", {"conversation_id": conv["id"]}).on_success(
+        self.client.call("chat.presets.binding", {"conversation_id": conv_id}).on_success(
             lambda r: seq == self._seq and self._show_binding(r.get("binding"))
         )
 
@@ -82,51 +111,46 @@ class PresetSync(QObject):
 
     # -- applying ---------------------------------------------------------------------------
     def apply(self, preset_id: str, options: dict[str, Any]) -> None:
-        if self.panel.conversation is None:
-            self.panel.new_conversation(then=lambda: self.apply(preset_id, options))
+        if self.conversation_id is None:
+            then: Callable[[], None] = lambda: self.apply(preset_id, options)  # noqa: E731
+            self.sig_needs_conversation.emit(then)
             return
-        conv_id = self.panel.conversation["id"]
-        params = {"conversation_id": conv_id, "preset_id": preset_id, "options": options}
+        params = {"conversation_id": self.conversation_id, "preset_id": preset_id,
+                  "options": options}  # fmt: skip
         self.client.call("chat.presets.apply", params).on_success(self._applied).on_failure(
-            self.panel.show_error
+            self.sig_error.emit
         )
 
     def _applied(self, result: dict[str, Any]) -> None:
         conv = result.get("conversation") or {}
-        current = self.panel.conversation
-        if current is None or current["id"] != conv.get("id"):
+        if self.conversation_id is None or self.conversation_id != conv.get("id"):
             return
-        self.panel.conversation = {**current, **conv}
-        self.panel.conversations.upsert(conv)
-        self.panel.settings.set_conversation(self.panel.conversation)
         self._show_binding(result.get("binding"))
-        self.panel.sync.schedule_meter()
+        self.sig_conversation_set_up.emit(conv)
         name = (result.get("binding") or {}).get("name") or "The preset"
-        self.panel.message.show_message(
+        self.sig_message.emit(
             f"“{name}” is set up for this conversation: its system prompt and settings are in "
             "the settings below.",
             "info",
-            timeout_ms=6000,
         )
 
     def detach(self) -> None:
-        conv = self.panel.conversation
-        if conv is None:
+        if self.conversation_id is None:
             return
-        self.client.call("chat.presets.detach", {"conversation_id": conv["id"]}).on_success(
-            lambda _r: self._show_binding(None)
-        ).on_failure(self.panel.show_error)
+        self.client.call(
+            "chat.presets.detach", {"conversation_id": self.conversation_id}
+        ).on_success(lambda _r: self._show_binding(None)).on_failure(self.sig_error.emit)
 
     def database_chosen(self, path: str) -> None:
         def checked(schema: dict[str, Any]) -> None:
             self.pane.show_schema(schema)
             bound = self.binding or {}
-            if bound.get("kind") == "sql" and self.panel.conversation is not None:
+            if bound.get("kind") == "sql" and self.conversation_id is not None:
                 self.apply(bound["preset_id"], {"database": path})
 
         def failed(error) -> None:
             self.pane.show_schema(None, error.message)
-            self.panel.show_error(error)
+            self.sig_error.emit(error)
 
         self.client.call("chat.presets.sql_schema", {"path": path}).on_success(checked).on_failure(
             failed
@@ -142,23 +166,16 @@ class PresetSync(QObject):
         if (self.binding or {}).get("conversation_id") != message.get("conversation_id"):
             return False
         self.processing = message["id"]
-        figures = self.panel.stats_label.text()
-        self.panel.stats_label.setText(
-            f"{figures} · {STEP_NOTES[kind]}" if figures else STEP_NOTES[kind]
-        )
+        self.sig_step_started.emit(STEP_NOTES[kind])
 
         def done(answer: dict[str, Any]) -> None:
             self.processing = None
-            note = _outcome_text(answer.get("outcome") or {})
-            self.panel.stats_label.setText(f"{figures} · {note}" if figures else note)
-            self.panel.reload()
-            self.panel.sig_preset_done.emit(answer)
+            self.sig_step_done.emit(_outcome_text(answer.get("outcome") or {}), answer)
 
         def failed(error) -> None:
             self.processing = None
-            self.panel.stats_label.clear()
-            self.panel.show_error(error)
-            self.panel.sig_preset_done.emit(error)
+            self.sig_error.emit(error)
+            self.sig_step_done.emit("", error)
 
         self.client.call("chat.presets.process", {"message_id": message["id"]}).on_success(
             done
@@ -168,25 +185,23 @@ class PresetSync(QObject):
     # -- managing presets -------------------------------------------------------------------
     def save_as(self) -> None:
         name, ok = QInputDialog.getText(
-            self.panel, "Save as preset", "Name of the new preset:", QLineEdit.EchoMode.Normal
+            self.pane, "Save as preset", "Name of the new preset:", QLineEdit.EchoMode.Normal
         )
         if not ok or not name.strip():
             return
         params = {
             "name": name.strip(),
             "kind": "plain",
-            "system_prompt": self.panel.settings.system_prompt_text(),
-            "params": self.panel.settings.params(),
+            "system_prompt": self.settings.system_prompt_text(),
+            "params": self.settings.params(),
         }
 
         def created(preset: dict[str, Any]) -> None:
             self.load(select=preset["id"])
-            self.panel.message.show_message(
-                f"Saved the preset “{preset['name']}”.", "success", timeout_ms=5000
-            )
+            self.sig_message.emit(f"Saved the preset “{preset['name']}”.", "success")
 
         self.client.call("chat.presets.create", params).on_success(created).on_failure(
-            self.panel.show_error
+            self.sig_error.emit
         )
 
     def delete(self, preset_id: str) -> None:
@@ -200,24 +215,23 @@ class PresetSync(QObject):
             else f"Delete the preset “{preset['name']}”? Conversations using it keep their "
             "system prompt and settings."
         )
-        answer = QMessageBox.question(self.panel, f"{verb} preset", question)
+        answer = QMessageBox.question(self.pane, f"{verb} preset", question)
         if answer != QMessageBox.StandardButton.Yes:
             return
         self.client.call("chat.presets.delete", {"id": preset_id}).on_success(
             lambda _r: self.load()
-        ).on_failure(self.panel.show_error)
+        ).on_failure(self.sig_error.emit)
 
     def run_injection_tests(self) -> None:
         request: dict[str, Any] = {}
-        conv = self.panel.conversation
-        if conv is not None and (self.binding or {}).get("kind") == "guarded":
-            request["conversation_id"] = conv["id"]  # its (possibly edited) system prompt
+        if self.conversation_id is not None and (self.binding or {}).get("kind") == "guarded":
+            request["conversation_id"] = self.conversation_id  # its (possibly edited) system prompt
         else:
             request["preset_id"] = self.pane.selected_id() or "builtin-guarded"
-        model = self.panel.settings.model_id()
+        model = self.settings.model_id()
         if model:
             request["model"] = model
-        self.dialog = InjectionTestDialog(self.client, request, self.panel)
+        self.dialog = InjectionTestDialog(self.client, request, self.pane.window())
         self.dialog.show()
         self.dialog.run()
 

@@ -36,16 +36,6 @@ LABELS = {
     "max_tokens": "Max tokens",
     "seed": "Seed",
 }
-# Used until chat.params answers (docs/PROTOCOL.md, ChatParams).
-FALLBACK = [
-    {"name": "temperature", "default": 0.8, "help": "randomness", "range": [0.0, 5.0]},
-    {"name": "top_p", "default": 0.95, "help": "nucleus sampling", "range": [0.0, 1.0]},
-    {"name": "top_k", "default": 40, "help": "keep the K most likely tokens", "range": [0, 100000]},
-    {"name": "min_p", "default": 0.05, "help": "drop unlikely tokens", "range": [0.0, 1.0]},
-    {"name": "repeat_penalty", "default": 1.1, "help": "repetition penalty", "range": [0.1, 5.0]},
-    {"name": "max_tokens", "default": 512, "help": "longest reply", "range": [1, 1000000]},
-    {"name": "seed", "default": None, "help": "random seed", "range": [0, 2**31 - 1]},
-]
 TEMPLATE_LABELS = {"auto": "Automatic", "model": "The model's own"}
 SCHEMA_EXAMPLE = '{\n  "type": "object",\n  "properties": {"answer": {"type": "string"}},\n  "required": ["answer"]\n}'
 INT_MAX = 2**31 - 1
@@ -130,7 +120,7 @@ class SettingsPane(QWidget):
         layout.addWidget(sampling)
         layout.addWidget(json_box)
         layout.addStretch(1)
-        self.set_descriptors(FALLBACK)
+        self.set_descriptors([])  # the controls come with chat.params's answer
         self._json_toggled(False)
 
     # -- filling ----------------------------------------------------------------------------

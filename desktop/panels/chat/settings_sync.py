@@ -13,28 +13,41 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.engine_client import EngineState
+from desktop.engine_client import EngineClient, EngineState
 
 if TYPE_CHECKING:
-    from desktop.panels.chat.panel import ChatPanel
+    from desktop.panels.chat.composer import Composer
+    from desktop.panels.chat.open_conversation import OpenConversation
+    from desktop.panels.chat.settings_pane import SettingsPane
 
 METER_DEBOUNCE_MS = 400
 SAVE_DEBOUNCE_MS = 500
 
 
 class SettingsSync(QObject):
-    def __init__(self, panel: ChatPanel) -> None:
-        super().__init__(panel)
-        self.panel = panel
-        self.client = panel.client
-        self.settings = panel.settings
-        self.meter = panel.composer.meter
+    sig_error = Signal(object)
+    """An engine call failed (an ``EngineError``)."""
+
+    def __init__(
+        self,
+        client: EngineClient,
+        current: OpenConversation,
+        settings: SettingsPane,
+        composer: Composer,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.current = current
+        self.settings = settings
+        self.composer = composer
+        self.meter = composer.meter
         self._meter_seq = 0
         self._meter_timer = self._single_shot(METER_DEBOUNCE_MS, self.refresh_meter)
         self._save_timer = self._single_shot(SAVE_DEBOUNCE_MS, self.save)
-        panel.composer.editor.textChanged.connect(self._meter_timer.start)
+        composer.editor.textChanged.connect(self._meter_timer.start)
         self.settings.sig_changed.connect(self._changed)
         self.settings.sig_model_changed.connect(self._model_changed)
         self.settings.sig_template_changed.connect(self._template_changed)
@@ -51,12 +64,12 @@ class SettingsSync(QObject):
 
     def load_models(self) -> None:
         def show(result: dict[str, Any]) -> None:
-            conv = self.panel.conversation or {}
+            conv = self.current.record or {}
             self.settings.set_models(result.get("models") or [], conv.get("model_id"))
             self.load_templates()
             self.schedule_meter()
 
-        self.client.call("models.list").on_success(show).on_failure(self.panel.show_error)
+        self.client.call("models.list").on_success(show).on_failure(self.sig_error.emit)
 
     def load_templates(self) -> None:
         model_id = self.settings.model_id()
@@ -66,10 +79,10 @@ class SettingsSync(QObject):
     def _model_changed(self, model_id: str | None) -> None:
         self.load_templates()
         self.schedule_meter()
-        conv = self.panel.conversation
+        conv = self.current.record
         if conv is not None and model_id:
             self.client.call("chat.update", {"id": conv["id"], "model_id": model_id}).on_failure(
-                self.panel.show_error
+                self.sig_error.emit
             )
 
     def _template_changed(self, template: str) -> None:
@@ -80,7 +93,7 @@ class SettingsSync(QObject):
             "chat.set_template", {"model_id": model_id, "template": template}
         ).on_success(
             lambda info: (self.settings.set_templates(info), self.schedule_meter())
-        ).on_failure(self.panel.show_error)
+        ).on_failure(self.sig_error.emit)
 
     # -- the conversation's settings ------------------------------------------------------
 
@@ -93,7 +106,7 @@ class SettingsSync(QObject):
         return self._save_timer.isActive()
 
     def save(self) -> None:
-        conv = self.panel.conversation
+        conv = self.current.record
         if conv is None:
             return
         conv_id = conv["id"]
@@ -104,13 +117,10 @@ class SettingsSync(QObject):
         }
 
         def saved(updated: dict[str, Any]) -> None:
-            current = self.panel.conversation
-            if current is not None and current["id"] == conv_id:
-                self.panel.conversation = {**current, **updated}
-            self.panel.conversations.upsert(updated)
+            self.current.merge(updated)
             self.settings.show_schema_error("")
 
-        self.client.call("chat.update", params).on_success(saved).on_failure(self.panel.show_error)
+        self.client.call("chat.update", params).on_success(saved).on_failure(self.sig_error.emit)
 
     # -- context meter --------------------------------------------------------------------
 
@@ -118,7 +128,7 @@ class SettingsSync(QObject):
         self._meter_timer.start()
 
     def refresh_meter(self) -> None:
-        if self.client.state != EngineState.READY or self.panel.stream is not None:
+        if self.client.state != EngineState.READY or self.current.streaming:
             return
         model_id = self.settings.model_id()
         if model_id is None:  # no chat model in the library (yet)
@@ -126,8 +136,8 @@ class SettingsSync(QObject):
             return
         params = {k: v for k, v in self.settings.params().items() if k != "json_schema"}
         request: dict[str, Any] = {"params": params, "model": model_id}
-        draft = self.panel.composer.text()
-        conv = self.panel.conversation
+        draft = self.composer.text()
+        conv = self.current.record
         if conv is not None:
             request.update(conversation_id=conv["id"], content=draft)
         else:

@@ -178,9 +178,15 @@ class DatasetActions(QObject):
 
     def open_dedup(self) -> None:
         ds = self._ds()
-        if ds is not None:
-            d = DedupDialog(ds.get("fields") or [], self.panel)
+        if ds is None:
+            return
+
+        def show(options: dict[str, Any]) -> None:
+            d = DedupDialog(ds.get("fields") or [], options["dedup"], self.panel)
             self._open(d, lambda: self.run_dedup(d.params()))
+
+        request(self, self.client, "data.step_options", ok=show,
+                fail=lambda e: self._error(e.message))  # fmt: skip
 
     def run_dedup(self, params: dict[str, Any]) -> None:
         title = "Finding duplicates" if params.get("dry_run") else "Removing duplicates"

@@ -119,7 +119,10 @@ class FilterDialog(StepDialog):
 
 
 class DedupDialog(StepDialog):
-    def __init__(self, fields: list[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, fields: list[str], options: list[dict[str, Any]], parent: QWidget | None = None
+    ) -> None:
+        """``options``: ``data.step_options``'s ``dedup`` list (defaults and limits)."""
         super().__init__(
             "Remove duplicates",
             "Exact duplicates compare the normalised text (case, spacing and Unicode forms "
@@ -128,11 +131,12 @@ class DedupDialog(StepDialog):
             parent,
         )
         self.near = QCheckBox("Near duplicates (not only exact)")
+        threshold = next(o for o in options if o["name"] == "threshold")
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.3, 1.0)
+        self.threshold.setRange(*threshold["range"])
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(0.8)
-        self.threshold.setToolTip("Jaccard similarity of word 3-grams; lower finds more")
+        self.threshold.setValue(threshold["default"])
+        self.threshold.setToolTip(threshold["help"])
         self.field = field_combo(fields)
         self.review = QCheckBox("Review the clusters before removing anything")
         self.review.setChecked(True)

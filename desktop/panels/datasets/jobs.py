@@ -1,9 +1,7 @@
 """Dataset steps run as engine jobs: ``DataJobs`` starts one, follows its ``job.progress``
-notifications, fetches the finished Job for its result or error, and cancels or resumes it;
+notifications through a ``JobHandle`` (which also keeps the ones that arrive before the start
+call answers, and carries the result or error of the end), and cancels or resumes it;
 ``JobStrip`` shows the panel's running job with a progress bar and Cancel.
-
-A step method (``data.dedup`` …) answers ``{job}`` after checking its parameters; a quick job can
-end before that answer arrives, so ends of jobs not (yet) known are kept for a while.
 """
 
 from __future__ import annotations
@@ -15,18 +13,16 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from desktop.calls import request
-from desktop.engine_client import EngineClient
-from desktop.errors import EngineError
+from desktop.engine_client import EngineClient, JobFailure, JobHandle
 
 
 @dataclass
 class TrackedJob:
-    job_id: str
     title: str
     on_success: Callable[[Any], None] | None
     on_failure: Callable[[str], None] | None
     on_cancel: Callable[[dict], None] | None
+    job_id: str = ""
     progress: float | None = None
     message: str = ""
     resumable: bool = False
@@ -36,16 +32,13 @@ class DataJobs(QObject):
     sig_changed = Signal()
     """A job started, reported progress or ended (the strip redraws)."""
     sig_ended = Signal(object)
-    """A tracked job ended; the argument is its final Job record."""
+    """A tracked job ended; the argument is ``{"id", "state", "result", "error"}``."""
 
     def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self.jobs: dict[str, TrackedJob] = {}  # running, in start order
         self.resumable: TrackedJob | None = None  # the last resumable job that stopped early
-        self._early: dict[str, dict[str, Any]] = {}  # ends that came before the start answer
-        client.sig_job_progress.connect(self._on_progress)
-        client.sig_crashed.connect(self._on_crash)
 
     def start(
         self,
@@ -59,22 +52,8 @@ class DataJobs(QObject):
     ) -> None:
         """Call a job-starting method; exactly one of the callbacks runs when the job is over
         (``on_failure`` also when the engine refuses the parameters)."""
-
-        def started(result: dict[str, Any]) -> None:
-            job = result["job"]
-            tracked = TrackedJob(job["id"], title, on_success, on_failure, on_cancel)
-            tracked.resumable = bool(job.get("resumable"))
-            self.jobs[job["id"]] = tracked
-            self.sig_changed.emit()
-            early = self._early.pop(job["id"], None)
-            if early is not None:
-                self._on_progress(early)
-
-        def refused(error: EngineError) -> None:
-            if on_failure is not None:
-                on_failure(error.message)
-
-        request(self, self.client, method, params, ok=started, fail=refused)
+        tracked = TrackedJob(title, on_success, on_failure, on_cancel)
+        self._follow(tracked, self.client.start_job(method, params))
 
     def current(self) -> TrackedJob | None:
         """The most recently started job that is still running."""
@@ -90,50 +69,48 @@ class DataJobs(QObject):
     def resume(self) -> None:
         """Re-queue the last resumable job that was cancelled or failed; it reports as before."""
         tracked, self.resumable = self.resumable, None
-        if tracked is None:
-            return
-
-        def resumed(_job: dict[str, Any]) -> None:
+        if tracked is not None:
             tracked.message, tracked.progress = "Resuming…", None
-            self.jobs[tracked.job_id] = tracked
-            self.sig_changed.emit()
-
-        def refused(error: EngineError) -> None:
-            self.sig_changed.emit()
-            if tracked.on_failure is not None:
-                tracked.on_failure(error.message)
-
-        request(self, self.client, "jobs.resume", {"id": tracked.job_id}, ok=resumed,
-                fail=refused)  # fmt: skip
+            self._follow(tracked, self.client.resume_job(tracked.job_id))
 
     def forget_resumable(self) -> None:
         self.resumable = None
         self.sig_changed.emit()
 
-    # -- notifications --------------------------------------------------------------------
+    # -- one job's signals -----------------------------------------------------------------
 
-    def _on_progress(self, params: dict[str, Any]) -> None:
-        job_id = params.get("job_id")
-        job = self.jobs.get(job_id)
-        if job is None:
-            if params.get("kind") == "end" and str(params.get("job_kind", "")).startswith("data."):
-                self._early[job_id] = params
-                while len(self._early) > 50:
-                    self._early.pop(next(iter(self._early)))
-            return
-        if params.get("kind") != "end":
-            job.progress = params.get("progress")
-            job.message = params.get("message") or job.message
+    def _follow(self, tracked: TrackedJob, handle: JobHandle) -> None:
+        def started(_reply: dict[str, Any]) -> None:
+            tracked.job_id = handle.job_id or tracked.job_id
+            tracked.resumable = bool(handle.job.get("resumable", tracked.resumable))
+            self.jobs[tracked.job_id] = tracked
             self.sig_changed.emit()
-            return
-        del self.jobs[job_id]
-        self.sig_changed.emit()
-        ended = {"id": job_id, "state": params.get("state"), "error": params.get("message")}
-        request(self, self.client, "jobs.get", {"id": job_id},
-                ok=lambda record: self._finish(job, record),
-                fail=lambda _error: self._finish(job, ended))  # fmt: skip
+
+        def progressed(params: dict[str, Any]) -> None:
+            tracked.progress = params.get("progress")
+            tracked.message = params.get("message") or tracked.message
+            self.sig_changed.emit()
+
+        def finished(result: Any) -> None:
+            self._finish(tracked, {"id": tracked.job_id, "state": "succeeded", "result": result})
+
+        def failed(error: Exception) -> None:
+            if not isinstance(error, JobFailure):  # refused before it started
+                self.sig_changed.emit()
+                if tracked.on_failure is not None:
+                    tracked.on_failure(getattr(error, "message", str(error)))
+                return
+            record = {"id": tracked.job_id, "state": error.state, "error": error.message}
+            self._finish(tracked, record)
+
+        handle.sig_started.connect(started)
+        handle.sig_progress.connect(progressed)
+        handle.sig_finished.connect(finished)
+        handle.sig_failed.connect(failed)
 
     def _finish(self, job: TrackedJob, record: dict[str, Any]) -> None:
+        self.jobs.pop(job.job_id, None)
+        self.sig_changed.emit()
         state = record.get("state")
         if job.resumable and state != "succeeded":
             job.message = str(record.get("error") or state)
@@ -146,20 +123,10 @@ class DataJobs(QObject):
             if job.on_cancel is not None:
                 job.on_cancel(record)
             elif job.on_failure is not None:
-                job.on_failure(f"{job.title}: {state}.")
+                job.on_failure(str(record.get("error") or f"{job.title}: {state}."))
         elif job.on_failure is not None:
-            job.on_failure(str(record.get("error") or record.get("message") or "The job failed."))
+            job.on_failure(str(record.get("error") or "The job failed."))
         self.sig_ended.emit(record)
-
-    def _on_crash(self, *_args: Any) -> None:
-        jobs, self.jobs = self.jobs, {}
-        self.sig_changed.emit()
-        for job in jobs.values():
-            if job.on_failure is not None:
-                job.on_failure(
-                    f"{job.title} was interrupted: the engine stopped. "
-                    "Run it again (generation can be resumed in Activity)."
-                )
 
 
 class JobStrip(QWidget):

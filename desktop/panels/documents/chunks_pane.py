@@ -30,7 +30,7 @@ from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
 from desktop.panels.documents.files_pane import FILE_FILTER
-from desktop.panels.documents.models import ChunksModel
+from desktop.panels.documents.item_models import ChunksModel
 from desktop.panels.documents.source_viewer import where_text
 from desktop.widgets import HintTableView
 
@@ -56,18 +56,10 @@ class ChunksPane(QWidget):
         self.other_button = QPushButton("Other file…")
         self.other_button.setToolTip("Preview how any file would be split (nothing is stored)")
         self.other_button.clicked.connect(self.choose_file)
-        self.tokens_spin = QSpinBox()
-        self.tokens_spin.setRange(32, 2048)
-        self.tokens_spin.setValue(200)
+        self.tokens_spin = QSpinBox()  # limits, default and help: set_descriptors
         self.tokens_spin.setSuffix(" tokens")
-        self.tokens_spin.setToolTip("Most embedder tokens in one chunk")
         self.overlap_spin = QSpinBox()
-        self.overlap_spin.setRange(0, 512)
-        self.overlap_spin.setValue(32)
         self.overlap_spin.setPrefix("overlap ")
-        self.overlap_spin.setToolTip(
-            "Tokens of the previous chunk repeated at the start of the next"
-        )
         self.preview_button = QPushButton("Preview split")
         self.preview_button.setToolTip("Split the file with these sizes (nothing is stored)")
         self.preview_button.clicked.connect(lambda: self.preview())
@@ -112,13 +104,31 @@ class ChunksPane(QWidget):
         self._update_enabled()
 
     # -- input ----------------------------------------------------------------------------
+    def set_descriptors(self, descriptors: list[dict[str, Any]]) -> None:
+        """The chunking limits, defaults and help from ``docs.settings``."""
+        by_name = {d["name"]: d for d in descriptors}
+        for spin, name in (
+            (self.tokens_spin, "chunk_tokens"),
+            (self.overlap_spin, "overlap_tokens"),
+        ):
+            d = by_name.get(name)
+            if d is None:
+                continue
+            spin.setRange(*(int(x) for x in d["range"]))
+            if self.collection is None:
+                spin.setValue(int(d["default"]))
+            spin.setToolTip(d["help"][:1].upper() + d["help"][1:])
+
     def show_collection(self, collection: dict[str, Any] | None) -> None:
         changed = (collection or {}).get("id") != (self.collection or {}).get("id")
         self.collection = collection
         if changed:
             settings = (collection or {}).get("settings") or {}
-            self.tokens_spin.setValue(int(settings.get("chunk_tokens") or 200))
-            self.overlap_spin.setValue(int(settings.get("overlap_tokens") or 32))
+            # a collection's settings are stored whole (the engine fills in its defaults)
+            if settings.get("chunk_tokens") is not None:
+                self.tokens_spin.setValue(int(settings["chunk_tokens"]))
+            if settings.get("overlap_tokens") is not None:
+                self.overlap_spin.setValue(int(settings["overlap_tokens"]))
             self.model.set_records([])
             self.detail.clear()
             self.status.clear()

@@ -31,20 +31,8 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.models import MODE_LABELS, MODES
+from desktop.panels.documents.item_models import MODE_LABELS, MODES
 
-# Used until docs.settings answers (docs/PROTOCOL.md, CollectionSettings).
-FALLBACK = [
-    {"name": "chunk_tokens", "default": 200, "help": "most embedder tokens in one chunk", "range": [32, 2048]},
-    {"name": "overlap_tokens", "default": 32, "help": "tokens repeated from the previous chunk", "range": [0, 512]},
-    {"name": "batch_size", "default": 32, "help": "chunks embedded per batch", "range": [1, 1024]},
-    {"name": "k", "default": 5, "help": "chunks returned by a search", "range": [1, 100]},
-    {"name": "mode", "default": "hybrid", "help": "hybrid (dense + BM25), dense or bm25", "range": None},
-    {"name": "min_score", "default": 0.2, "help": "relevance threshold (0 = off)", "range": [0.0, 1.0]},
-    {"name": "mmr", "default": False, "help": "diversify results", "range": None},
-    {"name": "mmr_lambda", "default": 0.6, "help": "MMR balance", "range": [0, 1]},
-    {"name": "cache_similarity", "default": 0.95, "help": "semantic cache threshold (1 = off)", "range": [0.5, 1.0]},
-]  # fmt: skip
 LABELS = {
     "chunk_tokens": "Chunk size (tokens)",
     "overlap_tokens": "Overlap (tokens)",
@@ -72,7 +60,7 @@ class CollectionDialog(QDialog):
         self,
         client: EngineClient,
         *,
-        descriptors: list[dict[str, Any]] | None = None,
+        descriptors: list[dict[str, Any]],
         embedders: list[dict[str, Any]] | None = None,
         collection: dict[str, Any] | None = None,
         parent: QWidget | None = None,
@@ -104,7 +92,7 @@ class CollectionDialog(QDialog):
         self.chunking_form = QFormLayout(chunking)
         search = QGroupBox("Search defaults")
         self.search_form = QFormLayout(search)
-        for d in descriptors or FALLBACK:
+        for d in descriptors:  # docs.settings's collection list: defaults, limits, help
             widget = self._field(d)
             if widget is None:
                 continue

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import Call, EngineClient
 from desktop.errors import CancelledError, EngineError
-from desktop.panels.documents.models import EvalModel
+from desktop.panels.documents.item_models import EvalModel
 from desktop.widgets import HintTableView
 
 HELP = (

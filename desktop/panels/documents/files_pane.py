@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.format import human_bytes
-from desktop.panels.documents.models import FilesModel
+from desktop.panels.documents.item_models import FilesModel
 from desktop.widgets import HintTableView
 
 FILE_FILTER = (

@@ -1,10 +1,8 @@
 """Ingest jobs of the Documents panel: ``IngestTracker`` starts ``docs.ingest``, follows its
 ``job.progress``/``job.metrics`` notifications (files/s from the metrics, ETA from the progress
 fraction and the time since the job began), cancels it and resumes it (``jobs.resume``: the engine
-skips what is already indexed); ``IngestStrip`` shows the selected collection's job.
-
-A quick job can end before ``docs.ingest`` answers with its id, so recent ends of unknown
-``docs.ingest`` jobs are kept for a while.
+skips what is already indexed); ``IngestStrip`` shows the selected collection's job. Each job is
+followed through a ``JobHandle``, which keeps notifications that come before its id is known.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from desktop.calls import request
-from desktop.engine_client import EngineClient
+from desktop.engine_client import EngineClient, JobFailure, JobHandle
 from desktop.format import human_duration
 
 STOPPED = ("failed", "cancelled", "interrupted")
@@ -80,15 +78,9 @@ class IngestTracker(QObject):
         super().__init__(parent)
         self.client = client
         self.jobs: dict[str, IngestJob] = {}  # by collection id: the latest job of each
-        self._early: dict[str, dict[str, Any]] = {}
-        client.sig_job_progress.connect(self._on_progress)
-        client.sig_job_metrics.connect(self._on_metrics)
 
     def job_for(self, collection_id: str | None) -> IngestJob | None:
         return self.jobs.get(collection_id or "")
-
-    def _by_id(self, job_id: str | None) -> IngestJob | None:
-        return next((j for j in self.jobs.values() if j.job_id == job_id), None)
 
     # -- actions --------------------------------------------------------------------------
     def start(self, collection: dict[str, Any], paths: list[str] | None) -> None:
@@ -96,30 +88,11 @@ class IngestTracker(QObject):
         params: dict[str, Any] = {"id": collection["id"]}
         if paths is not None:
             params["paths"] = paths
-        request(
-            self,
-            self.client,
-            "docs.ingest",
-            params,
-            ok=lambda r: self.follow(r["job"], collection),
-            fail=lambda e: self.sig_error.emit(e.message),
-        )
+        self._attach(self.client.start_job("docs.ingest", params), collection, None)
 
-    def follow(self, job: dict[str, Any], collection: dict[str, Any]) -> None:
-        """Track a job (just started, or found running when the collection was selected)."""
-        tracked = IngestJob(
-            job["id"],
-            collection["id"],
-            f"Ingesting into {collection.get('name')}",
-            state=job.get("state") or "queued",
-            progress=job.get("progress"),
-            message=job.get("message") or "Waiting to start…",
-        )
-        self.jobs[collection["id"]] = tracked
-        self.sig_changed.emit(collection["id"])
-        early = self._early.pop(job["id"], None)
-        if early is not None:
-            self._on_progress(early)
+    def follow(self, job_id: str, collection: dict[str, Any]) -> None:
+        """Track a job found running when the collection was selected."""
+        self._attach(self.client.follow_job(job_id), collection, None)
 
     def offer_resume(self, job: dict[str, Any], collection: dict[str, Any]) -> None:
         """Show an ingest that stopped early (found in ``jobs.list``) so it can be resumed."""
@@ -156,20 +129,11 @@ class IngestTracker(QObject):
         job = self.job_for(collection_id)
         if job is None or job.active:
             return
-
-        def resumed(record: dict[str, Any]) -> None:
-            job.state, job.record, job.began = record.get("state") or "queued", None, None
-            job.message, job.metrics = "Resuming…", {}
-            self.sig_changed.emit(collection_id)
-
-        request(
-            self,
-            self.client,
-            "jobs.resume",
-            {"id": job.job_id},
-            ok=resumed,
-            fail=lambda e: self.sig_error.emit(e.message),
-        )
+        job.state, job.record, job.began = "queued", None, None
+        job.message, job.metrics = "Resuming…", {}
+        self.sig_changed.emit(collection_id)
+        collection = {"id": collection_id, "name": job.title.split(" into ", 1)[-1]}
+        self._attach(self.client.resume_job(job.job_id), collection, job)
 
     def dismiss(self, collection_id: str) -> None:
         job = self.job_for(collection_id)
@@ -177,41 +141,60 @@ class IngestTracker(QObject):
             del self.jobs[collection_id]
             self.sig_changed.emit(collection_id)
 
-    # -- notifications --------------------------------------------------------------------
-    def _on_progress(self, params: dict[str, Any]) -> None:
-        job = self._by_id(params.get("job_id"))
-        if job is None:
-            if params.get("job_kind") == "docs.ingest" and params.get("kind") == "end":
-                self._early[params.get("job_id")] = params
-                while len(self._early) > 50:
-                    self._early.pop(next(iter(self._early)))
-            return
-        job.state = params.get("state") or job.state
-        if params.get("kind") == "begin" or job.began is None:
-            job.began = time.monotonic()
-        if params.get("progress") is not None or params.get("kind") == "begin":
-            job.progress = params.get("progress")
-        if params.get("message"):
-            job.message = params["message"]
-        if params.get("kind") != "end":
-            self.sig_changed.emit(job.collection_id)
-            return
-        request(
-            self,
-            self.client,
-            "jobs.get",
-            {"id": job.job_id},
-            ok=lambda record: self._ended(job, record),
-            fail=lambda _e: self._ended(
-                job, {"id": job.job_id, "state": job.state, "error": params.get("message")}
-            ),
-        )
+    # -- one job's signals ----------------------------------------------------------------
+    def _attach(
+        self, handle: JobHandle, collection: dict[str, Any], resumed: IngestJob | None
+    ) -> None:
+        box: list[IngestJob] = [resumed] if resumed is not None else []
 
-    def _on_metrics(self, params: dict[str, Any]) -> None:
-        job = self._by_id(params.get("job_id"))
-        if job is not None and isinstance(params.get("values"), dict):
-            job.metrics.update(params["values"])
+        def started(_reply: dict[str, Any]) -> None:
+            job = handle.job
+            if box:
+                box[0].state = job.get("state") or "queued"
+            else:
+                box.append(IngestJob(
+                    job["id"], collection["id"], f"Ingesting into {collection.get('name')}",
+                    state=job.get("state") or "queued", progress=job.get("progress"),
+                    message=job.get("message") or "Waiting to start…",
+                ))  # fmt: skip
+            self.jobs[collection["id"]] = box[0]
+            self.sig_changed.emit(collection["id"])
+
+        def progressed(params: dict[str, Any]) -> None:
+            job = box[0]
+            job.state = params.get("state") or job.state
+            if params.get("kind") == "begin" or job.began is None:
+                job.began = time.monotonic()
+            if params.get("progress") is not None or params.get("kind") == "begin":
+                job.progress = params.get("progress")
+            if params.get("message"):
+                job.message = params["message"]
             self.sig_changed.emit(job.collection_id)
+
+        def measured(params: dict[str, Any]) -> None:
+            if isinstance(params.get("values"), dict):
+                box[0].metrics.update(params["values"])
+                self.sig_changed.emit(box[0].collection_id)
+
+        def finished(result: Any) -> None:
+            self._ended(box[0], {"id": handle.job_id, "state": "succeeded", "result": result})
+
+        def failed(error: Exception) -> None:
+            if not isinstance(error, JobFailure):  # refused: nothing started
+                if box:
+                    box[0].state = "failed"
+                    box[0].message = getattr(error, "message", str(error))
+                    self.sig_changed.emit(box[0].collection_id)
+                self.sig_error.emit(getattr(error, "message", str(error)))
+                return
+            record = {"id": handle.job_id, "state": error.state, "error": error.message}
+            self._ended(box[0], record)
+
+        handle.sig_started.connect(started)
+        handle.sig_progress.connect(progressed)
+        handle.sig_metrics.connect(measured)
+        handle.sig_finished.connect(finished)
+        handle.sig_failed.connect(failed)
 
     def _ended(self, job: IngestJob, record: dict[str, Any]) -> None:
         job.record = record

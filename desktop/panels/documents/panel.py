@@ -44,7 +44,7 @@ from desktop.panels.documents.ingest import (
     IngestTracker,
     summary_text,
 )
-from desktop.panels.documents.models import CollectionsModel
+from desktop.panels.documents.item_models import CollectionsModel
 from desktop.panels.documents.search_pane import SearchPane
 from desktop.widgets import HintTableView, MessageBar
 
@@ -160,6 +160,8 @@ class DocumentsPanel(QWidget):
     def _on_ready(self) -> None:
         def settings(r: dict[str, Any]) -> None:
             self._descriptors = r.get("collection") or None
+            self.chunks.set_descriptors(self._descriptors or [])
+            self._update_enabled()
             if r.get("types"):
                 self.search.set_types(r["types"])
 
@@ -210,13 +212,7 @@ class DocumentsPanel(QWidget):
             return
         running = collection.get("ingesting")
         if running:
-            request(
-                self,
-                self.client,
-                "jobs.get",
-                {"id": running},
-                ok=lambda job: self.tracker.follow(job, collection),
-            )
+            self.tracker.follow(running, collection)
             return
 
         def listed(result: dict[str, Any]) -> None:
@@ -261,6 +257,7 @@ class DocumentsPanel(QWidget):
 
     def _update_enabled(self) -> None:
         has = self.collection is not None
+        self.new_button.setEnabled(self._descriptors is not None)  # its form comes from them
         self.rename_button.setEnabled(has)
         self.settings_button.setEnabled(has)
         self.delete_button.setEnabled(has)
@@ -269,7 +266,7 @@ class DocumentsPanel(QWidget):
     # -- collections ----------------------------------------------------------------------
     def new_collection(self) -> CollectionDialog:
         self.dialog = CollectionDialog(
-            self.client, descriptors=self._descriptors, embedders=self._embedders, parent=self
+            self.client, descriptors=self._descriptors or [], embedders=self._embedders, parent=self
         )
         self.dialog.sig_created.connect(self._created)
         self.dialog.sig_refused.connect(self.show_error)
@@ -282,7 +279,7 @@ class DocumentsPanel(QWidget):
             return None
         self.dialog = CollectionDialog(
             self.client,
-            descriptors=self._descriptors,
+            descriptors=self._descriptors or [],
             embedders=self._embedders,
             collection=self.collection,
             parent=self,

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.models import MODE_LABELS, MODES, HitsModel, score_text
+from desktop.panels.documents.item_models import MODE_LABELS, MODES, HitsModel, score_text
 from desktop.panels.documents.source_viewer import SourceViewer, where_text
 from desktop.widgets import HintTableView
 

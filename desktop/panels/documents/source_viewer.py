@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
-from desktop.panels.documents.models import page_text
+from desktop.panels.documents.item_models import page_text
 
 CONTEXT_CHARS = 800
 HIGHLIGHT = "background-color:#ffe27a; color:#1a1a1a;"

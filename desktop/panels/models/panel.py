@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine_client import EngineClient
+from desktop.engine_client import EngineClient, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.format import human_bytes, human_count
 from desktop.panels.models.table_model import ModelsTableModel, capabilities_text, source_of
@@ -41,8 +42,6 @@ class ModelsPanel(QWidget):
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self._jobs: dict[str, str] = {}  # job id -> what it does, for the message when it ends
-        self._ended: dict[str, dict[str, Any]] = {}  # recent job ends not (yet) known as ours
         self.setAcceptDrops(True)
 
         self.import_file_button = QPushButton("Import file…")
@@ -112,7 +111,6 @@ class ModelsPanel(QWidget):
 
         client.sig_models_changed.connect(self.refresh)
         client.sig_ready.connect(lambda _reply: self.refresh())
-        client.sig_job_progress.connect(self._on_job_progress)
         self._update_selection()
 
     # -- data -----------------------------------------------------------------------------
@@ -171,9 +169,7 @@ class ModelsPanel(QWidget):
             else:
                 self._show_error(error)
 
-        self.client.call("models.import", params).on_success(
-            lambda result: self._job_started(result, f"Importing {name}")
-        ).on_failure(refused)
+        self._follow(self.client.start_job("models.import", params), f"Importing {name}", refused)
 
     def _import_adapter(self, params: dict[str, Any], arch: str | None) -> None:
         """A LoRA adapter needs the base model it was trained on: ask which, then import again."""
@@ -295,42 +291,41 @@ class ModelsPanel(QWidget):
         model = self.selected_model()
         if model is None:
             return
-        self.client.call("models.convert", {"id": model["id"]}).on_success(
-            lambda result: self._job_started(
-                result, f"Converting {model['name']} to torch (about a minute for a small model)"
-            )
-        ).on_failure(self._show_error)
+        text = f"Converting {model['name']} to torch (about a minute for a small model)"
+        self._follow(self.client.start_job("models.convert", {"id": model["id"]}), text)
 
-    def _job_started(self, result: dict[str, Any], text: str) -> None:
-        job = result["job"]
-        self._jobs[job["id"]] = text
-        self.sig_import_started.emit(job["id"])
-        ended = self._ended.pop(job["id"], None)
-        if ended is not None:  # a quick job can finish before its start is answered
-            self._on_job_progress(ended)
-        else:
-            self.message.show_message(
-                f"{text}… Progress is in the status bar and the Activity panel.", "info"
-            )
+    def _follow(
+        self,
+        handle: JobHandle,
+        text: str,
+        refused: Callable[[EngineError], None] | None = None,
+    ) -> None:
+        """Say in the panel's message line what the job does and how it ended."""
 
-    def _on_job_progress(self, params: dict[str, Any]) -> None:
-        job_id = params.get("job_id")
-        if params.get("kind") != "end":
-            return
-        if job_id not in self._jobs:
-            self._ended[job_id] = params
-            while len(self._ended) > 50:
-                self._ended.pop(next(iter(self._ended)))
-            return
-        text = self._jobs.pop(job_id)
-        state = params.get("state")
-        if state == "succeeded":
+        def started(reply: dict[str, Any]) -> None:
+            self.sig_import_started.emit(handle.job_id)
+            if not handle.done:
+                self.message.show_message(
+                    f"{text}… Progress is in the status bar and the Activity panel.", "info"
+                )
+
+        def finished(_result: Any) -> None:
             self.message.show_message(f"{text}: done.", "success", timeout_ms=8000)
-        elif state == "failed":
-            self.message.show_message(f"{text} failed: {params.get('message')}", "error")
-        else:
-            self.message.show_message(f"{text}: {state}.", "info", timeout_ms=8000)
-        self.refresh()
+            self.refresh()
+
+        def failed(error: Exception) -> None:
+            if isinstance(error, JobFailure) and error.state != "failed":
+                self.message.show_message(f"{text}: {error.state}.", "info", timeout_ms=8000)
+            elif isinstance(error, JobFailure):
+                self.message.show_message(f"{text} failed: {error.message}", "error")
+            else:  # the engine refused to start it
+                (refused or self._show_error)(error)
+                return
+            self.refresh()
+
+        handle.sig_started.connect(started)
+        handle.sig_finished.connect(finished)
+        handle.sig_failed.connect(failed)
 
     def _show_error(self, error: EngineError) -> None:
         self.message.show_message(error.message, "error")

@@ -11,6 +11,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QMessageBox
 
 from desktop.calls import request
+from desktop.engine_client import JobFailure
 from desktop.errors import EngineError
 from desktop.panels.training.dialogs import EvalDialog, ExportDialog
 
@@ -36,7 +37,6 @@ class RunActions(QObject):
         super().__init__(panel)
         self.panel = panel
         self.client = panel.client
-        self.jobs: dict[str, tuple[str, str]] = {}  # job id -> (kind, run id)
         self.chat_after_export: str | None = None  # run id whose export should open Chat
         buttons = panel.run_view.buttons
         buttons["cancel"].clicked.connect(lambda: self._simple("train.cancel", "Cancelling"))
@@ -47,7 +47,6 @@ class RunActions(QObject):
         buttons["delete"].clicked.connect(self.delete)
         buttons["folder"].clicked.connect(self.open_folder)
         buttons["chat"].clicked.connect(self.chat)
-        self.client.sig_job_progress.connect(self._on_job_progress)
 
     @property
     def run(self) -> dict[str, Any] | None:
@@ -73,19 +72,23 @@ class RunActions(QObject):
         run = self.run
         if run is None:
             return
+        handle = self.client.start_job(method, {"run": run["id"], **params})
+        name = run.get("name") or run["id"]
 
-        def started(result: dict[str, Any]) -> None:
-            job = result.get("job") or {}
-            if job.get("id"):
-                self.jobs[job["id"]] = (kind, run["id"])
-                if job.get("state") not in (None, "queued", "running"):
-                    self._job_ended(job["id"])
-            self.panel.message.show_message(f"{JOB_TITLES[kind]} of {run.get('name') or run['id']} "
-                                            "started; it shows in Activity too.", "info")  # fmt: skip
+        def started(_reply: dict[str, Any]) -> None:
+            if not handle.done:
+                self.panel.message.show_message(f"{JOB_TITLES[kind]} of {name} started; it shows "
+                                                "in Activity too.", "info")  # fmt: skip
 
-        request(
-            self, self.client, method, {"run": run["id"], **params}, ok=started, fail=self._fail
-        )
+        def failed(error: Exception) -> None:
+            if isinstance(error, JobFailure):
+                self._show_job(kind, run["id"], {"state": error.state, "error": error.message})
+            else:
+                self._fail(error)  # refused before it started
+
+        handle.sig_started.connect(started)
+        handle.sig_finished.connect(lambda result: self._show_job(kind, run["id"], {"state": "succeeded", "result": result}))  # fmt: skip
+        handle.sig_failed.connect(failed)
 
     def evaluate(self) -> None:
         if self.run is None:
@@ -144,16 +147,7 @@ class RunActions(QObject):
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def _on_job_progress(self, params: dict[str, Any]) -> None:
-        if params.get("kind") == "end" and params.get("job_id") in self.jobs:
-            self._job_ended(params["job_id"])
-
-    def _job_ended(self, job_id: str) -> None:
-        request(self, self.client, "jobs.get", {"id": job_id},
-                ok=self._show_job, fail=self._fail)  # fmt: skip
-
-    def _show_job(self, job: dict[str, Any]) -> None:
-        kind, run_id = self.jobs.pop(job.get("id"), (job.get("kind"), None))
+    def _show_job(self, kind: str, run_id: str, job: dict[str, Any]) -> None:
         title = JOB_TITLES.get(kind, kind)
         if job.get("state") != "succeeded":
             error = job.get("error") or job.get("message") or job.get("state")

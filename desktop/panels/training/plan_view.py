@@ -11,6 +11,8 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from desktop.format import binary_bytes
+
 PARTS = (
     ("weights", "Weights", "#4a7ab5"),
     ("trainable_state", "Trainable + optimizer", "#d9822b"),
@@ -23,13 +25,6 @@ VERDICTS = {
     "warn": ("Tight: close to the free memory", "#b06d00"),
     "refuse": ("Will not fit in memory", "#b3261e"),
 }
-
-
-def human_bytes(n: float | None) -> str:
-    """Binary sizes written as the engine's plan messages write them (GB = 2**30 bytes)."""
-    if n is None:
-        return "–"
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
 def change_text(change: str | dict[str, Any]) -> str:
@@ -153,7 +148,7 @@ class PlanView(QWidget):
         total, free = plan.get("total_bytes"), plan.get("available_bytes")
         device = plan.get("device") or "?"
         self.verdict_label.setText(
-            f"<b>{title}</b>: {human_bytes(total)} needed, {human_bytes(free)} free on "
+            f"<b>{title}</b>: {binary_bytes(total)} needed, {binary_bytes(free)} free on "
             f"{device} ({plan.get('precision') or 'auto'})"
         )
         self.verdict_label.setStyleSheet(f"color: {colour};" if colour else "")
@@ -163,7 +158,7 @@ class PlanView(QWidget):
         self.legend.setText(
             " ".join(
                 f"<span style='color:{c}'>■</span>&nbsp;{label.replace(' ', '&nbsp;')}"
-                f"&nbsp;{human_bytes(parts.get(k)).replace(' ', '&nbsp;')}"
+                f"&nbsp;{binary_bytes(parts.get(k)).replace(' ', '&nbsp;')}"
                 for k, label, c in PARTS
                 if parts.get(k)
             )
@@ -182,7 +177,7 @@ class PlanView(QWidget):
                 continue
             fits = "fits" if s.get("fits") else "still too much"
             button = QPushButton(
-                f"Apply {change_text(change)} → {human_bytes(s.get('total_bytes'))} ({fits})"
+                f"Apply {change_text(change)} → {binary_bytes(s.get('total_bytes'))} ({fits})"
             )
             button.setToolTip("Change the form to this and plan again")
             chosen = s.get("values") or change  # the option values, when the engine gives them

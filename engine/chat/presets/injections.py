@@ -16,7 +16,7 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.presets.guard import (
     find_canary,
@@ -25,6 +25,9 @@ from engine.chat.presets.guard import (
     with_canary,
     wrap_untrusted,
 )
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,7 @@ DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 128, "seed": 7}
 
 
 def run_injection_tests(
-    services: Any,
+    services: Services,
     *,
     model_id: str | None,
     system_prompt: str,

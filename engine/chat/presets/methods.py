@@ -10,7 +10,6 @@ from engine.chat.presets import sql as sqlite_sql
 from engine.chat.presets.injections import ATTEMPTS, run_injection_tests
 from engine.chat.presets.options import KIND_LABELS, KINDS, describe
 from engine.chat.presets.store import PresetStore
-from engine.chat.store import get_store
 from engine.core.errors import Cancelled, UserError
 from engine.rpc.registry import RequestContext, method
 
@@ -92,7 +91,7 @@ def presets_detach(ctx: RequestContext, conversation_id: str) -> dict[str, Any]:
 
 @method("chat.presets.binding")
 def presets_binding(ctx: RequestContext, conversation_id: str) -> dict[str, Any]:
-    get_store(ctx.services).conversation(conversation_id)
+    ctx.services.chats.conversation(conversation_id)
     return {"binding": _store(ctx).binding(conversation_id)}
 
 
@@ -170,7 +169,7 @@ def _guard_prompt(
             raise UserError("The system prompt to test is empty.")
         return system_prompt, model
     if conversation_id is not None:
-        conv = get_store(ctx.services).conversation(conversation_id)
+        conv = ctx.services.chats.conversation(conversation_id)
         if conv["system_prompt"].strip():
             return conv["system_prompt"], model or conv.get("model_id")
     preset = _store(ctx).get(preset_id or "builtin-guarded")

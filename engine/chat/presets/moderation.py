@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.presets.guard import wrap_untrusted
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 VERDICTS = ("pass", "rewrite", "block")
 DEFAULT_POLICY = """Block a reply that gives instructions for weapons, malware or other serious harm, sexual content involving minors, harassment or hate against people for who they are, or personal data about private people (home addresses, phone numbers, ID numbers).
@@ -97,7 +100,7 @@ def interpret(json_report: dict[str, Any] | None, raw_text: str) -> dict[str, An
 
 
 def review(
-    services: Any,
+    services: Services,
     *,
     model_id: str | None,
     policy: str,

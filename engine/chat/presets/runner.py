@@ -15,14 +15,16 @@ once a reply of a conversation with a preset has ended, so send, regenerate and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.presets import guard, moderation, sql
 from engine.chat.presets.builtin import NO_DATABASE
 from engine.chat.presets.options import check_options
 from engine.chat.presets.store import PresetStore
-from engine.chat.store import get_store
 from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
 
 
 def render_system_prompt(preset: dict[str, Any], options: dict[str, Any]) -> str:
@@ -52,14 +54,14 @@ def resolve_options(preset: dict[str, Any], overrides: dict[str, Any] | None) ->
 
 
 def apply(
-    services: Any, conversation_id: str, preset_id: str, options: dict[str, Any] | None = None
+    services: Services, conversation_id: str, preset_id: str, options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Give the conversation the preset's prompt, settings and options; ``{conversation, binding}``.
 
     Applying the same preset again with new options (another SQLite file) keeps the options not
     named and refreshes the system prompt."""
     presets = PresetStore(services)
-    chats = get_store(services)
+    chats = services.chats
     chats.conversation(conversation_id)  # NotFoundError first
     preset = presets.get(preset_id)
     current = presets.binding(conversation_id)
@@ -73,15 +75,15 @@ def apply(
     return {"conversation": conversation, "binding": presets.binding(conversation_id)}
 
 
-def detach(services: Any, conversation_id: str) -> bool:
+def detach(services: Services, conversation_id: str) -> bool:
     """Stop using a preset (the system prompt and settings stay as they are)."""
-    get_store(services).conversation(conversation_id)
+    services.chats.conversation(conversation_id)
     return PresetStore(services).unbind(conversation_id)
 
 
 # ---- after a reply -------------------------------------------------------------------------
 def postprocess(
-    services: Any,
+    services: Services,
     kind: str,
     options: dict[str, Any],
     *,
@@ -138,13 +140,13 @@ def sql_outcome(options: dict[str, Any], reply: str) -> dict[str, Any]:
 
 
 def after_reply(
-    services: Any, message_id: str, *, cancelled: Callable[[], bool] | None = None
+    services: Services, message_id: str, *, cancelled: Callable[[], bool] | None = None
 ) -> dict[str, Any]:
     """Run the conversation's preset step on a stored assistant reply; ``{message, outcome}``.
 
     A conversation without a preset (or with one that has no second step) gets ``outcome: null``.
     """
-    chats = get_store(services)
+    chats = services.chats
     message = chats.message(message_id)
     if message["role"] != "assistant":
         raise UserError("Only a reply can be checked by a preset.")
@@ -178,7 +180,7 @@ def after_reply(
 
 
 def run_once(
-    services: Any,
+    services: Services,
     preset: dict[str, Any],
     prompt: str,
     *,

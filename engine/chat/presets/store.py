@@ -14,19 +14,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.chat.params import ChatParams
 from engine.chat.presets.builtin import BUILTIN_IDS, BUILTINS
 from engine.chat.presets.options import KIND_LABELS, check_kind, check_options
 from engine.core.errors import NotFoundError, UserError
 
+if TYPE_CHECKING:
+    from engine.services import Services
+
 MAX_NAME = 80
 _FIELDS = ("name", "description", "system_prompt", "params", "options")
 
 
 class PresetStore:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def _db(self):

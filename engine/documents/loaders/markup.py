@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-from engine.documents.loaders import BadFile, Block, Document
+from engine.documents.loaders.base import BadFile, Block, Document
 from engine.documents.loaders.text import decoded_pieces, detect_encoding
 
 MAX_HTML_BYTES = 64 * 1024 * 1024

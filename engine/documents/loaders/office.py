@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.documents.loaders import BadFile, Block, Document
+from engine.documents.loaders.base import BadFile, Block, Document
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 

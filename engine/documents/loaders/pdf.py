@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.documents.loaders import BadFile, Block, Document
+from engine.documents.loaders.base import BadFile, Block, Document
 
 log = logging.getLogger(__name__)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")

@@ -1,8 +1,7 @@
 """Plain text, Markdown and CSV: encoding detection and streaming in bounded memory.
 
-The encoding comes from a byte-order mark, else a strict UTF-8 check of the first 64 KB, else
-``charset-normalizer`` on that sample. A file with NUL bytes or mostly control characters is binary
-whatever its name says, and is refused. Text is then decoded incrementally, 1 MB at a time, and cut
+The encoding comes from ``engine.core.encoding`` (the rules every reader shares); a file it finds
+binary is refused whatever its name says. Text is then decoded incrementally, 1 MB at a time, and cut
 into paragraphs; a paragraph that never ends (a 200 MB file with no blank line) is cut at a line
 break or a space every 256 K characters, so memory stays bounded whatever the file.
 """
@@ -16,62 +15,21 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.documents.loaders import BadFile, Block, Document
+from engine.core.encoding import NotText, sniff_file
+from engine.documents.loaders.base import BadFile, Block, Document
 
 SAMPLE_BYTES = 64 * 1024
 READ_BYTES = 1024 * 1024
 MAX_PARAGRAPH = 256 * 1024
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_CONTROL = set(range(0, 32)) - {9, 10, 12, 13, 27}
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
-_PREFERRED = ("cp1252", "cp1251", "cp1250", "latin_1", "iso8859_15", "cp1253", "cp1254", "cp1257")
 
 
 def detect_encoding(path: Path) -> str:
-    """The text encoding of ``path``; raises ``BadFile`` for binary data or an unknown encoding."""
-    with open(path, "rb") as fh:
-        sample = fh.read(SAMPLE_BYTES)
-        at_end = not fh.read(1)
-    for bom, name in _BOMS:
-        if sample.startswith(bom):
-            return name
-    if b"\x00" in sample:
-        raise BadFile("binary data, not text (the file holds NUL bytes); check what the file is")
-    if sample:
-        controls = sum(1 for b in sample if b in _CONTROL)
-        if controls / len(sample) > 0.05:
-            raise BadFile("binary data, not text (mostly control characters)")
-    for cut in range(4):  # the sample may end inside a multi-byte character
-        if cut and at_end:
-            break
-        try:
-            sample[: len(sample) - cut].decode("utf-8")
-            return "utf-8"
-        except UnicodeDecodeError:
-            continue
-    from charset_normalizer import from_bytes
-
-    matches = list(from_bytes(sample))
-    if not matches:
-        return "cp1252"  # text-like bytes no detector is sure of: the most common legacy code page
-    best = matches[0]
-    # Short Western texts decode equally cleanly as cp1250 and cp1252 (or cp1251 and Mac
-    # Cyrillic); among equally good candidates prefer the common Windows code pages.
-    close = [
-        m.encoding
-        for m in matches
-        if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.1
-    ]
-    for preferred in _PREFERRED:
-        if preferred in close:
-            return preferred
-    return best.encoding
+    """The text encoding of ``path`` (``engine.core.encoding``); ``BadFile`` for binary data."""
+    try:
+        return sniff_file(path).encoding
+    except NotText as exc:
+        raise BadFile(f"{exc.reason}; check what the file is") from None
 
 
 def decoded_pieces(path: Path, encoding: str) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,3 +108,35 @@ class VectorStore(ABC):
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.backend}
+
+
+def build_filter(
+    filters: Filters,
+    match_any: Callable[[str, list[str]], Any],
+    any_of: Callable[[list[Any]], Any],
+    all_of: Callable[[list[Any]], Any],
+) -> Any:
+    """The one payload filter both stores send -- (file in files OR name in names) AND type in
+    types -- built with the store library's own constructors (qdrant-edge and qdrant-client name
+    the same conditions differently)."""
+    must: list[Any] = []
+    which = [match_any(key, values) for key, values in (("file", filters.files),
+                                                          ("name", filters.names)) if values]  # fmt: skip
+    if which:
+        must.append(any_of(which))
+    if filters.types:
+        must.append(match_any("type", filters.types))
+    return all_of(must)
+
+
+def hit_from_point(point: Any) -> StoreHit:
+    """A ``StoreHit`` from a scored or retrieved point of either Qdrant library."""
+    vector = getattr(point, "vector", None)
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    return StoreHit(
+        id=str(point.id),
+        score=float(getattr(point, "score", 0.0) or 0.0),
+        payload=dict(point.payload or {}),
+        vector=list(vector) if vector is not None else None,
+    )

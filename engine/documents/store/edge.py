@@ -25,6 +25,8 @@ from engine.documents.store.base import (
     Query,
     StoreHit,
     VectorStore,
+    build_filter,
+    hit_from_point,
 )
 
 
@@ -191,7 +193,7 @@ class EdgeStore(VectorStore):
                 if len(requests) == 1
                 else shard.query_batch(qe.QueryBatchRequest(requests))
             )
-        return [[_hit(p) for p in points] for points in results]
+        return [[hit_from_point(p) for p in points] for points in results]
 
     def retrieve(self, ids: list[str], *, with_vector: bool = False) -> list[StoreHit]:
         if not ids:
@@ -200,7 +202,7 @@ class EdgeStore(VectorStore):
             records = self._open().retrieve(
                 list(ids), with_payload=True, with_vector=[DENSE] if with_vector else False
             )
-        return [_hit(r) for r in records]
+        return [hit_from_point(r) for r in records]
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.backend, "path": str(self.path)}
@@ -211,26 +213,9 @@ def _filter(filters: Filters | None) -> Any:
         return None
     import qdrant_edge as qe
 
-    must: list[Any] = []
-    which = []
-    if filters.files:
-        which.append(qe.FieldCondition("file", match=qe.MatchAny(list(filters.files))))
-    if filters.names:
-        which.append(qe.FieldCondition("name", match=qe.MatchAny(list(filters.names))))
-    if which:
-        must.append(qe.Filter(should=which))
-    if filters.types:
-        must.append(qe.FieldCondition("type", match=qe.MatchAny(list(filters.types))))
-    return qe.Filter(must=must)
-
-
-def _hit(point: Any) -> StoreHit:
-    vector = getattr(point, "vector", None)
-    if isinstance(vector, dict):
-        vector = vector.get(DENSE)
-    return StoreHit(
-        id=str(point.id),
-        score=float(getattr(point, "score", 0.0) or 0.0),
-        payload=dict(point.payload or {}),
-        vector=list(vector) if vector is not None else None,
+    return build_filter(
+        filters,
+        match_any=lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(list(values))),
+        any_of=lambda conditions: qe.Filter(should=conditions),
+        all_of=lambda conditions: qe.Filter(must=conditions),
     )

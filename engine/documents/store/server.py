@@ -24,6 +24,8 @@ from engine.documents.store.base import (
     Query,
     StoreHit,
     VectorStore,
+    build_filter,
+    hit_from_point,
 )
 
 TIMEOUT_S = 10
@@ -190,7 +192,7 @@ class ServerStore(VectorStore):
             )
         with self._errors("searching"):
             results = self.client().query_batch_points(self.name, requests=requests)
-        return [[_hit(p) for p in r.points] for r in results]
+        return [[hit_from_point(p) for p in r.points] for r in results]
 
     def retrieve(self, ids: list[str], *, with_vector: bool = False) -> list[StoreHit]:
         if not ids:
@@ -202,7 +204,7 @@ class ServerStore(VectorStore):
                 with_payload=True,
                 with_vectors=[DENSE] if with_vector else False,
             )
-        return [_hit(r) for r in records]
+        return [hit_from_point(r) for r in records]
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.backend, "url": self.url, "collection": self.name}
@@ -213,28 +215,11 @@ def _filter(filters: Filters | None) -> Any:
         return None
     from qdrant_client import models as m
 
-    must: list[Any] = []
-    which: list[Any] = []
-    if filters.files:
-        which.append(m.FieldCondition(key="file", match=m.MatchAny(any=list(filters.files))))
-    if filters.names:
-        which.append(m.FieldCondition(key="name", match=m.MatchAny(any=list(filters.names))))
-    if which:
-        must.append(m.Filter(should=which))
-    if filters.types:
-        must.append(m.FieldCondition(key="type", match=m.MatchAny(any=list(filters.types))))
-    return m.Filter(must=must)
-
-
-def _hit(point: Any) -> StoreHit:
-    vector = getattr(point, "vector", None)
-    if isinstance(vector, dict):
-        vector = vector.get(DENSE)
-    return StoreHit(
-        id=str(point.id),
-        score=float(getattr(point, "score", 0.0) or 0.0),
-        payload=dict(point.payload or {}),
-        vector=list(vector) if vector is not None else None,
+    return build_filter(
+        filters,
+        match_any=lambda key, values: m.FieldCondition(key=key, match=m.MatchAny(any=list(values))),
+        any_of=lambda conditions: m.Filter(should=conditions),
+        all_of=lambda conditions: m.Filter(must=conditions),
     )
 
 

@@ -24,22 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.desktop.engine_answers import real_answer
+
 REPLY = (
     "Hello! Here is **some** code:\n\n```python\nprint('hi')\n```\n\nAnd a list:\n\n- one\n- two\n"
 )
 CONTEXT = 4096
-PARAMS = [
-    ("temperature", 0.8, "randomness; 0 always picks the most likely token", [0.0, 5.0]),
-    ("top_p", 0.95, "nucleus sampling", [0.0, 1.0]),
-    ("top_k", 40, "keep only the K most likely tokens (0 = all)", [0, 100000]),
-    ("min_p", 0.05, "drop unlikely tokens", [0.0, 1.0]),
-    ("repeat_penalty", 1.1, "penalty for repeating recent tokens (1 = none)", [0.1, 5.0]),
-    ("max_tokens", 512, "longest reply, in tokens", [1, 1000000]),
-    ("seed", None, "random seed; the same seed and settings give the same reply", [0, 4294967295]),
-    ("stop", [], "extra stop strings", None),
-    ("template", None, "chat template for this request", None),
-    ("json_schema", None, "JSON Schema the reply must match (JSON mode)", None),
-]
 TEMPLATES = ["auto", "model", "chatml", "llama3", "gemma", "mistral", "alpaca", "plain"]
 LOADED = {
     "model_id": "gemma-1",
@@ -478,9 +468,7 @@ def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
             return count(messages, {**conv["params"], **(p.get("params") or {})})
         return count(p.get("messages") or [], p.get("params"))
     if method == "chat.params":
-        return {
-            "params": [{"name": n, "default": d, "help": h, "range": r} for n, d, h, r in PARAMS]
-        }
+        return real_answer("chat.params")
     if method in ("chat.templates", "chat.set_template"):
         if method == "chat.set_template":
             store.template = p["template"]

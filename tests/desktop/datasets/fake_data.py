@@ -19,17 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.desktop.engine_answers import formats
+
 CONTEXT = 4096
 BIG_ROWS = 1_000_000
 lock = threading.RLock()
 REQUESTS: list[dict[str, Any]] = []
-FORMATS = {
-    "alpaca": (["instruction", "output"], ["input", "system", "history"]),
-    "sharegpt": (["conversations"], []),
-    "messages": (["messages"], []),
-    "preference": (["prompt", "chosen", "rejected"], ["system"]),
-    "text": (["text"], []),
-}
+FORMATS = formats()
 
 
 class UserError(Exception):

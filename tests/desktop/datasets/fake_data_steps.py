@@ -17,6 +17,9 @@ from typing import Any
 
 from datasets import fake_data as fd  # tests/desktop/datasets/ (see fake_engine.py)
 
+from engine.jobs.events import progress_event
+from tests.desktop.engine_answers import real_answer
+
 JOBS: dict[str, dict[str, Any]] = {}
 CANCEL: set[str] = set()
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -50,10 +53,9 @@ def public(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(job: dict[str, Any], send, kind: str) -> None:
-    send({"jsonrpc": "2.0", "method": "job.progress",
-          "params": {"job_id": job["id"], "job_kind": job["kind"], "kind": kind,
-                     "state": job["state"], "progress": job["progress"],
-                     "message": job["error"] or job["message"]}})  # fmt: skip
+    params = progress_event(job["id"], job["kind"], kind, job["state"], job["progress"],
+                            job["error"] or job["message"], result=job["result"], error=job["error"])  # fmt: skip
+    send({"jsonrpc": "2.0", "method": "job.progress", "params": params})
 
 
 def run_job(job: dict[str, Any], send) -> None:
@@ -355,7 +357,6 @@ def dispatch(method: str, p: dict, send) -> Any:
         del fd.store.datasets[ds["id"]]
         fd.changed(send)
         return {"deleted": ds["id"], "name": ds["name"]}
-    if method == "data.formats":
-        return {"formats": [{"name": f, "required": r, "optional": o, "synonyms": {}}
-                            for f, (r, o) in fd.FORMATS.items()]}  # fmt: skip
+    if method in ("data.formats", "data.step_options"):
+        return real_answer(method)
     raise KeyError(f"Method not found: {method}")

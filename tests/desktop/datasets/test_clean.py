@@ -36,7 +36,9 @@ def test_filter_keeps_matching_rows_and_refuses_to_empty_the_dataset(qtbot, pane
 
 def test_dedup_review_then_remove(qtbot, panel):
     select(qtbot, panel, "small")
-    panel.actions.open_dedup()
+    panel.actions.open_dedup()  # asks the engine for the options' defaults first
+    qtbot.waitUntil(lambda: type(panel.actions.dialog).__name__ == "DedupDialog", timeout=5000)
+    assert panel.actions.dialog.threshold.value() == 0.8  # the engine's default
     accept(qtbot, panel)  # review first is the default
     qtbot.waitUntil(lambda: type(panel.actions.dialog).__name__ == "ClusterReviewDialog",
                     timeout=5000)  # fmt: skip

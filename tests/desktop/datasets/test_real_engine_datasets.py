@@ -32,6 +32,7 @@ def test_import_dedup_and_undo(qtbot, make_client, tmp_path):
     assert "Imported 4 rows" in panel.message.text()
 
     panel.actions.open_dedup()
+    qtbot.waitUntil(lambda: type(panel.actions.dialog).__name__ == "DedupDialog", timeout=10000)
     dialog = panel.actions.dialog
     dialog.review.setChecked(False)  # exact dedup, straight away
     dialog.accept()

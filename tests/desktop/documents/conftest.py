@@ -26,6 +26,8 @@ def panel(qtbot, make_client):
     widget.resize(1200, 720)
     widget.show()
     qtbot.waitExposed(widget)
+    # the collection form is built from docs.settings: New collection waits for its answer
+    qtbot.waitUntil(widget.new_button.isEnabled, timeout=5000)
     return widget
 
 

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.desktop.engine_answers import real_answer
+
 from .fake_docs_core import (
-    RANGES,
     SETTINGS,
-    TYPES,
     NotFound,
     UserError,
     ask,
@@ -60,11 +60,7 @@ def _changed(send) -> None:
 
 def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
     if method == "docs.settings":
-        described = [
-            {"name": k, "default": v, "help": f"help for {k}", "range": RANGES.get(k)}
-            for k, v in SETTINGS.items()
-        ]
-        return {"collection": described, "search": [], "types": list(TYPES)}
+        return real_answer("docs.settings")
     if method == "docs.create":
         name = (p.get("name") or "").strip()
         if not name:

@@ -21,28 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-TYPES = ("pdf", "docx", "pptx", "md", "html", "txt", "csv")
+from engine.jobs.events import progress_event
+from tests.desktop.engine_answers import collection_defaults, real_answer
+
+TYPES = tuple(real_answer("docs.settings")["types"])
 SUFFIX = {".markdown": "md", ".htm": "html"}
-SETTINGS = {
-    "chunk_tokens": 200,
-    "overlap_tokens": 32,
-    "batch_size": 32,
-    "k": 5,
-    "mode": "hybrid",
-    "min_score": 0.2,
-    "mmr": False,
-    "mmr_lambda": 0.6,
-    "cache_similarity": 0.95,
-}
-RANGES = {
-    "chunk_tokens": [32, 2048],
-    "overlap_tokens": [0, 512],
-    "batch_size": [1, 1024],
-    "k": [1, 100],
-    "min_score": [0.0, 1.0],
-    "mmr_lambda": [0, 1],
-    "cache_similarity": [0.5, 1.0],
-}
+SETTINGS = collection_defaults()
 SCANNED = (
     "scanned PDF with no text layer (1 page); run OCR on it first (e.g. ocrmypdf) and ingest "
     "the result"
@@ -156,14 +140,8 @@ def load(path: Path) -> tuple[str, str | None, str]:
 # ---- ingest job ------------------------------------------------------------------------------
 def progress(send, job: dict, kind: str, fraction, message: str) -> None:
     job.update(progress=fraction, message=message)
-    params = {
-        "job_id": job["id"],
-        "job_kind": "docs.ingest",
-        "kind": kind,
-        "state": job["state"],
-        "progress": fraction,
-        "message": message,
-    }
+    params = progress_event(job["id"], "docs.ingest", kind, job["state"], fraction, message,
+                            result=job.get("result"), error=job.get("error"))  # fmt: skip
     send({"jsonrpc": "2.0", "method": "job.progress", "params": params})
 
 

@@ -18,6 +18,7 @@ def panel(qtbot, make_client):
     qtbot.waitExposed(widget)
     qtbot.waitUntil(lambda: widget.runs_model.rowCount() >= 3, timeout=5000)
     qtbot.waitUntil(lambda: bool(widget.new_run.form.editors), timeout=5000)
+    qtbot.waitUntil(lambda: widget.new_run.dataset_combo.count() > 0, timeout=5000)
     return widget
 
 

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.jobs.events import progress_event
+
 OPTIONS = json.loads(Path(__file__).with_name("train_options.json").read_text(encoding="utf-8"))
 DEFAULTS = {f["name"]: f["default"] for f in OPTIONS["fields"]}
 PRESETS = {p["name"]: p["values"] for p in OPTIONS["presets"]}
@@ -224,9 +226,9 @@ def _job(job_id: str, kind: str, state: str = "running", result: Any = None) -> 
 
 
 def _progress(send, job: dict[str, Any], kind: str) -> None:
-    send({"jsonrpc": "2.0", "method": "job.progress",
-          "params": {"job_id": job["id"], "job_kind": job["kind"], "kind": kind,
-                     "state": job["state"], "progress": job["progress"], "message": job["message"]}})  # fmt: skip
+    params = progress_event(job["id"], job["kind"], kind, job["state"], job["progress"], job["message"],
+                            result=job.get("result"), error=job.get("error"))  # fmt: skip
+    send({"jsonrpc": "2.0", "method": "job.progress", "params": params})
 
 
 def _train(send, run_id: str, job_id: str, start_step: int) -> None:

@@ -23,13 +23,12 @@ def api_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_services(api_home):
-    from engine.runtimes.manager import close_manager
     from engine.services import Services
 
     services = Services(api_home)
     services.library.ensure_bundled()
     yield services
-    close_manager(services)
+    services.runtimes.close()
     services.close()
 
 

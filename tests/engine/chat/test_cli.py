@@ -43,7 +43,7 @@ def test_chat_errors_are_one_line_and_exit_2(services):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("hearth-engine: error: No model with id")
     out = hearth("chat", "hi", "--temperature", "9")
-    assert out.returncode == 2 and "temperature must be between" in out.stderr
+    assert out.returncode == 2 and "temperature must be from 0 to 5" in out.stderr
 
 
 def test_bench_chat_json(services):

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 
-from engine.chat.store import get_store
 from engine.services import Services
 
 
 def test_kill_9_mid_stream_keeps_the_partial_reply(services, gemma_id, hearth_home):
-    conv = get_store(services).create(model_id=gemma_id, title="Counting")
+    conv = services.chats.create(model_id=gemma_id, title="Counting")
     env = dict(os.environ, HEARTH_SKIP_BUNDLED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve"],
@@ -58,7 +57,7 @@ def test_kill_9_mid_stream_keeps_the_partial_reply(services, gemma_id, hearth_ho
             proc.wait()
 
     fresh = Services(hearth_home)  # a new engine process would start like this
-    thread = get_store(fresh).thread(conv["id"])
+    thread = fresh.chats.thread(conv["id"])
     user, reply = thread["messages"]
     assert user["content"].startswith("Count from 1 to 1000")
     assert reply["role"] == "assistant" and reply["parent_id"] == user["id"]

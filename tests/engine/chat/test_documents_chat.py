@@ -11,7 +11,6 @@ import sqlite3
 import pytest
 
 from engine.documents import methods as docs_methods
-from engine.documents.manager import close_docs
 from tests.engine.chat.test_cli import hearth
 from tests.engine.documents.conftest import Ctx, ingest
 from tests.engine.documents.files import write_pdf
@@ -31,7 +30,7 @@ def manuals(services, tmp_path):
     )
     ingest(ctx, "Manuals", [pdf])
     yield made
-    close_docs(services)
+    services.docs.close()
 
 
 @pytest.fixture
@@ -114,7 +113,7 @@ def test_transformers_runtime_answers_with_citations(client, services, tiny_id, 
         )
         result = client.call("chat.send", {"conversation_id": conv["id"], "content": "Warranty?"})
     finally:
-        close_docs(services)
+        services.docs.close()
     assert result["runtime"] == "transformers"
     first = result["message"]["metadata"]["citations"][0]
     assert (first["name"], first["page"]) == ("note.pdf", 1) and "three years" in first["text"]
@@ -198,7 +197,7 @@ def test_a_deleted_collection_leaves_the_conversation(client, services, gemma_id
 
 
 def test_cli_attaches_collections_and_prints_the_sources(services, gemma_id, manuals):
-    close_docs(services)  # the store is opened by one process at a time
+    services.docs.close()  # the store is opened by one process at a time
     out = hearth("chat", WARRANTY, "--collection", "Manuals", "--max-tokens", "8", "--seed", "1")
     assert out.returncode == 0, out.stderr
     assert "Sources:" in out.stdout and "[1] manual.pdf, page 3" in out.stdout
@@ -207,15 +206,13 @@ def test_cli_attaches_collections_and_prints_the_sources(services, gemma_id, man
     result = json.loads(out.stdout)
     assert result["citations"][0]["page"] == 3 and result["nothing_found"] is False
 
-    from engine.chat.store import get_store
-
-    conv = get_store(services).create(model_id=gemma_id, params=QUICK)
+    conv = services.chats.create(model_id=gemma_id, params=QUICK)
     args = ("--conversation", conv["id"], "--collection", "Manuals", "--json")
     out = hearth("chat", WARRANTY, *args)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["citations"][0]["page"] == 3
-    stored = get_store(services).thread(conv["id"])
+    stored = services.chats.thread(conv["id"])
     assert stored["conversation"]["collections"] == [manuals["id"]]
     assert stored["messages"][-1]["metadata"]["citations"][0]["page"] == 3
     out = hearth("chat", "Hi", "--collection", "Recipes")
@@ -239,9 +236,7 @@ def test_an_older_database_gains_empty_collections(hearth_home):
     conn.close()
     svc = Services(hearth_home)
     try:
-        from engine.chat.store import get_store
-
-        assert get_store(svc).conversation("c-old")["collections"] == []
+        assert svc.chats.conversation("c-old")["collections"] == []
     finally:
         svc.close()
 

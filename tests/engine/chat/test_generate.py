@@ -9,7 +9,6 @@ import pytest
 from engine.chat.generate import count_tokens, generate
 from engine.chat.schema import validate
 from engine.core.errors import UserError
-from engine.runtimes.manager import get_manager
 
 FEW_SHOT = [
     {"role": "user", "content": "Hi!"},
@@ -57,7 +56,8 @@ def test_json_mode_on_llama_cpp_gives_json_valid_against_the_schema(services, ge
     ("schema", "match"),
     [
         ({"type": "bogus"}, "unknown type"),
-        ({"type": "object", "properties": 5}, "must be an object of schemas"),
+        ({"type": "object", "properties": 5}, "#/properties: 5 is not of type 'object'"),
+        ({"$ref": "https://example.com/person.json"}, "does not fetch schemas"),
         ({"$ref": "#/$defs/Nope"}, "points nowhere"),
         ("{not json", "not valid JSON"),
         ({"type": "string", "pattern": "(unclosed"}, "not a valid regular expression"),
@@ -69,9 +69,7 @@ def test_invalid_schema_is_a_user_error(services, gemma_id, schema, match):
 
 
 def test_long_conversation_drops_oldest_turns_and_says_so(services, gemma_id):
-    services_settings = (
-        __import__("engine.runtimes.manager", fromlist=["x"]).get_manager(services).settings
-    )
+    services_settings = services.runtimes.settings
     services_settings.update(gemma_id, {"n_ctx": 256})
     messages = [{"role": "system", "content": "You are terse."}]
     for i in range(12):
@@ -94,7 +92,7 @@ def test_long_conversation_drops_oldest_turns_and_says_so(services, gemma_id):
 
 
 def test_a_single_message_longer_than_the_context_is_refused(services, gemma_id):
-    get_manager(services).settings.update(gemma_id, {"n_ctx": 256})
+    services.runtimes.settings.update(gemma_id, {"n_ctx": 256})
     huge = "word " * 600
     with pytest.raises(UserError, match=r"256-token context window.*Shorten the message"):
         generate(services, model_id=gemma_id, messages=[{"role": "user", "content": huge}])
@@ -105,7 +103,7 @@ def test_a_single_message_longer_than_the_context_is_refused(services, gemma_id)
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"temperature": -1}, "temperature must be between"),
+        ({"temperature": -1}, "temperature must be from 0 to 5"),
         ({"max_tokens": 2.5}, "whole number"),
         ({"bogus": 1}, "Unknown generation setting"),
         ({"stop": [1]}, "stop must be"),

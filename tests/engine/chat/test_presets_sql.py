@@ -140,7 +140,6 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
 
 
 def test_the_preset_in_a_conversation(client, services, shop):
-    from engine.chat.store import get_store
 
     conv = client.call("chat.create", {"title": "shop"})
     applied = client.call(
@@ -156,7 +155,7 @@ def test_the_preset_in_a_conversation(client, services, shop):
     assert applied["binding"]["options"]["database"] == str(shop.resolve())
     assert applied["conversation"]["params"]["temperature"] == 0.1
 
-    store = get_store(services)  # a stored exchange, as chat.send would leave it
+    store = services.chats  # a stored exchange, as chat.send would leave it
     user = store.add_message(conv["id"], parent_id=None, role="user", content="Orders per city?")
     reply = store.add_message(
         conv["id"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from engine.chat.presets import moderation
-from engine.chat.store import get_store
 
 
 def test_builtins_and_user_presets(client):
@@ -24,11 +23,14 @@ def test_builtins_and_user_presets(client):
         "There is already a preset named"
     )
     bad = client.error("chat.presets.create", {"name": "Hot", "params": {"temperature": 9}})
-    assert "temperature must be between" in bad["message"]
+    assert "temperature must be from 0 to 5" in bad["message"]
     odd = client.error(
         "chat.presets.create", {"name": "X", "kind": "sql", "options": {"colour": 1}}
     )
-    assert "Unknown option(s) colour" in odd["message"]
+    assert (
+        "Unknown preset option(s) colour; a SQL from questions preset takes database"
+        in odd["message"]
+    )
 
     renamed = client.call("chat.presets.update", {"id": mine["id"], "name": "Captain"})
     assert renamed["name"] == "Captain" and renamed["system_prompt"] == "Talk like a pirate."
@@ -133,7 +135,7 @@ def test_a_moderated_conversation_rewrites_and_blocks(client, services, monkeypa
             "options": {"policy": "Be polite.", "reviewer_model": "judge-model"},
         },
     )
-    store = get_store(services)
+    store = services.chats
     user = store.add_message(conv["id"], parent_id=None, role="user", content="Hello?")
     draft = store.add_message(
         conv["id"], parent_id=user["id"], role="assistant", content="What do you want, idiot?"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.chat import store as chat_store
-from engine.chat.store import ChatStore, get_store
+from engine.chat.store import ChatStore
 from engine.services import Services
 
 QUERIES = ["PHOTOSYNTH", "chlorophyll", "Grüße", "naïve", "ab", "100%_", 'say "hi"', "zzz-none"]
@@ -40,7 +40,7 @@ def services(hearth_home):
 
 
 def test_index_and_scan_agree(services):
-    store = get_store(services)
+    store = services.chats
     assert store.fts  # this SQLite has FTS5 with trigrams
     ids = fill(store)
     scan = ChatStore(services)  # never built the index: searches with LIKE
@@ -54,7 +54,7 @@ def test_index_and_scan_agree(services):
 
 
 def test_index_follows_edits_and_deletes(services):
-    store = get_store(services)
+    store = services.chats
     ids = fill(store)
     reply = store.add_message(ids["shop"], parent_id=None, role="assistant", content="",
                               state="streaming")  # fmt: skip
@@ -70,18 +70,18 @@ def test_index_follows_edits_and_deletes(services):
 def test_messages_stored_before_the_index_are_found(hearth_home, monkeypatch):
     monkeypatch.setattr(chat_store.ChatStore, "ensure_search_index", lambda self: False)
     services = Services(hearth_home)
-    ids = fill(get_store(services))
+    ids = fill(services.chats)
     services.close()
     monkeypatch.undo()
     services = Services(hearth_home)
-    store = get_store(services)
+    store = services.chats
     assert store.fts
     assert found(store, "chlorophyll") == [(ids["plants"], ids["m1"])]
     services.close()
 
 
 def test_a_word_in_very_many_messages_is_searched_by_scan(services, monkeypatch):
-    store = get_store(services)
+    store = services.chats
     ids = fill(store)
     looked_up = []
     few_hits = ChatStore._few_hits

@@ -129,7 +129,6 @@ def test_generation_job_on_a_tiny_model_through_the_chat_engine(
 ):
     """The real path: data.generate job -> engine.chat generate -> transformers runtime. A random
     model writes no usable pairs, so the job fails saying so -- after asking about every chunk."""
-    from engine.runtimes.manager import close_manager
     from tests.engine.runtimes.fixtures import tiny_hf
 
     folder = tiny_hf(tmp_path_factory.getbasetemp())
@@ -144,7 +143,7 @@ def test_generation_job_on_a_tiny_model_through_the_chat_engine(
         assert done["state"] == "failed", done
         assert "wrote no usable rows (3 unparsed replies)" in done["error"]
     finally:
-        close_manager(services)
+        services.runtimes.close()
 
 
 def test_chunks_come_from_a_documents_collection(services, tmp_path):

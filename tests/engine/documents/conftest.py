@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from engine.documents.manager import close_docs
 from engine.services import Services
 
 
@@ -16,7 +15,7 @@ from engine.services import Services
 def services(hearth_home: Path):
     svc = Services(hearth_home)
     yield svc
-    close_docs(svc)
+    svc.docs.close()
     svc.close()
 
 

@@ -84,7 +84,6 @@ def test_ask_says_when_nothing_is_relevant_without_calling_the_model(ctx, manual
 
 
 def test_ask_with_the_bundled_model(ctx, manual, hearth_home, tmp_path_factory):
-    from engine.runtimes.manager import close_manager
     from tests.engine.runtimes.fixtures import bundled_home
 
     bundled_home(hearth_home, tmp_path_factory.getbasetemp())
@@ -96,7 +95,7 @@ def test_ask_with_the_bundled_model(ctx, manual, hearth_home, tmp_path_factory):
             params={"max_tokens": 8, "seed": 1, "temperature": 0},
         )
     finally:
-        close_manager(ctx.services)
+        ctx.services.runtimes.close()
     assert result["runtime"] == "llama_cpp" and result["usage"]["completion_tokens"] <= 8
     assert result["citations"][0]["page"] == 3
     assert result["finish_reason"] in ("stop", "length")

@@ -18,7 +18,6 @@ import time
 import pytest
 
 from engine.cli import build_parser
-from engine.documents.manager import close_docs, get_docs
 from engine.services import Services
 
 WORDS = [
@@ -118,7 +117,7 @@ def test_kill_during_ingest_then_resume_without_duplicates(hearth_home, tmp_path
 
     services = Services(hearth_home)
     try:
-        docs = get_docs(services)
+        docs = services.docs
         collection = docs.catalog.get("Notes")
         rows = docs.catalog.files(collection["id"])
         assert {r["status"] for r in rows} == {"indexed"}
@@ -126,7 +125,7 @@ def test_kill_during_ingest_then_resume_without_duplicates(hearth_home, tmp_path
         assert store.file_counts() == {r["path"]: r["chunks"] for r in rows}
         assert store.count() == sum(r["chunks"] for r in rows), "no duplicate chunks"
     finally:
-        close_docs(services)
+        services.docs.close()
         services.close()
 
     # the quick commands, in-process, on the same data root

@@ -9,7 +9,6 @@ import pytest
 
 from engine.documents import methods
 from engine.documents.ingest import Ingestor
-from engine.documents.manager import get_docs
 from engine.jobs.registry import SimpleContext
 from tests.engine.documents.conftest import ingest, small_settings
 from tests.engine.documents.corpus import BAD, GOOD, make_corpus
@@ -27,7 +26,7 @@ def collection(ctx):
 
 def consistent(ctx, collection_id: str) -> None:
     """The store holds exactly the chunks the catalogue says, one set per indexed file."""
-    docs = get_docs(ctx.services)
+    docs = ctx.services.docs
     store = docs.store(docs.catalog.get(collection_id))
     rows = [r for r in docs.catalog.files(collection_id) if r["status"] == "indexed"]
     assert store.file_counts() == {r["path"]: r["chunks"] for r in rows}
@@ -84,7 +83,7 @@ def test_incremental_reingest(ctx, corpus, collection):
 
 def test_chunking_change_reindexes_and_a_damaged_store_is_repaired(ctx, corpus, collection):
     ingest(ctx, collection["id"], [corpus / "guide.md", corpus / "manual.pdf"])
-    docs = get_docs(ctx.services)
+    docs = ctx.services.docs
     store = docs.store(docs.catalog.get(collection["id"]))
     store.delete_files([str(corpus / "manual.pdf")])  # chunks lost behind the catalogue's back
     repaired = ingest(ctx, collection["id"])

@@ -9,7 +9,6 @@ import pytest
 
 from engine.core.errors import NotFoundError, UserError
 from engine.documents import methods
-from engine.documents.manager import get_docs
 from engine.documents.settings import CollectionSettings
 from tests.engine.documents.conftest import ingest, small_settings
 from tests.engine.documents.files import MARKDOWN
@@ -29,7 +28,7 @@ def test_create_list_rename_delete(ctx, tmp_path):
     note = tmp_path / "note.md"
     note.write_text(MARKDOWN, encoding="utf-8")
     ingest(ctx, "Papers", [note])
-    folder = get_docs(ctx.services).catalog.folder(made["id"])
+    folder = ctx.services.docs.catalog.folder(made["id"])
     assert (folder / "shard").is_dir()
     assert methods.docs_delete(ctx, id="Papers") == {"deleted": made["id"]}
     assert not folder.exists() and note.exists(), "the user's file stays"
@@ -42,7 +41,7 @@ def test_create_list_rename_delete(ctx, tmp_path):
 @pytest.mark.parametrize(
     "settings,message",
     [
-        ({"chunk_tokens": 4}, "chunk_tokens must be between"),
+        ({"chunk_tokens": 4}, "chunk_tokens must be from 32 to 2048"),
         ({"chunk_tokens": 100, "overlap_tokens": 80}, "at most half"),
         ({"chunk_tokens": 400}, "leave room"),
         ({"mode": "magic"}, "mode must be one of"),
@@ -88,7 +87,7 @@ def test_preview_chunks_and_removing_files(ctx, tmp_path):
     removed = methods.docs_remove_files(ctx, id="Tea", paths=[str(tmp_path)])
     assert removed["removed"] == [str(note)] and removed["sources_removed"] == [str(tmp_path)]
     assert methods.docs_get(ctx, id="Tea")["chunks"] == 0
-    assert get_docs(ctx.services).store(get_docs(ctx.services).catalog.get("Tea")).count() == 0
+    assert ctx.services.docs.store(ctx.services.docs.catalog.get("Tea")).count() == 0
     with pytest.raises(UserError, match="not an indexed file"):
         methods.docs_chunks(ctx, id="Tea", file=str(note))
 
@@ -129,7 +128,7 @@ def test_qdrant_server_down_is_a_clear_error_and_nothing_local_is_lost(ctx, tmp_
     note.write_text(MARKDOWN, encoding="utf-8")
     methods.docs_create(ctx, name="Local", settings=small_settings())
     ingest(ctx, "Local", [note])
-    docs = get_docs(ctx.services)
+    docs = ctx.services.docs
     team = docs.catalog.create(
         "Team",
         embedder_id=methods.docs_get(ctx, id="Local")["embedder_id"],

@@ -6,7 +6,6 @@ import pytest
 
 from engine.core.errors import UserError
 from engine.documents import methods
-from engine.documents.manager import close_docs
 from engine.services import Services
 from tests.engine.documents.conftest import Ctx, ingest
 
@@ -53,7 +52,7 @@ def machine(tmp_path_factory):
     methods.docs_create(ctx, name="Machine", settings={"chunk_tokens": 64, "overlap_tokens": 8})
     ingest(ctx, "Machine", [corpus])
     yield ctx
-    close_docs(services)
+    services.docs.close()
     services.close()
 
 
@@ -137,7 +136,7 @@ def test_semantic_cache_hits_bypasses_and_clears(machine):
 def test_bad_search_requests(machine):
     with pytest.raises(UserError, match="mode must be"):
         methods.docs_search(machine, id="Machine", query="x", mode="fuzzy")
-    with pytest.raises(UserError, match="k must be between"):
+    with pytest.raises(UserError, match="k must be from 1 to 100"):
         methods.docs_search(machine, id="Machine", query="x", k=0)
     with pytest.raises(UserError):
         methods.docs_search(machine, id="Machine", query="   ")

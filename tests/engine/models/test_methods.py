@@ -22,7 +22,7 @@ class RecordingJobs:
         self.started.append((kind, params))
         return {"id": f"job{len(self.started)}", "kind": kind, "params": params, "state": "queued"}
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         pass
 
 

@@ -29,7 +29,6 @@ class _KillWhenSaving:
 
 @job_kind("test.prune_killed", title="Pruning killed while saving", subprocess=True)
 def prune_killed(ctx):
-    from engine.jobs.registry import services_of as _services
     from engine.pruning.pipeline import run
 
-    return run(_services(ctx), ctx.params["run_id"], _KillWhenSaving(ctx))
+    return run(ctx.services, ctx.params["run_id"], _KillWhenSaving(ctx))

@@ -11,7 +11,7 @@ from engine.jobs.registry import SimpleContext
 
 @pytest.mark.slow
 def test_default_width_selector_beats_maw_on_the_bundled_gemma(hearth_home, tmp_path):
-    from engine.models import torch_cache
+    from engine.models import gguf_to_torch
     from engine.pruning import arch, measure, pipeline
     from engine.pruning.request import Request
     from engine.services import Services
@@ -21,7 +21,7 @@ def test_default_width_selector_beats_maw_on_the_bundled_gemma(hearth_home, tmp_
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
-        torch_cache.convert(gemma["id"], services)
+        gguf_to_torch.convert(gemma["id"], services)
         ctx = SimpleContext(services=services)
         figures = {}
         for selector, refit in (("activation", True), ("maw", False)):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtimes.manager import close_manager
 from engine.services import Services
 from tests.engine.runtimes.fixtures import bundled_home, tiny_hf
 
@@ -17,7 +16,7 @@ def services(hearth_home: Path, tmp_path_factory):
     svc = Services(hearth_home)
     svc.library.ensure_bundled()
     yield svc
-    close_manager(svc)
+    svc.runtimes.close()
     svc.close()
 
 

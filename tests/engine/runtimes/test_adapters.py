@@ -10,7 +10,6 @@ import pytest
 from engine.chat.generate import generate
 from engine.core.errors import UserError
 from engine.runtimes.base import SamplingParams
-from engine.runtimes.manager import get_manager
 from tests.engine.runtimes.fixtures import write_lora_gguf
 
 PROMPT = "Once upon a time, in a small village by the sea,"
@@ -30,7 +29,7 @@ def adapter_id(services, gemma_id, lora) -> str:
 
 
 def _reply(services, model_id, sampling=GREEDY) -> str:
-    with get_manager(services).use(model_id) as rt:
+    with services.runtimes.use(model_id) as rt:
         return rt.generate(rt.tokenize(PROMPT), sampling=sampling).text
 
 
@@ -42,9 +41,9 @@ def test_adapter_reply_differs_from_the_base_and_matches_llama_cpp_python(
     from engine.core.devices import physical_cores
 
     base = _reply(services, gemma_id)
-    with get_manager(services).use(gemma_id) as rt:
+    with services.runtimes.use(gemma_id) as rt:
         base_specials, base_ctx = rt.special_tokens(), rt.context_length()
-    with get_manager(services).use(adapter_id) as rt:
+    with services.runtimes.use(adapter_id) as rt:
         assert rt.name == "llama_cpp" and rt.model_id == adapter_id
         tuned = rt.generate(rt.tokenize(PROMPT), sampling=GREEDY).text
         assert rt.special_tokens() == base_specials and rt.context_length() == base_ctx
@@ -64,7 +63,7 @@ def test_adapter_reply_differs_from_the_base_and_matches_llama_cpp_python(
 
 
 def test_lru_keeps_the_base_and_base_plus_adapter_apart(services, gemma_id, adapter_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     manager.max_loaded = 2
     base_before = _reply(services, gemma_id)
     with manager.use(adapter_id) as tuned_rt:

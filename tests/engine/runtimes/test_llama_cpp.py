@@ -11,14 +11,13 @@ import pytest
 
 from engine.core.errors import UserError
 from engine.runtimes.base import SamplingParams
-from engine.runtimes.manager import get_manager
 
 PROMPT = "Once upon a time, in a small village by the sea,"
 
 
 def test_streams_deltas_that_add_up_to_the_text(services, gemma_id):
     deltas: list[str] = []
-    with get_manager(services).use(gemma_id) as rt:
+    with services.runtimes.use(gemma_id) as rt:
         assert rt.name == "llama_cpp" and rt.device == "cpu"
         assert rt.context_length() == 4096  # the default cap, below Gemma's trained 32k
         done = rt.generate(
@@ -35,7 +34,7 @@ def test_streams_deltas_that_add_up_to_the_text(services, gemma_id):
 
 def test_cancel_between_tokens_keeps_the_partial_text(services, gemma_id):
     deltas: list[str] = []
-    with get_manager(services).use(gemma_id) as rt:
+    with services.runtimes.use(gemma_id) as rt:
         done = rt.generate(
             rt.tokenize(PROMPT),
             sampling=SamplingParams(max_tokens=400, seed=1, ignore_eos=True),
@@ -48,7 +47,7 @@ def test_cancel_between_tokens_keeps_the_partial_text(services, gemma_id):
 
 
 def test_same_seed_same_reply_and_another_seed_differs(services, gemma_id):
-    with get_manager(services).use(gemma_id) as rt:
+    with services.runtimes.use(gemma_id) as rt:
         tokens = rt.tokenize(PROMPT)
 
         def reply(seed: int) -> str:
@@ -60,7 +59,7 @@ def test_same_seed_same_reply_and_another_seed_differs(services, gemma_id):
 
 
 def test_tokenize_adds_bos_once(services, gemma_id):
-    with get_manager(services).use(gemma_id) as rt:
+    with services.runtimes.use(gemma_id) as rt:
         bos = rt.special_tokens()["bos_token"]
         plain = rt.tokenize("Hello")
         prefixed = rt.tokenize(bos + "Hello")
@@ -74,7 +73,7 @@ def test_missing_file_says_how_to_relink(services, tmp_path, gemma_id):
     os.link(src, moved)
     model = services.library.import_model(moved, mode="reference", name="Moved Gemma")
     moved.unlink()
-    with pytest.raises(UserError, match="relink it"), get_manager(services).use(model["id"]):
+    with pytest.raises(UserError, match="relink it"), services.runtimes.use(model["id"]):
         pass
 
 
@@ -87,13 +86,13 @@ def test_damaged_file_is_a_user_error(services, tmp_path, gemma_id):
         fh.truncate(10_000_000)  # a download cut short after the import
     with (
         pytest.raises(UserError, match=r"incomplete|cannot be loaded"),
-        get_manager(services).use(model["id"]),
+        services.runtimes.use(model["id"]),
     ):
         pass
 
 
 def test_two_generations_on_one_model_are_serialized(services, gemma_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     sampling = SamplingParams(max_tokens=20, seed=5, ignore_eos=True)
     with manager.use(gemma_id) as rt:
         tokens = rt.tokenize(PROMPT)

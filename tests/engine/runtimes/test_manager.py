@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from engine.runtimes.manager import get_manager
-
 
 def test_loaded_reports_model_runtime_device_memory(services, gemma_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     assert manager.loaded() == []
     with manager.use(gemma_id):
         pass
     (info,) = manager.loaded()
     assert info["model_id"] == gemma_id and info["runtime"] == "llama_cpp"
     assert info["device"] == "cpu" and info["memory_bytes"] > 200_000_000
-    assert get_manager(services) is manager  # one per Services
+    assert services.runtimes is manager  # one per Services
 
 
 def test_cap_of_one_evicts_the_least_recently_used(services, gemma_id, tiny_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     manager.max_loaded = 1
     seen: list[list[str]] = []
     services.add_listener(
@@ -37,7 +35,7 @@ def test_cap_of_one_evicts_the_least_recently_used(services, gemma_id, tiny_id):
 
 
 def test_a_busy_model_is_not_evicted(services, gemma_id, tiny_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     manager.max_loaded = 1
     with manager.use(gemma_id) as busy, manager.use(tiny_id):
         assert busy.is_loaded  # still generating: over the cap for a while rather than pulled away
@@ -46,7 +44,7 @@ def test_a_busy_model_is_not_evicted(services, gemma_id, tiny_id):
 
 
 def test_low_memory_evicts_idle_models(services, gemma_id, tiny_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     with manager.use(tiny_id):
         pass
     manager.available_ram = lambda: manager.ram_margin_bytes + 200_000_000  # Gemma needs ~280 MB
@@ -56,7 +54,7 @@ def test_low_memory_evicts_idle_models(services, gemma_id, tiny_id):
 
 
 def test_unload_and_reload_after_a_settings_change(services, gemma_id):
-    manager = get_manager(services)
+    manager = services.runtimes
     with manager.use(gemma_id) as rt:
         assert rt.context_length() == 4096
     manager.settings.update(gemma_id, {"n_ctx": 512})
@@ -71,7 +69,7 @@ def test_refuses_a_model_that_cannot_fit_in_ram(services, gemma_id):
 
     from engine.core.errors import UserError
 
-    manager = get_manager(services)
+    manager = services.runtimes
     manager.available_ram = lambda: 50_000_000
     with pytest.raises(UserError, match=r"needs about 0\.3 GB of RAM"), manager.use(gemma_id):
         pass

@@ -7,7 +7,6 @@ import pytest
 from engine.chat.generate import generate
 from engine.core.errors import UserError
 from engine.runtimes.base import SamplingParams
-from engine.runtimes.manager import get_manager
 
 HELLO = [{"role": "user", "content": "hello world"}]
 
@@ -40,7 +39,7 @@ def test_seed_reproducible(services, tiny_id):
 
 def test_cancel_stops_between_tokens(services, tiny_id):
     deltas: list[str] = []
-    with get_manager(services).use(tiny_id) as rt:
+    with services.runtimes.use(tiny_id) as rt:
         done = rt.generate(
             rt.tokenize("hello"),
             sampling=SamplingParams(max_tokens=200, seed=1, ignore_eos=True),
@@ -53,7 +52,7 @@ def test_cancel_stops_between_tokens(services, tiny_id):
 
 
 def test_max_tokens_is_length(services, tiny_id):
-    with get_manager(services).use(tiny_id) as rt:
+    with services.runtimes.use(tiny_id) as rt:
         assert rt.context_length() == 256
         done = rt.generate(
             rt.tokenize("hello"), sampling=SamplingParams(max_tokens=7, ignore_eos=True)
@@ -81,13 +80,13 @@ def test_unavailable_device_is_a_user_error(services, tiny_id):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    get_manager(services).settings.update(tiny_id, {"device": "cuda"})
-    with pytest.raises(UserError, match="No CUDA GPU"), get_manager(services).use(tiny_id):
+    services.runtimes.settings.update(tiny_id, {"device": "cuda"})
+    with pytest.raises(UserError, match="No CUDA GPU"), services.runtimes.use(tiny_id):
         pass
 
 
 def test_stop_string_ends_generation_at_once(services, tiny_id):
-    with get_manager(services).use(tiny_id) as rt:
+    with services.runtimes.use(tiny_id) as rt:
         tokens = rt.tokenize("hello")
         free = rt.generate(tokens, sampling=SamplingParams(max_tokens=30, seed=9, ignore_eos=True))
         # stop at a piece of what the model writes anyway with this seed

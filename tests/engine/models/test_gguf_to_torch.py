@@ -12,7 +12,7 @@ import pytest
 from engine.core.errors import UserError
 from engine.jobs.registry import SimpleContext
 from engine.models import jobs as model_jobs
-from engine.models.torch_cache import MARKER, cache_is_valid, load_torch_model, torch_folder_for
+from engine.models.gguf_to_torch import MARKER, cache_is_valid, load_torch_model, torch_folder_for
 
 from .conftest import write_gguf
 
