@@ -13,6 +13,12 @@ sharing a key become candidate pairs (a star to the first row of each bucket, so
 identical rows gives k - 1 pairs, not k^2). Candidates are confirmed with the exact Jaccard
 similarity of their shingle sets, then joined into clusters (vectorised union-find); the first
 row of each cluster is kept.
+
+Why our own and not ``datasketch``: ``benchmarks/bench_data_neardup.py`` runs both on the same
+100,000 rows of ~200 words with 5,000 planted near-copies, in one run. This code (reading the rows
+from the dataset store and checking every candidate pair exactly included) took 15.4 s with
+precision and recall 1.000; datasketch 1.10.0 (same 128 permutations, 3-word shingles and
+threshold, signatures and LSH only) took 105.4 s with recall 0.967 -- a time ratio of 0.146.
 """
 
 from __future__ import annotations
