@@ -28,7 +28,6 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,52 +37,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-TPS_TARGET = 0.95
-TTFT_TARGET_MS = 30.0
+from streaming import PROMPT, SAMPLING, RawPath, print_table, sample, summarize, take_turns
+
 TOKEN = "hearth-bench-token-0123456789"
-PROMPT = "Write a long story about an old lighthouse keeper and the storm that changed his life."
-SAMPLING = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
-
-
-def _sample(t0: float, arrivals: list[float], tokens: int, text: str) -> dict[str, Any]:
-    first, last = arrivals[0], arrivals[-1]
-    tps = (tokens - 1) / (last - first) if tokens > 1 and last > first else float("nan")
-    return {"ttft_ms": (first - t0) * 1000, "tokens_per_s": tps, "tokens": tokens, "text": text}
-
-
-class RawPath:
-    name = "raw llama-cpp-python"
-
-    def __init__(self, model_path: str, prompt: str, stops: list[str], args: Any) -> None:
-        import llama_cpp
-
-        self.llm = llama_cpp.Llama(
-            model_path,
-            n_ctx=4096,
-            n_threads=args.threads,
-            n_threads_batch=args.threads,
-            verbose=False,
-        )
-        self.prompt, self.stops, self.args = prompt, stops, args
-
-    def run(self) -> dict[str, Any]:
-        self.llm.reset()
-        arrivals, parts = [], []
-        t0 = time.perf_counter()
-        stream = self.llm.create_completion(
-            self.prompt, max_tokens=self.args.max_tokens, stop=self.stops, seed=self.args.seed,
-            stream=True, **SAMPLING,
-        )  # fmt: skip
-        for chunk in stream:
-            text = chunk["choices"][0]["text"]
-            if text:
-                arrivals.append(time.perf_counter())
-                parts.append(text)
-        arrivals.append(time.perf_counter())
-        text = "".join(parts)
-        tokens = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
-        return _sample(t0, arrivals, tokens, text.strip())
 
 
 def _body(model_id: str, args: Any) -> dict[str, Any]:
@@ -136,7 +94,7 @@ class HttpPath:
                     parts.append(text)
         response.read()  # the end of the chunked body: the connection is reused
         arrivals.append(time.perf_counter())
-        return _sample(t0, arrivals, usage["completion_tokens"], "".join(parts))
+        return sample(t0, arrivals, usage["completion_tokens"], "".join(parts))
 
 
 class OpenAIPath:
@@ -163,7 +121,7 @@ class OpenAIPath:
                     arrivals.append(time.perf_counter())
                     parts.append(choice.delta.content)
         arrivals.append(time.perf_counter())
-        return _sample(t0, arrivals, usage.completion_tokens, "".join(parts))
+        return sample(t0, arrivals, usage.completion_tokens, "".join(parts))
 
 
 def main() -> int:
@@ -205,13 +163,7 @@ def main() -> int:
             HttpPath(url, gemma["id"], args),
             OpenAIPath(url, gemma["id"], args),
         ]
-        samples: dict[str, list[dict[str, Any]]] = {p.name: [] for p in paths}
-        for path in paths:
-            path.run()  # warm-up: model load, connection, first-run allocations
-        for r in range(args.runs):
-            order = paths[r % len(paths) :] + paths[: r % len(paths)]  # rotate who goes first
-            for path in order:
-                samples[path.name].append(path.run())
+        samples = take_turns(paths, args.runs)
     finally:
         server.send_signal(2)
         try:
@@ -219,19 +171,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    raw = paths[0].name
-    texts = {name: {s["text"].strip() for s in runs} for name, runs in samples.items()}
-    summary: dict[str, dict[str, Any]] = {}
-    for name, runs in samples.items():
-        pairs = list(zip(runs, samples[raw], strict=True))
-        summary[name] = {
-            "ttft_ms": statistics.median(s["ttft_ms"] for s in runs),
-            "tokens_per_s": statistics.median(s["tokens_per_s"] for s in runs),
-            "tokens": statistics.median(s["tokens"] for s in runs),
-            "tps_ratio": statistics.median(a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs),
-            "ttft_delta_ms": statistics.median(a["ttft_ms"] - b["ttft_ms"] for a, b in pairs),
-            "same_text_as_raw": texts[name] == texts[raw],
-        }
+    summary = summarize(samples, paths[0].name)
     report = {
         "model": gemma["name"],
         "runs": args.runs,
@@ -243,20 +183,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{gemma['name']} ({gemma['quant']}), {args.template} template, {args.threads} threads, "
-          f"{args.runs} runs, seed {args.seed}, up to {args.max_tokens} tokens, medians")  # fmt: skip
-    print(
-        f"{'path':24s} {'TTFT ms':>8s} {'tok/s':>7s} {'tokens':>6s} {'x raw':>6s} {'dTTFT':>7s}  same text"
-    )
-    for name, row in summary.items():
-        print(f"{name:24s} {row['ttft_ms']:8.1f} {row['tokens_per_s']:7.1f} {row['tokens']:6.0f} "
-              f"{row['tps_ratio']:6.3f} {row['ttft_delta_ms']:+7.1f}  {row['same_text_as_raw']}")  # fmt: skip
-    for name, row in list(summary.items())[1:]:
-        tps_ok = row["tps_ratio"] >= TPS_TARGET
-        ttft_ok = row["ttft_delta_ms"] <= TTFT_TARGET_MS
-        print(f"{name}: tokens/s {row['tps_ratio']:.3f}x raw (target >= {TPS_TARGET}: "
-              f"{'met' if tps_ok else 'MISSED'}), TTFT {row['ttft_delta_ms']:+.1f} ms vs raw "
-              f"(target <= +{TTFT_TARGET_MS:.0f}: {'met' if ttft_ok else 'MISSED'})")  # fmt: skip
+    print_table(f"{gemma['name']} ({gemma['quant']}), {args.template} template, {args.threads} "
+                f"threads, {args.runs} runs, seed {args.seed}, up to {args.max_tokens} tokens, "
+                "medians", summary)  # fmt: skip
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,53 +33,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-TPS_TARGET = 0.95
-TTFT_TARGET_MS = 30.0
-PROMPT = "Write a long story about an old lighthouse keeper and the storm that changed his life."
-SAMPLING = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
-
-
-class Sample(dict):
-    """One run: ttft_ms, tokens_per_s, tokens, text."""
-
-
-def _sample(t0: float, arrivals: list[float], tokens: int, text: str) -> Sample:
-    first, last = arrivals[0], arrivals[-1]
-    tps = (tokens - 1) / (last - first) if tokens > 1 and last > first else float("nan")
-    return Sample(ttft_ms=(first - t0) * 1000, tokens_per_s=tps, tokens=tokens, text=text)
-
-
-# ---- raw llama-cpp-python --------------------------------------------------------------------
-class RawPath:
-    name = "raw llama-cpp-python"
-
-    def __init__(self, model_path: str, prompt: str, stops: list[str], args: Any) -> None:
-        import llama_cpp
-
-        threads = args.threads
-        self.llm = llama_cpp.Llama(
-            model_path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
-        )
-        self.prompt, self.stops, self.args = prompt, stops, args
-
-    def run(self) -> Sample:
-        self.llm.reset()
-        arrivals, parts = [], []
-        t0 = time.perf_counter()
-        stream = self.llm.create_completion(
-            self.prompt, max_tokens=self.args.max_tokens, stop=self.stops, seed=self.args.seed,
-            stream=True, **{k: v for k, v in SAMPLING.items()},
-        )  # fmt: skip
-        for chunk in stream:
-            text = chunk["choices"][0]["text"]
-            if text:
-                arrivals.append(time.perf_counter())
-                parts.append(text)
-        arrivals.append(time.perf_counter())
-        text = "".join(parts)
-        tokens = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
-        return _sample(t0, arrivals, tokens, text.strip())
+from streaming import PROMPT, SAMPLING, RawPath, print_table, sample, summarize, take_turns
 
 
 # ---- the engine through the in-process dispatcher ----------------------------------------------
@@ -106,7 +61,7 @@ class EnginePath:
                 self._done = msg
                 self._cond.notify_all()
 
-    def run(self) -> Sample:
+    def run(self) -> dict[str, Any]:
         self._n += 1
         request = _request(f"e{self._n}", self.model_id, self.args)
         with self._cond:
@@ -156,7 +111,7 @@ class ServePath:
             elif msg.get("id") == rid and "method" not in msg:
                 return msg, [*arrivals, now]
 
-    def run(self) -> Sample:
+    def run(self) -> dict[str, Any]:
         self._n += 1
         rid = f"s{self._n}"
         t0 = time.perf_counter()
@@ -186,11 +141,11 @@ def _request(rid: str, model_id: str, args: Any) -> dict:
     }  # fmt: skip
 
 
-def _from_result(t0: float, arrivals: list[float], reply: dict) -> Sample:
+def _from_result(t0: float, arrivals: list[float], reply: dict) -> dict[str, Any]:
     if "error" in reply:
         raise SystemExit(f"chat.generate failed: {reply['error']}")
     result = reply["result"]
-    return _sample(t0, arrivals, result["usage"]["completion_tokens"], result["text"])
+    return sample(t0, arrivals, result["usage"]["completion_tokens"], result["text"])
 
 
 def main() -> int:
@@ -230,44 +185,20 @@ def main() -> int:
         EnginePath(services, gemma["id"], args),
         ServePath(home, gemma["id"], args),
     ]
-    samples: dict[str, list[Sample]] = {p.name: [] for p in paths}
-    for path in paths:
-        path.run()  # warm-up: model load, first-run allocations
-    for r in range(args.runs):
-        order = paths[r % len(paths) :] + paths[: r % len(paths)]  # rotate who goes first
-        for path in order:
-            samples[path.name].append(path.run())
+    samples = take_turns(paths, args.runs)
     for path in paths:
         if hasattr(path, "close"):
             path.close()
 
     raw = paths[0].name
-    texts = {name: {s["text"] for s in runs} for name, runs in samples.items()}
     engine_runs = samples[paths[1].name]
-    for i, sample in enumerate(samples[raw]):
-        if sample["text"] == engine_runs[i]["text"]:  # same tokens: use the engine's exact count
-            arrivals_s = (
-                (sample["tokens"] - 1) / sample["tokens_per_s"] if sample["tokens"] > 1 else 0
-            )
-            sample["tokens"] = engine_runs[i]["tokens"]
+    for i, run in enumerate(samples[raw]):
+        if run["text"] == engine_runs[i]["text"]:  # same tokens: use the engine's exact count
+            arrivals_s = (run["tokens"] - 1) / run["tokens_per_s"] if run["tokens"] > 1 else 0
+            run["tokens"] = engine_runs[i]["tokens"]
             if arrivals_s > 0:
-                sample["tokens_per_s"] = (sample["tokens"] - 1) / arrivals_s
-    summary = {}
-    for name, runs in samples.items():
-        summary[name] = {
-            "ttft_ms": statistics.median(s["ttft_ms"] for s in runs),
-            "tokens_per_s": statistics.median(s["tokens_per_s"] for s in runs),
-            "tokens": statistics.median(s["tokens"] for s in runs),
-        }
-    # Ratios are taken per round (each path against raw in the same round, minutes apart at most)
-    # and then the median, so load from other programs drifting over the run cancels out.
-    for name, row in summary.items():
-        pairs = list(zip(samples[name], samples[raw], strict=True))
-        row["tps_ratio"] = statistics.median(
-            a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs
-        )
-        row["ttft_delta_ms"] = statistics.median(a["ttft_ms"] - b["ttft_ms"] for a, b in pairs)
-        row["same_text_as_raw"] = texts[name] == texts[raw]
+                run["tokens_per_s"] = (run["tokens"] - 1) / arrivals_s
+    summary = summarize(samples, raw)
     report = {
         "model": gemma["name"],
         "runs": args.runs,
@@ -279,20 +210,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{gemma['name']} ({gemma['quant']}), {args.template} template, {args.threads} threads, "
-          f"{args.runs} runs, seed {args.seed}, up to {args.max_tokens} tokens, medians")  # fmt: skip
-    print(
-        f"{'path':30s} {'TTFT ms':>8s} {'tok/s':>7s} {'tokens':>6s} {'x raw':>6s} {'dTTFT':>7s}  same text"
-    )
-    for name, row in summary.items():
-        print(f"{name:30s} {row['ttft_ms']:8.1f} {row['tokens_per_s']:7.1f} {row['tokens']:6.0f} "
-              f"{row['tps_ratio']:6.3f} {row['ttft_delta_ms']:+7.1f}  {row['same_text_as_raw']}")  # fmt: skip
-    for name, row in list(summary.items())[1:]:
-        tps_ok = row["tps_ratio"] >= TPS_TARGET
-        ttft_ok = row["ttft_delta_ms"] <= TTFT_TARGET_MS
-        print(f"{name}: tokens/s {row['tps_ratio']:.3f}x raw (target >= {TPS_TARGET}: "
-              f"{'met' if tps_ok else 'MISSED'}), TTFT {row['ttft_delta_ms']:+.1f} ms vs raw "
-              f"(target <= +{TTFT_TARGET_MS:.0f}: {'met' if ttft_ok else 'MISSED'})")  # fmt: skip
+    print_table(f"{gemma['name']} ({gemma['quant']}), {args.template} template, {args.threads} "
+                f"threads, {args.runs} runs, seed {args.seed}, up to {args.max_tokens} tokens, "
+                "medians", summary)  # fmt: skip
     return 0
 
 

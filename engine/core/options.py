@@ -128,7 +128,9 @@ class Options:
             raise UserError(f"{name} must be one of {', '.join(map(str, choices))}, not {value!r}.")
         bounds = meta.get("range")
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
-            raise UserError(f"{name} must be from {bounds[0]:g} to {bounds[1]:g}, not {value!r}.")
+            raise UserError(
+                f"{name} must be from {_number(bounds[0])} to {_number(bounds[1])}, not {value!r}."
+            )
         return value
 
     def validate(self) -> None:
@@ -189,6 +191,20 @@ class Options:
         """The options given on the command line (flags left out are not in the dict)."""
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def _number(x: float) -> str:
+    """A limit as people write it: 2048, 0.5, 1e-08 (not 2048.0 or 1e+07)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def optional_int(value: Any, name: str) -> int | None:
+    """A whole number or None, for RPC parameters that are not part of an options class."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{name} must be a whole number.")
+    return value
 
 
 @cache

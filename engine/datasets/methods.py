@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import UserError
+from engine.core.options import optional_int
 from engine.rpc.registry import RequestContext, method
 
 
@@ -30,14 +31,6 @@ def _start(ctx: RequestContext, kind: str, dataset: str | None, params: dict[str
         ds = _lib(ctx).get(dataset)
         clean.update(dataset=ds["id"], dataset_name=ds["name"])
     return {"job": ctx.services.jobs.start(kind, clean)}
-
-
-def _opt_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{name} must be a whole number.")
-    return value
 
 
 # -- library --------------------------------------------------------------------------------------
@@ -60,7 +53,7 @@ def history(ctx: RequestContext, id: str) -> dict[str, Any]:
 
 @method("data.checkout")
 def checkout(ctx: RequestContext, id: str, version: int) -> dict[str, Any]:
-    out = _lib(ctx).checkout(id, _opt_int(version, "version"))
+    out = _lib(ctx).checkout(id, optional_int(version, "version"))
     _changed(ctx)
     return out
 
@@ -203,22 +196,22 @@ def rows(
     budget: int = 200_000,
 ) -> dict[str, Any]:
     """A page of rows; with a query or filters, the next matches from ``offset`` on."""
-    offset = _opt_int(offset, "offset") or 0
-    limit = _opt_int(limit, "limit")
+    offset = optional_int(offset, "offset") or 0
+    limit = optional_int(limit, "limit")
     if query or filters:
         if filters is not None and not isinstance(filters, list):
             raise UserError("filters must be a list of {field, op, value} objects.")
         return _lib(ctx).scan(
             id, query=query, regex=bool(regex), case_sensitive=bool(case_sensitive), field=field,
             filters=filters, offset=offset, limit=limit, version=version, split=split,
-            budget=max(1000, _opt_int(budget, "budget") or 200_000), cancelled=ctx.cancelled,
+            budget=max(1000, optional_int(budget, "budget") or 200_000), cancelled=ctx.cancelled,
         )  # fmt: skip
     return _lib(ctx).page(id, offset=offset, limit=limit, version=version, split=split)
 
 
 @method("data.row")
 def row(ctx: RequestContext, id: str, index: int, version: int | None = None) -> dict[str, Any]:
-    return _lib(ctx).row(id, _opt_int(index, "index"), version=version)
+    return _lib(ctx).row(id, optional_int(index, "index"), version=version)
 
 
 @method("data.edit")
@@ -262,7 +255,7 @@ def render(
     """A row as the model sees it in training (its chat template) with its token count."""
     from engine.datasets.tokens import render_row
 
-    record = _lib(ctx).row(id, _opt_int(index, "index"), version=version)
+    record = _lib(ctx).row(id, optional_int(index, "index"), version=version)
     ds, ver = _lib(ctx).version_of(id, version)
     out = render_row(
         ctx.services, record["row"], ver["format"], model_id=model_id, template=template

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.errors import UserError
 from engine.datasets import formats
 from engine.datasets.library import DatasetLibrary
+from engine.datasets.step_options import SplitOptions
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -122,23 +123,8 @@ def _renderer(services: Services, params: dict[str, Any]) -> Any:
 
 
 def check_split_params(params: dict[str, Any]) -> dict[str, float]:
-    ratios = {}
-    for name in SPLIT_NAMES:
-        value = params.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UserError(f"{name} must be a fraction of the rows (0 to 1).")
-        ratios[name] = float(value)
-    if not ratios:
-        ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
-    total = sum(ratios.values())
-    if total <= 0 or total > 1.0001:
-        raise UserError(f"The split fractions add up to {total:g}; they must add up to at most 1.")
-    seed = params.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError("seed must be a whole number.")
-    return {k: v for k, v in ratios.items() if v > 0}
+    """The split shares to use (``SplitOptions``: none given means its defaults)."""
+    return SplitOptions.ratios_of(params)
 
 
 def _allot(n: int, ratios: dict[str, float]) -> dict[str, int]:

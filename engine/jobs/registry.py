@@ -126,7 +126,7 @@ class SimpleContext:
     attempt: int = 1
     events: list[tuple[str, Any]] = field(default_factory=list)
     cancel_flag: bool = False
-    services: Services = None
+    services: Services | None = None
 
     def progress(self, fraction: float | None, message: str | None = None) -> None:
         self.events.append(("progress", (fraction, message)))

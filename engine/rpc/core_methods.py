@@ -13,11 +13,13 @@ import psutil
 import engine
 from engine.core import devices
 from engine.core.errors import UserError
-from engine.rpc.registry import method
+from engine.rpc.registry import RequestContext, method
 
 
 @method("initialize")
-def initialize(ctx: Any, protocol_version: int, client: str | None = None) -> dict[str, Any]:
+def initialize(
+    ctx: RequestContext, protocol_version: int, client: str | None = None
+) -> dict[str, Any]:
     if protocol_version != engine.PROTOCOL_VERSION:
         raise UserError(
             f"This engine speaks protocol {engine.PROTOCOL_VERSION} but the app speaks {protocol_version}; "
@@ -41,7 +43,7 @@ def initialize(ctx: Any, protocol_version: int, client: str | None = None) -> di
 
 
 @method("engine.status")
-def status(ctx: Any) -> dict[str, Any]:
+def status(ctx: RequestContext) -> dict[str, Any]:
     return {
         "rss_bytes": psutil.Process().memory_info().rss,
         "ram": devices.ram(),

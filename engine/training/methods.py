@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import UserError
+from engine.core.options import optional_int
 from engine.rpc.registry import RequestContext, method
 
 
@@ -25,14 +26,6 @@ def _run(ctx: RequestContext, run: Any) -> dict[str, Any]:
     if not isinstance(run, str) or not run:
         raise UserError("run must be a run id (see train.list).")
     return _store(ctx).get(run)
-
-
-def _opt_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{name} must be a whole number.")
-    return value
 
 
 def _opt_text(value: Any, name: str) -> str | None:
@@ -85,7 +78,7 @@ def check(ctx: RequestContext, model_id: str, dataset: str, options: dict | None
     opts = TrainOptions.from_dict(options, preset=preset)
     model = check_model(ctx.services, model_id)
     check_method(opts.method, opts.device)
-    data = check_data(ctx.services, model, dataset, opts, version=_opt_int(version, "version"),
+    data = check_data(ctx.services, model, dataset, opts, version=optional_int(version, "version"),
                       split=_opt_text(split, "split"),
                       validation_split=_opt_text(validation_split, "validation_split"))  # fmt: skip
     return {"data": data, "plan": planner.plan(ctx.services, model, opts)}
@@ -103,7 +96,7 @@ def start(ctx: RequestContext, model_id: str, dataset: str, options: dict | None
         raise UserError("force must be true or false.")
     return launch.start(ctx.services, model_id=model_id, dataset=dataset, options=options,
                         preset=preset, name=_opt_text(name, "name"),
-                        version=_opt_int(version, "version"), split=_opt_text(split, "split"),
+                        version=optional_int(version, "version"), split=_opt_text(split, "split"),
                         validation_split=_opt_text(validation_split, "validation_split"),
                         force=force)  # fmt: skip
 
@@ -123,7 +116,7 @@ def metrics(ctx: RequestContext, run: str, after_step: int | None = None) -> dic
     """The run's metric lines after ``after_step`` (default: all of them, step 0 included), its
     sample answers, and its latest evaluation, for the curves and the Evaluation tab."""
     record = _run(ctx, run)
-    after = _opt_int(after_step, "after_step")
+    after = optional_int(after_step, "after_step")
     after = -1 if after is None else after
     store = _store(ctx)
     return {"run_id": record["id"], "state": record["state"], "step": record.get("step"),
@@ -182,7 +175,7 @@ def evaluate(ctx: RequestContext, run: str, prompts: list | None = None, max_new
         not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts)
     ):
         raise UserError("prompts must be a list of non-empty texts.")
-    n = _opt_int(max_new_tokens, "max_new_tokens")
+    n = optional_int(max_new_tokens, "max_new_tokens")
     if not n or not 1 <= n <= 4096:
         raise UserError("max_new_tokens must be from 1 to 4096.")
     job = ctx.services.jobs.start("train.eval", {"run_id": record["id"], "name": record["name"],

@@ -48,10 +48,12 @@ class JobsTableModel(RecordTableModel):
             job["message"] = params["message"]
         if params.get("kind") == "begin":
             job["started_at"] = time.time()
-        if params.get("kind") == "end":
+        if params.get("kind") == "end":  # the outcome travels with the end
             job["finished_at"] = time.time()
-            if job["state"] == "failed":
-                job["error"] = params.get("message")
+            job["result"] = params.get("result")
+            job["error"] = params.get("error") or (
+                params.get("message") if job["state"] == "failed" else None
+            )
         self.row_changed(row)
         return True
 

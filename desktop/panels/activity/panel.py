@@ -137,9 +137,6 @@ class ActivityPanel(QWidget):
         if not self.jobs_model.apply_progress(params):
             self.refresh()  # a job we have not listed yet
             return
-        if params.get("kind") == "end":
-            # fetch the final record (result, error text) once the job has ended
-            self.client.call("jobs.get", {"id": params["job_id"]}).on_success(self._replace_job)
         self._update_buttons()
 
     def _replace_job(self, job: dict[str, Any]) -> None:

@@ -181,11 +181,15 @@ class DatasetActions(QObject):
         if ds is None:
             return
 
-        def show(options: dict[str, Any]) -> None:
-            d = DedupDialog(ds.get("fields") or [], options["dedup"], self.panel)
+        def show(options: list[dict[str, Any]]) -> None:
+            d = DedupDialog(ds.get("fields") or [], options, self.panel)
             self._open(d, lambda: self.run_dedup(d.params()))
 
-        request(self, self.client, "data.step_options", ok=show,
+        self._with_options("dedup", show)
+
+    def _with_options(self, step: str, then: Any) -> None:
+        """Call ``then`` with a step's options as the engine describes them (defaults, limits)."""
+        request(self, self.client, "data.step_options", ok=lambda r: then(r[step]),
                 fail=lambda e: self._error(e.message))  # fmt: skip
 
     def run_dedup(self, params: dict[str, Any]) -> None:
@@ -268,9 +272,14 @@ class DatasetActions(QObject):
 
     def open_split(self) -> None:
         ds = self._ds()
-        if ds is not None:
-            d = SplitDialog(ds.get("fields") or [], self.panel)
+        if ds is None:
+            return
+
+        def show(options: list[dict[str, Any]]) -> None:
+            d = SplitDialog(ds.get("fields") or [], options, self.panel)
             self._open(d, lambda: self.run_split(d.params()))
+
+        self._with_options("split", show)
 
     def run_split(self, params: dict[str, Any]) -> None:
         def done(result: dict[str, Any]) -> None:

@@ -24,7 +24,10 @@ from desktop.panels.datasets.rowtext import FORMATS
 
 
 class SplitDialog(StepDialog):
-    def __init__(self, fields: list[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, fields: list[str], options: list[dict[str, Any]], parent: QWidget | None = None
+    ) -> None:
+        """``options``: ``data.step_options``'s ``split`` list (the default shares)."""
         super().__init__(
             "Split the dataset",
             "Shuffle the rows with a seed and cut them into train, validation and test. The same "
@@ -33,7 +36,9 @@ class SplitDialog(StepDialog):
             parent,
         )
         self.spins: dict[str, QSpinBox] = {}
-        for name, value in (("train", 80), ("validation", 10), ("test", 10)):
+        defaults = {o["name"]: o["default"] for o in options}
+        for name in ("train", "validation", "test"):
+            value = round(100 * defaults[name])
             spin = QSpinBox()
             spin.setRange(0, 100)
             spin.setSuffix(" %")

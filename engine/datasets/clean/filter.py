@@ -9,39 +9,15 @@ from engine.datasets import formats
 from engine.datasets.clean.common import SAMPLE, as_text, is_empty_row, nothing_left
 from engine.datasets.filters import compile_pattern
 from engine.datasets.library import DatasetLibrary
+from engine.datasets.step_options import FilterOptions
 from engine.datasets.tokens import RowCounter
 
 if TYPE_CHECKING:
     from engine.services import Services
 
 
-def check_filter_params(params: dict[str, Any]) -> None:
-    for key in ("min_tokens", "max_tokens"):
-        value = params.get(key)
-        if value is None or (key == "max_tokens" and value == "context"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UserError(f"{key} must be a whole number of tokens (0 or more).")
-    if params.get("max_tokens") == "context" and not params.get("model_id"):
-        raise UserError('max_tokens="context" needs a model whose context window to use.')
-    for key in ("include", "exclude"):
-        if params.get(key) is not None:
-            if not isinstance(params[key], str) or not params[key]:
-                raise UserError(f"{key} must be a regular expression.")
-            compile_pattern(params[key])
-    fields = params.get("empty_fields")
-    if fields is not None and (
-        not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)
-    ):
-        raise UserError("empty_fields must be a list of field names.")
-    if not any(
-        params.get(k) not in (None, False, [])
-        for k in ("min_tokens", "max_tokens", "include", "exclude", "drop_empty", "empty_fields")
-    ):
-        raise UserError(
-            "Choose at least one filter: min_tokens, max_tokens, include, exclude, drop_empty or "
-            "empty_fields."
-        )
+def check_filter_params(params: dict[str, Any]) -> FilterOptions:
+    return FilterOptions.from_params(params)
 
 
 def filter_rows(services: Services, ref: str, params: dict[str, Any], ctx: Any) -> dict[str, Any]:

@@ -52,8 +52,10 @@ def test_stats_are_drawn_and_saved(qtbot, panel, tmp_path):
 
 def test_split_then_show_one_split(qtbot, panel):
     select(qtbot, panel, "small")
-    panel.actions.open_split()
+    panel.actions.open_split()  # asks the engine for the default shares first
+    qtbot.waitUntil(lambda: type(panel.actions.dialog).__name__ == "SplitDialog", timeout=5000)
     dialog = panel.actions.dialog
+    assert [s.value() for s in dialog.spins.values()] == [80, 10, 10]  # the engine's defaults
     dialog.spins["train"].setValue(90)
     assert not dialog.run_button.isEnabled()  # 110 %
     dialog.spins["train"].setValue(50)
