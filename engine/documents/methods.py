@@ -322,6 +322,8 @@ def docs_search(
 def docs_chunks(
     ctx: RequestContext, id: str, file: str, offset: int = 0, limit: int = 50
 ) -> dict[str, Any]:
+    from engine.documents.retrieval import chunk_fields
+
     """The stored chunks of one indexed file, in order (for checking the splitter)."""
     from engine.documents.store import point_id
 
@@ -334,23 +336,8 @@ def docs_chunks(
     indices = range(offset, min(row["chunks"], offset + limit))
     ids = [point_id(row["path"], row["hash"], i) for i in indices]
     hits = docs.store(collection).retrieve(ids)
-    chunks = sorted((_chunk(h.payload) for h in hits), key=lambda c: c["index"])
+    chunks = sorted((chunk_fields(h.payload) for h in hits), key=lambda c: c["index"])
     return {"file": row["path"], "total": row["chunks"], "offset": offset, "chunks": chunks}
-
-
-def _chunk(p: dict[str, Any]) -> dict[str, Any]:
-    headings = list(p.get("headings") or [])
-    return {
-        "index": p.get("index"),
-        "text": p.get("text"),
-        "tokens": p.get("tokens"),
-        "page": p.get("page"),
-        "page_end": p.get("page_end"),
-        "headings": headings,
-        "heading": " > ".join(headings),
-        "start": p.get("start"),
-        "end": p.get("end"),
-    }
 
 
 @method("docs.preview")
@@ -361,6 +348,8 @@ def docs_preview(
     settings: dict | None = None,
     limit: int = 200,
 ) -> dict[str, Any]:
+    from engine.documents.retrieval import chunk_fields
+
     """Split a file without indexing it: what chunks the current settings would make."""
     from engine.documents.loaders import BadFile, open_document
     from engine.documents.splitter import Splitter
@@ -383,7 +372,7 @@ def docs_preview(
         for chunk in splitter.split(doc.blocks()):
             total += 1
             if len(chunks) < max(1, min(int(limit), 2000)):
-                chunks.append(_chunk({**chunk.__dict__, "headings": list(chunk.headings)}))
+                chunks.append(chunk_fields({**chunk.__dict__, "headings": list(chunk.headings)}))
     except BadFile as exc:
         raise UserError(f"{source.name} cannot be indexed: {exc.reason}.") from None
     return {

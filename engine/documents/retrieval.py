@@ -273,17 +273,25 @@ def _filters(opts: SearchOptions) -> Filters | None:
 
 def _public(c: Candidate, rank: int) -> dict[str, Any]:
     p = c.payload
-    headings = list(p.get("headings") or [])
     return {
         "rank": rank,
         "id": c.id,
         "score": round(c.score, 6),
         "dense_score": None if c.dense is None else round(c.dense, 4),
         "bm25_score": round(c.sparse, 4),
-        "text": p.get("text", ""),
+        **chunk_fields(p),
         "file": p.get("file"),
         "name": p.get("name"),
         "type": p.get("type"),
+        "hash": p.get("hash"),
+    }
+
+
+def chunk_fields(p: dict[str, Any]) -> dict[str, Any]:
+    """A stored chunk's text and where it sits (page, headings, character span, position)."""
+    headings = list(p.get("headings") or [])
+    return {
+        "text": p.get("text", ""),
         "page": p.get("page"),
         "page_end": p.get("page_end"),
         "headings": headings,
@@ -292,7 +300,6 @@ def _public(c: Candidate, rank: int) -> dict[str, Any]:
         "end": p.get("end"),
         "index": p.get("index"),
         "tokens": p.get("tokens"),
-        "hash": p.get("hash"),
     }
 
 
