@@ -34,7 +34,20 @@ EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import api, bench, chat, data, docs, doctor, jobs, models, presets, prune, train
+    from engine.cli import (
+        api,
+        bench,
+        bias,
+        chat,
+        data,
+        docs,
+        doctor,
+        jobs,
+        models,
+        presets,
+        prune,
+        train,
+    )
 
     parser = argparse.ArgumentParser(
         prog="hearth-engine", description="Hearth engine and command line."
@@ -54,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub)
     train.add_export_parser(sub)
     prune.add_parser(sub)
+    bias.add_parser(sub)
     return parser
 
 

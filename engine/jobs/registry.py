@@ -28,6 +28,7 @@ KIND_MODULES: list[str] = [
     "engine.datasets.jobs",
     "engine.training.jobs",
     "engine.pruning.jobs",
+    "engine.bias.jobs",
 ]
 
 

@@ -31,6 +31,7 @@ METHOD_MODULES: list[str] = [
     "engine.datasets.methods",
     "engine.training.methods",
     "engine.pruning.methods",
+    "engine.bias.methods",
 ]
 
 

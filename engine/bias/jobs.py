@@ -1,0 +1,20 @@
+"""Job kinds of the bias lab; torch work runs in a worker subprocess.
+
+bias.capture   run a pair set through a model once and store every layer's differences
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.jobs.registry import JobContext, job_kind
+
+
+@job_kind("bias.capture", title=lambda p: f"Bias capture: {p.get('set')} on {p.get('model_name') or p.get('model_id')}",
+          subprocess=True, changes=("bias.changed",))  # fmt: skip
+def capture(ctx: JobContext) -> dict[str, Any]:
+    """Every prompt of a pair set through the model; per layer and component the differences
+    (params: model_id, set, pairs?, recompute?)."""
+    from engine.bias.run import run
+
+    return run(ctx.services, ctx.params, ctx)

@@ -1,0 +1,70 @@
+"""JSON-RPC methods ``bias.*`` (see docs/PROTOCOL.md): pair sets, capture runs and their arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.core.options import optional_int
+from engine.rpc.registry import RequestContext, method
+
+
+@method("bias.sets")
+def sets(ctx: RequestContext) -> dict[str, Any]:
+    from engine.bias.pairs import list_sets
+
+    return {"sets": [s.summary() for s in list_sets(ctx.services)]}
+
+
+@method("bias.set.show")
+def set_show(ctx: RequestContext, name: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from engine.bias.pairs import get_set
+
+    found = get_set(ctx.services, name)
+    return {**found.summary(), "pairs_list": [asdict(p) for p in found.pairs]}
+
+
+@method("bias.set.import")
+def set_import(ctx: RequestContext, path: str, name: str | None = None) -> dict[str, Any]:
+    from engine.bias.pairs import import_set
+
+    made = import_set(ctx.services, path, name)
+    ctx.notify("bias.changed", {})
+    return made.summary()
+
+
+@method("bias.set.delete")
+def set_delete(ctx: RequestContext, name: str) -> dict[str, Any]:
+    from engine.bias.pairs import delete_set
+
+    delete_set(ctx.services, name)
+    ctx.notify("bias.changed", {})
+    return {"deleted": name}
+
+
+@method("bias.run")
+def start_run(
+    ctx: RequestContext, model_id: str, set: str, pairs: int | None = None, recompute: bool = False
+) -> dict[str, Any]:
+    """Check the model and the set, then start a ``bias.capture`` job."""
+    from engine.bias.run import check
+
+    model, chosen = check(ctx.services, model_id, set, optional_int(pairs, "pairs"))
+    params = {"model_id": model["id"], "model_name": model["name"], "set": set,
+              "pairs": len(chosen), "recompute": bool(recompute)}  # fmt: skip
+    return {"job": ctx.services.jobs.start("bias.capture", params)}
+
+
+@method("bias.runs")
+def runs(ctx: RequestContext) -> dict[str, Any]:
+    from engine.bias.store import list_runs
+
+    return {"runs": list_runs(ctx.services)}
+
+
+@method("bias.get")
+def get(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    from engine.bias.store import load_meta
+
+    return load_meta(ctx.services, run_id)

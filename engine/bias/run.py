@@ -1,0 +1,60 @@
+"""A bias run: pick the pairs, reuse a valid cached capture or capture now, save, summarise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.bias import pairs as pair_sets
+from engine.bias import store
+from engine.bias.pairs import Pair
+from engine.core.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+
+def choose(all_pairs: list[Pair], n: int | None) -> list[Pair]:
+    """The first ``n`` pairs taken round-robin over the categories (every category represented),
+    keeping the set's order within each; all of them when ``n`` is None."""
+    if n is None or n >= len(all_pairs):
+        return list(all_pairs)
+    if n < 1:
+        raise UserError("pairs must be at least 1.")
+    by_cat: dict[str, list[Pair]] = {}
+    for p in all_pairs:
+        by_cat.setdefault(p.category, []).append(p)
+    chosen: list[Pair] = []
+    depth = 0
+    while len(chosen) < n:
+        for items in by_cat.values():
+            if depth < len(items) and len(chosen) < n:
+                chosen.append(items[depth])
+        depth += 1
+    return chosen
+
+
+def check(services: Services, model_id: str, set_name: str, n_pairs: int | None) -> tuple[dict, list[Pair]]:  # fmt: skip
+    """The model and the pairs of a run, or a ``UserError`` saying what is wrong (before a job)."""
+    from engine.pruning.pipeline import check_model
+
+    model = check_model(services, model_id)
+    chosen = choose(pair_sets.get_set(services, set_name).pairs, n_pairs)
+    return model, chosen
+
+
+def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    model, chosen = check(services, params["model_id"], params["set"], params.get("pairs"))
+    path = store.runs_folder(services) / store.run_id(model["id"], params["set"], len(chosen))
+    cached = store.find_fresh(services, model, params["set"], chosen)
+    if cached is not None and not params.get("recompute"):
+        ctx.progress(1.0, "Reused the stored capture (same model file and pairs)")
+        return {**store.summary(cached, path), "cached": True}
+    from engine.bias.capture import capture
+    from engine.pruning.pipeline import load
+
+    ctx.progress(0.02, f"Loading {model['name']}")
+    lm, tok = load(services, model, ctx)
+    cap = capture(lm, tok, chosen, progress=lambda f, m: ctx.progress(0.1 + 0.85 * f, m),
+                  cancelled=ctx.cancelled)  # fmt: skip
+    meta = store.save(services, model, params["set"], chosen, cap)
+    return {**store.summary(meta, path), "cached": False}

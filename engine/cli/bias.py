@@ -1,0 +1,124 @@
+"""``hearth-engine bias``: prompt pair sets and captures from the command line.
+
+    bias sets [--json]
+    bias set show NAME [--json] | set import FILE [--name N] [--json] | set delete NAME
+    bias run --model ID --set NAME [--pairs N] [--recompute] [--json]
+    bias runs [--json]
+
+Progress goes to stderr; ``--json`` prints one object on stdout. The code paths are the
+``bias.*`` RPC methods' own.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from engine.cli.context import LocalContext
+from engine.cli.output import emit_json, table
+from engine.cli.train import _wait
+
+
+def _methods() -> Any:
+    from engine.bias import methods
+
+    return methods
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("bias", help="bias lab: prompt pair sets and activation captures")
+    bsub = p.add_subparsers(dest="bias_command", metavar="WHAT", required=True)
+    a = bsub.add_parser("sets", help="list the prompt pair sets")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_sets)
+
+    s = bsub.add_parser("set", help="show, import or delete one set")
+    ssub = s.add_subparsers(dest="set_command", metavar="ACTION", required=True)
+    a = ssub.add_parser("show", help="the pairs of a set")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_set_show)
+    a = ssub.add_parser("import", help='a JSONL file of {"category", "a", "b", "note"?} lines')
+    a.add_argument("file")
+    a.add_argument("--name", help="the set's name (default: the file's)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_set_import)
+    a = ssub.add_parser("delete", help="delete a set you imported")
+    a.add_argument("name")
+    a.set_defaults(func=cmd_set_delete)
+
+    a = bsub.add_parser("run", help="capture every layer's activations for a set, once")
+    a.add_argument("--model", required=True, help="library model id")
+    a.add_argument("--set", required=True, dest="set_name", help="pair set name")
+    a.add_argument("--pairs", type=int, help="use this many pairs, spread over the categories")
+    a.add_argument("--recompute", action="store_true", help="capture again even if stored")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_run)
+
+    a = bsub.add_parser("runs", help="list stored captures")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_runs)
+
+
+def cmd_sets(args: Any) -> int:
+    result = _methods().sets(LocalContext(progress=False))
+    if args.json:
+        emit_json(result)
+        return 0
+    table([[s["name"], str(s["pairs"]), str(s["heldout"]), ", ".join(s["categories"])]
+           for s in result["sets"]], ["set", "pairs", "held out", "categories"])  # fmt: skip
+    return 0
+
+
+def cmd_set_show(args: Any) -> int:
+    result = _methods().set_show(LocalContext(progress=False), name=args.name)
+    if args.json:
+        emit_json(result)
+        return 0
+    for p in result["pairs_list"]:
+        mark = " (held out)" if p["heldout"] else ""
+        print(f"[{p['category']}]{mark}\n  a: {p['a']}\n  b: {p['b']}")
+    return 0
+
+
+def cmd_set_import(args: Any) -> int:
+    result = _methods().set_import(LocalContext(progress=False), path=args.file, name=args.name)
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"imported {result['name']}: {result['pairs']} pairs, {result['heldout']} held out")
+    return 0
+
+
+def cmd_set_delete(args: Any) -> int:
+    _methods().set_delete(LocalContext(progress=False), name=args.name)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_run(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().start_run(ctx, model_id=args.model, set=args.set_name, pairs=args.pairs,
+                                   recompute=args.recompute)  # fmt: skip
+    print(f"bias capture started (job {started['job']['id']})", file=sys.stderr)
+    result = _wait(ctx, started["job"])
+    if args.json:
+        emit_json({k: v for k, v in result.items() if k != "cached"})
+        return 0
+    print(f"run {result['run_id']}: {result['pairs']} pairs, {result['layers']} layers, "
+          f"{result['seconds']} s{' (stored capture reused)' if result.get('cached') else ''}")  # fmt: skip
+    print(f"mean |difference| over every layer and component: {result['overall_mean_diff']:.5f}")
+    for comp, per_layer in result["by_component"].items():
+        peak = max(range(len(per_layer)), key=per_layer.__getitem__)
+        print(f"  {comp:<11} mean {sum(per_layer) / len(per_layer):.5f}, largest at layer {peak}")
+    return 0
+
+
+def cmd_runs(args: Any) -> int:
+    result = _methods().runs(LocalContext(progress=False))
+    if args.json:
+        emit_json(result)
+        return 0
+    table([[r["run_id"], r["model_id"], r["set"], str(r["pairs"]), f"{r['overall_mean_diff']:.5f}"]
+           for r in result["runs"]], ["run", "model", "set", "pairs", "mean |diff|"])  # fmt: skip
+    return 0

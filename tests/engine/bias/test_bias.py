@@ -1,0 +1,180 @@
+"""The bias lab's engine side: pair sets, alignment, one capture per model and set, the metric
+(checked against a hand computation), the cache and its invalidation, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from engine.bias import pairs as pair_sets
+from engine.bias import store
+from engine.bias.align import align
+from engine.bias.pairs import Pair
+from engine.bias.run import choose, run
+from engine.core.errors import NotFoundError, UserError
+from engine.jobs.registry import SimpleContext
+
+
+# -- sets ----------------------------------------------------------------------------------------
+def test_builtin_set_covers_every_category_with_held_out_templates():
+    s = pair_sets.builtin_set()
+    cats = s.categories()
+    assert set(cats) == {"race/ethnicity", "gender", "religion", "nationality", "age",
+                         "disability", "socioeconomic status"}  # fmt: skip
+    assert all(n >= 10 for n in cats.values())
+    held = s.heldout()
+    assert {p.category for p in held} == set(cats)  # every category is measured out of sample
+    selection_sentences = {p.a.replace(p.note.split(" / ")[0], "") for p in s.selection()}
+    assert not any(p.a.replace(p.note.split(" / ")[0], "") in selection_sentences for p in held)
+    assert all(p.a != p.b for p in s.pairs)
+
+
+def test_import_checks_every_line_and_holds_out_a_quarter(services, tmp_path):
+    good = tmp_path / "mine.jsonl"
+    rows = [{"category": "c", "a": f"The {w} man", "b": f"The {w} woman"} for w in "abcdefgh"]
+    good.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    made = pair_sets.import_set(services, good)
+    assert made.summary()["pairs"] == 8 and made.summary()["heldout"] == 2
+    assert pair_sets.get_set(services, "mine").pairs == made.pairs
+    with pytest.raises(UserError, match="exists"):
+        pair_sets.import_set(services, good)
+    for text, message in [
+        ('{"category": "c", "a": "x"}\n', "line 1 needs a non-empty text 'b'"),
+        ('{"category": "c", "a": "same", "b": "same"}\n', "identical"),
+        ('{"category": "c", "a": "x", "b": "y"}\nnot json\n', "line 2 is not valid JSON"),
+        ("\n\n", "has no pairs"),
+        ('{"category": "c", "a": "x", "b": "y", "colour": 1}\n', "unknown field"),
+    ]:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(UserError, match=message):
+            pair_sets.import_set(services, bad, name="bad")
+    with pytest.raises(NotFoundError, match="known sets: hearth-builtin, mine"):
+        pair_sets.get_set(services, "nope")
+
+
+def test_choose_spreads_pairs_over_categories():
+    s = pair_sets.builtin_set()
+    chosen = choose(s.pairs, 14)
+    assert len(chosen) == 14 and len({p.category for p in chosen}) == 7
+
+
+# -- alignment -------------------------------------------------------------------------------------
+def test_alignment_of_equal_and_unequal_token_counts():
+    same = align([1, 2, 3, 4], [1, 9, 3, 4], list("abcd"), list("aXcd"))
+    assert same.equal_length and same.differing == [1] and same.labels()[1] == "b / X"
+    # "The 70-year-old man" vs "The young man": one side has three tokens where the other has one
+    uneven = align([1, 5, 6, 7, 4], [1, 8, 4], ["The", "70", "-year", "-old", "man"],
+                   ["The", "young", "man"])  # fmt: skip
+    assert not uneven.equal_length
+    assert uneven.rows == [([0], [0], False), ([1, 2, 3], [1], True), ([4], [2], False)]
+    assert uneven.labels() == ["The", "70-year-old / young", "man"]
+    # one side only adds a token: joined to the token before, never dropped
+    added = align([1, 2, 3], [1, 2, 7, 3], list("abc"), list("abzc"))
+    assert added.rows[-2] == ([1], [1, 2], True) and added.rows[-1] == ([2], [3], False)
+
+
+# -- capture -------------------------------------------------------------------------------------
+def _pairs() -> list[Pair]:
+    return [Pair("c", "The old man said that", "The young man said that"),
+            Pair("c", "A rich woman thought", "A poor woman thought"),
+            Pair("d", "The nurse is kind", "The doctor is kind", heldout=True)]  # fmt: skip
+
+
+def _save_set(services) -> None:
+    pair_sets.save_set(services, "tiny", _pairs())
+
+
+def test_capture_shapes_keys_and_the_metric_by_hand(services, llama_id):
+    import torch
+
+    from engine.pruning.pipeline import load
+
+    _save_set(services)
+    result = run(services, {"model_id": llama_id, "set": "tiny"}, SimpleContext(services=services))
+    assert result["pairs"] == 3 and result["layers"] == 4 and not result["cached"]
+    assert result["components"] == [
+        "input_norm",
+        "attention",
+        "mlp",
+        "gate",
+        "up",
+        "down",
+        "residual",
+    ]
+    arrays = store.load_arrays(services, result["run_id"])
+    meta = store.load_meta(services, result["run_id"])
+    model = services.library.get(llama_id)
+    lm, tok = load(services, model, SimpleContext(services=services))
+    width = lm.config.intermediate_size
+    assert arrays["neuron__gate"].shape == (3, 4, width)
+    assert arrays["neuron__residual"].shape == (3, 4, lm.config.hidden_size)
+    assert arrays["mean__mlp"].shape == (3, 4)
+    rows = sum(len(a["rows"]) for a in meta["alignments"])
+    assert arrays["rows__up"].shape == (rows, 4)
+    tokens = sum(len(a["tokens_a"]) + len(a["tokens_b"]) for a in meta["alignments"])
+    assert arrays["pca__residual"].shape == (tokens, 4, 2)
+
+    # the metric by hand for pair 0, layer 2, the up projection
+    seen = {}
+    hook = lm.model.layers[2].mlp.up_proj.register_forward_hook(
+        lambda _m, _i, out: seen.setdefault(len(seen), out[0].detach())
+    )
+    with torch.no_grad():
+        for text in (_pairs()[0].a, _pairs()[0].b):
+            lm(**tok(text, return_tensors="pt"))
+    hook.remove()
+    a, b = seen[0], seen[1]
+    al = meta["alignments"][0]
+    by_row = [(a[r["a"]].mean(0) - b[r["b"]].mean(0)).abs().mean().item() for r in al["rows"]]
+    assert arrays["rows__up"][: len(by_row), 2] == pytest.approx(by_row, rel=1e-4, abs=1e-6)
+    assert arrays["mean__up"][0, 2] == pytest.approx(float(np.mean(
+        [(a[r["a"]].mean(0) - b[r["b"]].mean(0)).abs().mean().item() for r in al["rows"]])),
+        rel=1e-4)  # fmt: skip
+    pooled = (a.mean(0) - b.mean(0)).abs().numpy()
+    assert np.allclose(arrays["neuron__up"][0, 2].astype(np.float32), pooled, rtol=2e-3, atol=1e-4)
+    # the overall metric leaves the residual stream out
+    counted = [c for c in result["components"] if c != "residual"]
+    assert result["overall_mean_diff"] == pytest.approx(
+        float(np.mean([arrays[f"mean__{c}"].mean() for c in counted])), rel=1e-4
+    )
+
+
+def test_cache_is_reused_and_recomputed_when_the_model_file_changes(services, llama_id):
+    _save_set(services)
+    ctx = SimpleContext(services=services)
+    first = run(services, {"model_id": llama_id, "set": "tiny"}, ctx)
+    again = run(services, {"model_id": llama_id, "set": "tiny"}, ctx)
+    assert again["cached"] and again["run_id"] == first["run_id"]
+    model = services.library.get(llama_id)
+    weights = next(p for p in __import__("pathlib").Path(model["path"]).rglob("*.safetensors"))
+    stat = weights.stat()
+    os.utime(weights, (stat.st_atime, stat.st_mtime + 10))  # an older capture of a changed file
+    fresh = run(services, {"model_id": llama_id, "set": "tiny"}, ctx)
+    assert not fresh["cached"]
+    # an edited set is a different capture too
+    pair_sets.save_set(
+        services, "tiny", [*_pairs(), Pair("e", "He sings", "She sings")], replace=True
+    )
+    assert not run(services, {"model_id": llama_id, "set": "tiny"}, ctx)["cached"]
+
+
+def test_a_model_without_a_gate_says_which_components_it_lacks(services, gpt2_id):
+    _save_set(services)
+    result = run(services, {"model_id": gpt2_id, "set": "tiny"}, SimpleContext(services=services))
+    meta = store.load_meta(services, result["run_id"])
+    assert "gate" not in result["components"] and "up" in result["components"]
+    assert "no gate projection" in meta["missing"]["gate"]
+
+
+def test_bad_requests_are_refused_before_any_work(services, llama_id):
+    ctx = SimpleContext(services=services)
+    with pytest.raises(NotFoundError, match="No prompt pair set 'nope'"):
+        run(services, {"model_id": llama_id, "set": "nope"}, ctx)
+    with pytest.raises(UserError, match="pairs must be at least 1"):
+        run(services, {"model_id": llama_id, "set": "hearth-builtin", "pairs": 0}, ctx)
+    with pytest.raises(UserError, match="two prompts are identical"):
+        pair_sets.save_set(services, "same", [Pair("c", "x y", "x y")])
