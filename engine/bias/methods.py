@@ -68,3 +68,44 @@ def get(ctx: RequestContext, run_id: str) -> dict[str, Any]:
     from engine.bias.store import load_meta
 
     return load_meta(ctx.services, run_id)
+
+
+@method("bias.view")
+def view(
+    ctx: RequestContext,
+    run_id: str,
+    view: str,
+    pair: int | None = None,
+    category: str | None = None,
+    part: str | None = None,
+    component: str | None = None,
+    layer: int | None = None,
+    k: int = 20,
+) -> dict[str, Any]:
+    """The numbers of one view of a run, from its stored arrays."""
+    from engine.bias import views
+    from engine.core.errors import UserError
+
+    if view == "overview":
+        return views.overview(ctx.services, run_id, pair=pair, category=category, part=part)
+    needs = {"pair": ("pair", "component"), "neurons": ("layer", "component"),
+             "pca": ("pair", "layer")}  # fmt: skip
+    if view not in needs:
+        raise UserError("view must be overview, pair, neurons or pca.")
+    given = {"pair": pair, "component": component, "layer": layer}
+    lacking = [n for n in needs[view] if given[n] is None]
+    if lacking:
+        raise UserError(f"The {view} view needs {' and '.join(lacking)}.")
+    if view == "pair":
+        return views.pair_view(ctx.services, run_id, pair=pair, component=component)
+    if view == "neurons":
+        return views.neurons(ctx.services, run_id, layer=layer, component=component, k=k, part=part)
+    return views.pca_view(ctx.services, run_id, pair=pair, layer=layer,
+                          component=component or "residual")  # fmt: skip
+
+
+@method("bias.compare")
+def compare(ctx: RequestContext, run_a: str, run_b: str, part: str | None = None) -> dict[str, Any]:
+    from engine.bias.views import compare as run_compare
+
+    return run_compare(ctx.services, run_a, run_b, part=part)

@@ -3,6 +3,7 @@
     bias sets [--json]
     bias set show NAME [--json] | set import FILE [--name N] [--json] | set delete NAME
     bias run --model ID --set NAME [--pairs N] [--recompute] [--json]
+    bias compare RUN_A RUN_B [--part all|selection|heldout] [--json]
     bias runs [--json]
 
 Progress goes to stderr; ``--json`` prints one object on stdout. The code paths are the
@@ -54,6 +55,13 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--recompute", action="store_true", help="capture again even if stored")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_run)
+
+    a = bsub.add_parser("compare", help="the same set on two models: maps and their difference")
+    a.add_argument("run_a")
+    a.add_argument("run_b")
+    a.add_argument("--part", choices=("all", "selection", "heldout"), default="all")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_compare)
 
     a = bsub.add_parser("runs", help="list stored captures")
     a.add_argument("--json", action="store_true")
@@ -111,6 +119,19 @@ def cmd_run(args: Any) -> int:
     for comp, per_layer in result["by_component"].items():
         peak = max(range(len(per_layer)), key=per_layer.__getitem__)
         print(f"  {comp:<11} mean {sum(per_layer) / len(per_layer):.5f}, largest at layer {peak}")
+    return 0
+
+
+def cmd_compare(args: Any) -> int:
+    result = _methods().compare(LocalContext(progress=False), run_a=args.run_a, run_b=args.run_b,
+                                part=args.part)  # fmt: skip
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"{result['model_a']} -> {result['model_b']}: mean |difference| {result['overall_a']:.5f} "
+          f"-> {result['overall_b']:.5f} ({result['change']:+.1%})")  # fmt: skip
+    for c, row in zip(result["components"], result["difference"], strict=True):
+        print(f"  {c:<11} change per layer mean {sum(row) / len(row):+.5f}")
     return 0
 
 

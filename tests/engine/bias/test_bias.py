@@ -178,3 +178,77 @@ def test_bad_requests_are_refused_before_any_work(services, llama_id):
         run(services, {"model_id": llama_id, "set": "hearth-builtin", "pairs": 0}, ctx)
     with pytest.raises(UserError, match="two prompts are identical"):
         pair_sets.save_set(services, "same", [Pair("c", "x y", "x y")])
+
+
+# -- views ---------------------------------------------------------------------------------------
+def test_views_come_from_the_stored_arrays(services, llama_id, monkeypatch):
+    from engine.bias import views
+
+    _save_set(services)
+    rid = run(services, {"model_id": llama_id, "set": "tiny"}, SimpleContext(services=services))["run_id"]  # fmt: skip
+    arrays = store.load_arrays(services, rid)
+    # no model is loaded for any view
+    monkeypatch.setattr(
+        "engine.pruning.pipeline.load", lambda *a, **k: pytest.fail("loaded a model")
+    )
+    over = views.overview(services, rid)
+    assert len(over["matrix"]) == 7 and len(over["matrix"][0]) == 4
+    assert over["matrix"][1][2] == pytest.approx(float(arrays["mean__attention"][:, 2].mean()))
+    held = views.overview(services, rid, part="heldout")
+    assert held["pairs"] == [2] and held["matrix"][1][2] == pytest.approx(float(arrays["mean__attention"][2, 2]))  # fmt: skip
+    one = views.pair_view(services, rid, pair=0, component="up")
+    assert len(one["matrix"]) == len(one["labels"]) == len(one["differs"])
+    marked = [label for label, d in zip(one["labels"], one["differs"], strict=True) if d]
+    assert marked and all(" / " in label for label in marked)  # "old / young" where they differ
+    top = views.neurons(services, rid, layer=1, component="gate", k=5)
+    assert len(top["neurons"]) == 5 and top["scores"] == sorted(top["scores"], reverse=True)
+    assert set(top["by_category"]) == {"c", "d"}
+    pca = views.pca_view(services, rid, pair=1, layer=3)
+    assert len(pca["a"]) == len(pca["tokens_a"]) and 0 <= sum(pca["explained"]) <= 1.0001
+    with pytest.raises(UserError, match=r"no 'gate_x' component\. It has input_norm"):
+        views.neurons(services, rid, layer=0, component="gate_x")
+    with pytest.raises(UserError, match="No pairs of category 'zzz'"):
+        views.overview(services, rid, category="zzz")
+
+
+def test_compare_two_models_and_refuse_other_tokenizers(services, llama_id, gpt2_id, model_root):
+    from engine.bias import views
+    from tests.engine.pruning.fixtures import build
+
+    _save_set(services)
+    ctx = SimpleContext(services=services)
+    a = run(services, {"model_id": llama_id, "set": "tiny"}, ctx)["run_id"]
+    same = run(services, {"model_id": llama_id, "set": "tiny"}, ctx)["run_id"]
+    result = views.compare(services, a, same)
+    assert result["change"] == 0 and all(v == 0 for row in result["difference"] for v in row)
+    other = services.library.import_model(build(model_root, "llama", layers=4), mode="copy",
+                                          name="Tiny Llama copy")["id"]  # fmt: skip
+    b = run(services, {"model_id": other, "set": "tiny"}, ctx)["run_id"]
+    assert views.compare(services, a, b)["components"][0] == "input_norm"
+    g = run(services, {"model_id": gpt2_id, "set": "tiny"}, ctx)["run_id"]  # 3 layers
+    with pytest.raises(UserError, match="has 4 layers and Tiny GPT-2 3"):
+        views.compare(services, a, g)
+    # a model whose tokenizer cuts the prompts differently (the tiny models share one, so a
+    # stored run of another tokenizer is made by hand)
+    import shutil
+
+    folder = store.runs_folder(services)
+    shutil.copytree(folder / b, folder / "other-tokenizer")
+    meta = json.loads((folder / "other-tokenizer" / "meta.json").read_text())
+    meta["alignments"][0]["tokens_a"] = ["▁The", "▁o", "ld", *meta["alignments"][0]["tokens_a"][3:]]
+    meta["model_name"] = "Other"
+    (folder / "other-tokenizer" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="tokenize the prompts differently"):
+        views.compare(services, a, "other-tokenizer")
+    small = run(services, {"model_id": llama_id, "set": "tiny", "pairs": 2}, ctx)["run_id"]
+    with pytest.raises(UserError, match="different pairs"):
+        views.compare(services, a, small)
+
+
+def test_a_view_needing_the_gate_on_gpt2_says_why(services, gpt2_id):
+    from engine.bias import views
+
+    _save_set(services)
+    rid = run(services, {"model_id": gpt2_id, "set": "tiny"}, SimpleContext(services=services))["run_id"]  # fmt: skip
+    with pytest.raises(UserError, match="no 'gate' component: this model's MLP has no gate"):
+        views.neurons(services, rid, layer=0, component="gate")
