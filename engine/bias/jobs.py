@@ -18,3 +18,14 @@ def capture(ctx: JobContext) -> dict[str, Any]:
     from engine.bias.run import run
 
     return run(ctx.services, ctx.params, ctx)
+
+
+@job_kind("bias.prune", title=lambda p: f"Bias-targeted pruning of {p.get('model_name') or p.get('model_id')}",
+          subprocess=True, changes=("models.changed", "bias.changed"))  # fmt: skip
+def prune(ctx: JobContext) -> dict[str, Any]:
+    """Remove the neurons that carry the most bias on the selection pairs and the least weight;
+    measure on the held-out pairs against a random control (params: model_id, set, neurons,
+    weight?, pairs?, seed?, name?)."""
+    from engine.bias.prune import run
+
+    return run(ctx.services, ctx.params, ctx)

@@ -109,3 +109,39 @@ def compare(ctx: RequestContext, run_a: str, run_b: str, part: str | None = None
     from engine.bias.views import compare as run_compare
 
     return run_compare(ctx.services, run_a, run_b, part=part)
+
+
+@method("bias.prune")
+def prune(
+    ctx: RequestContext,
+    model_id: str,
+    set: str,
+    neurons: int,
+    weight: float = 0.5,
+    pairs: int | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    file: str | None = None,
+    dataset: str | None = None,
+) -> dict[str, Any]:
+    """Check the request, then start a ``bias.prune`` job (``file``/``dataset``: the text the
+    perplexity is measured on; default Python's reference documentation)."""
+    from engine.bias.pairs import get_set
+    from engine.core.errors import UserError
+    from engine.pruning.pipeline import check_model
+
+    model = check_model(ctx.services, model_id)
+    found = get_set(ctx.services, set)
+    if not found.heldout() or not found.selection():
+        raise UserError(f"{set} needs both selection and held-out pairs to measure honestly.")
+    if isinstance(neurons, bool) or not isinstance(neurons, int) or neurons < 1:
+        raise UserError("neurons must be a whole number of neurons per block, at least 1.")
+    if isinstance(weight, bool) or not 0 <= weight <= 1:
+        raise UserError("weight must be from 0 to 1 (the share of the bias score in the mix).")
+    width = (model.get("meta") or {}).get("intermediate_size")
+    if width and neurons >= width:
+        raise UserError(f"neurons must be below {width}, the MLP width of each block.")
+    params = {"model_id": model["id"], "model_name": model["name"], "set": set, "neurons": neurons,
+              "weight": float(weight), "pairs": optional_int(pairs, "pairs"), "seed": seed,
+              "name": name, "file": file, "dataset": dataset}  # fmt: skip
+    return {"job": ctx.services.jobs.start("bias.prune", params)}

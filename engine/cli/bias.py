@@ -3,6 +3,7 @@
     bias sets [--json]
     bias set show NAME [--json] | set import FILE [--name N] [--json] | set delete NAME
     bias run --model ID --set NAME [--pairs N] [--recompute] [--json]
+    bias prune --model ID --set NAME --neurons N [--weight 0.5] [--json]
     bias compare RUN_A RUN_B [--part all|selection|heldout] [--json]
     bias runs [--json]
 
@@ -62,6 +63,21 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--part", choices=("all", "selection", "heldout"), default="all")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_compare)
+
+    a = bsub.add_parser(
+        "prune", help="remove the neurons carrying the most bias, with a random control"
+    )
+    a.add_argument("--model", required=True, help="library model id")
+    a.add_argument("--set", required=True, dest="set_name", help="pair set name")
+    a.add_argument("--neurons", type=int, required=True, help="neurons removed from every block")
+    a.add_argument("--weight", type=float, default=0.5,
+                   help="share of the bias score in the mix with weight magnitude (default 0.5)")  # fmt: skip
+    a.add_argument("--pairs", type=int, help="selection pairs to use (default: all)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the random control")
+    a.add_argument("--name", help="name of the pruned model")
+    a.add_argument("--file", help="text the perplexity is measured on (default: Python's docs)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_prune)
 
     a = bsub.add_parser("runs", help="list stored captures")
     a.add_argument("--json", action="store_true")
@@ -132,6 +148,31 @@ def cmd_compare(args: Any) -> int:
           f"-> {result['overall_b']:.5f} ({result['change']:+.1%})")  # fmt: skip
     for c, row in zip(result["components"], result["difference"], strict=True):
         print(f"  {c:<11} change per layer mean {sum(row) / len(row):+.5f}")
+    return 0
+
+
+PRUNE_KEYS = ("model_id", "heldout_bias_before", "heldout_bias_after", "control_bias_after",
+              "ppl_before", "ppl_after")  # fmt: skip
+
+
+def cmd_prune(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().prune(ctx, model_id=args.model, set=args.set_name, neurons=args.neurons,
+                               weight=args.weight, pairs=args.pairs, seed=args.seed, name=args.name,
+                               file=args.file)  # fmt: skip
+    print(f"bias-targeted pruning started (job {started['job']['id']})", file=sys.stderr)
+    r = _wait(ctx, started["job"])
+    if args.json:
+        emit_json({k: r[k] for k in PRUNE_KEYS})
+        return 0
+    drop = r["heldout_bias_before"] - r["heldout_bias_after"]
+    ctrl = r["heldout_bias_before"] - r["control_bias_after"]
+    print(f"model {r['model_id']}: {r['neurons']} neurons removed from every block "
+          f"({r['width_before']} -> {r['width_after']})")  # fmt: skip
+    print(f"held-out bias {r['heldout_bias_before']:.5f} -> {r['heldout_bias_after']:.5f} "
+          f"(random control {r['control_bias_after']:.5f}); fall {drop:.5f} vs {ctrl:.5f}")  # fmt: skip
+    print(f"in-sample bias {r['insample_bias_before']:.5f} -> {r['insample_bias_after']:.5f}")
+    print(f"perplexity {r['ppl_before']:.2f} -> {r['ppl_after']:.2f} (control {r['ppl_control']:.2f})")  # fmt: skip
     return 0
 
 

@@ -28,3 +28,12 @@ def llama_id(services, model_root) -> str:
 @pytest.fixture
 def gpt2_id(services, model_root) -> str:
     return services.library.import_model(build(model_root, "gpt2", layers=3), mode="reference", name="Tiny GPT-2")["id"]  # fmt: skip
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    from tests.engine.pruning.fixtures import TEXT
+
+    path = tmp_path / "calibration.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path

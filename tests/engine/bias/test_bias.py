@@ -252,3 +252,26 @@ def test_a_view_needing_the_gate_on_gpt2_says_why(services, gpt2_id):
     rid = run(services, {"model_id": gpt2_id, "set": "tiny"}, SimpleContext(services=services))["run_id"]  # fmt: skip
     with pytest.raises(UserError, match="no 'gate' component: this model's MLP has no gate"):
         views.neurons(services, rid, layer=0, component="gate")
+
+
+# -- bias-targeted pruning -----------------------------------------------------------------------
+def test_bias_pruning_with_its_random_control_on_a_tiny_model(services, llama_id, text_file):
+    from engine.bias.prune import run as prune
+    from engine.pruning.pipeline import load
+
+    _save_set(services)
+    ctx = SimpleContext(services=services)
+    request = {"model_id": llama_id, "set": "tiny", "neurons": 8, "file": str(text_file)}
+    result = prune(services, request, ctx)
+    assert result["width_after"] == result["width_before"] - 8
+    assert result["selection_pairs"] == 2 and result["heldout_pairs"] == 1
+    for key in ("heldout_bias_before", "heldout_bias_after", "control_bias_after", "ppl_before",
+                "ppl_after", "ppl_control", "insample_bias_before", "insample_bias_after"):  # fmt: skip
+        assert result[key] is not None and result[key] > 0, key
+    assert result["heldout_bias_after"] != result["control_bias_after"]  # two different cuts
+    pruned = services.library.get(result["model_id"])
+    assert pruned["lineage"]["parent_id"] == llama_id and pruned["lineage"]["method"] == "bias"
+    lm, _tok = load(services, pruned, ctx)  # it reloads like any width-pruned model
+    assert lm.config.intermediate_size == result["width_after"]
+    with pytest.raises(UserError, match="neurons must be from 1 to"):
+        prune(services, {**request, "neurons": 10_000}, ctx)
