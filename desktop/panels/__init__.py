@@ -27,6 +27,7 @@ PANEL_MODULES: list[str] = [
     "desktop.panels.datasets",
     "desktop.panels.training",
     "desktop.panels.pruning",
+    "desktop.panels.bias",
 ]
 
 
