@@ -17,7 +17,8 @@ the model again (``store.py`` writes them as ``.npz``, never pickle):
 - ``rows``: mean |a - b| per aligned row (the token x layer view);
 - ``neuron``: |mean_t(a) - mean_t(b)| per neuron (token-pooled, so unequal lengths compare);
 - ``pca`` for ``residual``, ``attention`` and ``mlp``: both prompts' token activations projected
-  on the layer's first two principal components, with the explained variance.
+  on the layer's first two principal components, with the explained variance (a leading BOS
+  token, whose activations dwarf every word's, is left out and stored as NaN).
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def capture(
     pca: dict[str, list[Any]] = {c: [] for c in PCA_COMPONENTS if c in components}
     pca_var = {c: np.zeros((n_pairs, n_layers, 2), dtype=np.float32) for c in pca}
     alignments = []
+    bos = getattr(tok, "bos_token_id", None)
     for p in range(n_pairs):
         ia, ib = p, p + n_pairs
         tokens_a = tok.convert_ids_to_tokens(encoded[ia])
@@ -173,8 +175,15 @@ def capture(
                 neuron[c] = np.zeros((n_pairs, n_layers, pooled.shape[1]), dtype=np.float16)
             neuron[c][p] = pooled.numpy().astype(np.float16)
             if c in pca:
-                coords, var = _pca(torch.cat([a, b], 1))  # [L, Ta + Tb, 2], [L, 2]
-                pca[c].append(coords.transpose(0, 1).contiguous().numpy())  # [T, L, 2]
+                # a leading BOS token is an attention sink whose activations dwarf the rest: it
+                # is left out of the fit and not placed (NaN), so the words spread out
+                skip = 1 if bos is not None and encoded[ia][:1] == [bos] == encoded[ib][:1] else 0
+                coords, var = _pca(torch.cat([a[:, skip:], b[:, skip:]], 1))
+                if skip:
+                    nan = torch.full((n_layers, 1, 2), float("nan"))
+                    ta = a.shape[1] - 1
+                    coords = torch.cat([nan, coords[:, :ta], nan, coords[:, ta:]], 1)
+                pca[c].append(coords.transpose(0, 1).contiguous().numpy())  # [Ta + Tb, L, 2]
                 pca_var[c][p] = var.numpy()
         if progress is not None and p % 8 == 0:
             progress(0.8 + 0.2 * p / n_pairs, f"Differences: pair {p + 1} of {n_pairs}")

@@ -24,7 +24,7 @@ from engine.core.paths import atomic_write_text
 if TYPE_CHECKING:
     from engine.services import Services
 
-FORMAT = 1
+FORMAT = 2  # 2: a leading BOS is left out of the PCA
 
 
 def runs_folder(services: Services) -> Path:

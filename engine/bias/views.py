@@ -136,10 +136,15 @@ def pca_view(services: Services, run_id: str, *, pair: int, layer: int,
     n_a = len(al["tokens_a"])
     return {"run_id": run_id, "pair": meta["pair_list"][pair], "layer": layer, "component": component,
             "tokens_a": al["tokens_a"], "tokens_b": al["tokens_b"],
-            "a": [[float(x), float(y)] for x, y in coords[:n_a]],
-            "b": [[float(x), float(y)] for x, y in coords[n_a:]],
+            "a": [_point(x, y) for x, y in coords[:n_a]],
+            "b": [_point(x, y) for x, y in coords[n_a:]],
             "rows": al["rows"],
             "explained": [float(v) for v in arrays[f"pcavar__{component}"][pair, layer]]}  # fmt: skip
+
+
+def _point(x: float, y: float) -> list[float] | None:
+    """A token's place, or None for one left out of the fit (a leading BOS)."""
+    return None if x != x or y != y else [float(x), float(y)]
 
 
 def compare(services: Services, run_a: str, run_b: str, *, part: str | None = None) -> dict[str, Any]:  # fmt: skip

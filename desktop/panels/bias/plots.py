@@ -185,7 +185,7 @@ class NeuronsCanvas(PlotCanvas):
         self.view = view
         names = [f"#{n}" for n in view["neurons"]]
         ys = list(range(len(names)))
-        self.ax.barh(ys, view["scores"], color=A_COLOUR, label="all pairs")
+        self.ax.barh(ys, view["scores"], color="#b8c2cf", label="all pairs")
         cats = list(view["by_category"])
         for k, cat in enumerate(cats):
             self.ax.scatter(view["by_category"][cat], ys, s=14, zorder=3,
@@ -220,10 +220,13 @@ class PcaCanvas(PlotCanvas):
         self._reset()
         self.view = view
         a, b = view["a"], view["b"]
+        placed = lambda p: p is not None  # noqa: E731 -- None: a BOS left out of the fit
         ax = self.ax
-        ax.scatter([p[0] for p in a], [p[1] for p in a], color=A_COLOUR, s=22, label="prompt A", zorder=3)  # fmt: skip
-        ax.scatter([p[0] for p in b], [p[1] for p in b], color=B_COLOUR, s=22, label="prompt B", zorder=3)  # fmt: skip
+        ax.scatter([p[0] for p in a if placed(p)], [p[1] for p in a if placed(p)], color=A_COLOUR, s=22, label="prompt A", zorder=3)  # fmt: skip
+        ax.scatter([p[0] for p in b if placed(p)], [p[1] for p in b if placed(p)], color=B_COLOUR, s=22, label="prompt B", zorder=3)  # fmt: skip
         for row in view["rows"]:
+            if not all(placed(a[i]) for i in row["a"]) or not all(placed(b[i]) for i in row["b"]):
+                continue
             pa = [sum(a[i][k] for i in row["a"]) / len(row["a"]) for k in (0, 1)]
             pb = [sum(b[i][k] for i in row["b"]) / len(row["b"]) for k in (0, 1)]
             colour = DIFFER if row["differs"] else "#999999"
@@ -244,7 +247,8 @@ class PcaCanvas(PlotCanvas):
             ("B", t, p) for t, p in zip(view["tokens_b"], b, strict=True)
         ]
         self.header = ["prompt", "position", "token", "pc1", "pc2"]
-        self.rows = [[side, i if side == "A" else i - len(a), tok, f"{p[0]:.6g}", f"{p[1]:.6g}"]
+        self.rows = [[side, i if side == "A" else i - len(a), tok,
+                      *(["", ""] if p is None else [f"{p[0]:.6g}", f"{p[1]:.6g}"])]
                      for i, (side, tok, p) in enumerate(self.points)]  # fmt: skip
         self.draw_idle()
 
@@ -254,7 +258,8 @@ class PcaCanvas(PlotCanvas):
             return None
         xl, yl = self.ax.get_xlim(), self.ax.get_ylim()
         sx, sy = (xl[1] - xl[0]) or 1, (yl[1] - yl[0]) or 1
-        dist = [((p[0] - x) / sx) ** 2 + ((p[1] - y) / sy) ** 2 for _s, _t, p in points]
+        dist = [((p[0] - x) / sx) ** 2 + ((p[1] - y) / sy) ** 2 if p is not None else 1e9
+                for _s, _t, p in points]  # fmt: skip
         i = min(range(len(dist)), key=dist.__getitem__)
         return i if dist[i] < 0.002 else None
 

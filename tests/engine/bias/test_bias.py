@@ -205,6 +205,11 @@ def test_views_come_from_the_stored_arrays(services, llama_id, monkeypatch):
     assert set(top["by_category"]) == {"c", "d"}
     pca = views.pca_view(services, rid, pair=1, layer=3)
     assert len(pca["a"]) == len(pca["tokens_a"]) and 0 <= sum(pca["explained"]) <= 1.0001
+    meta = store.load_meta(services, rid)
+    first = meta["alignments"][1]["tokens_a"][0]
+    # a leading BOS (the attention sink) is not placed; every word is
+    assert (pca["a"][0] is None) == (first in ("<s>", "<bos>", "<|begin_of_text|>"))
+    assert all(point is not None for point in pca["a"][1:] + pca["b"][1:])
     with pytest.raises(UserError, match=r"no 'gate_x' component\. It has input_norm"):
         views.neurons(services, rid, layer=0, component="gate_x")
     with pytest.raises(UserError, match="No pairs of category 'zzz'"):
