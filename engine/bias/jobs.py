@@ -29,3 +29,13 @@ def prune(ctx: JobContext) -> dict[str, Any]:
     from engine.bias.prune import run
 
     return run(ctx.services, ctx.params, ctx)
+
+
+@job_kind("bias.outputs", title=lambda p: f"Bias outputs: {p.get('set')} on {p.get('model_name') or p.get('model_id')}",
+          subprocess=True)  # fmt: skip
+def outputs(ctx: JobContext) -> dict[str, Any]:
+    """Greedy continuations of both prompts of every pair, and the log-probability of the given
+    continuations after each (params: model_id, set, pairs?, continuations?, max_tokens?)."""
+    from engine.bias.outputs import run
+
+    return run(ctx.services, ctx.params, ctx)

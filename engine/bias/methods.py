@@ -145,3 +145,30 @@ def prune(
               "weight": float(weight), "pairs": optional_int(pairs, "pairs"), "seed": seed,
               "name": name, "file": file, "dataset": dataset}  # fmt: skip
     return {"job": ctx.services.jobs.start("bias.prune", params)}
+
+
+@method("bias.outputs")
+def outputs(
+    ctx: RequestContext,
+    model_id: str,
+    set: str,
+    pairs: int | None = None,
+    continuations: list | None = None,
+    max_tokens: int = 16,
+) -> dict[str, Any]:
+    """Check, then start a ``bias.outputs`` job (the model writes; a few seconds a pair on CPU)."""
+    from engine.bias.outputs import check_continuations
+    from engine.bias.run import check
+    from engine.core.errors import UserError
+
+    model, chosen = check(ctx.services, model_id, set, optional_int(pairs, "pairs"))
+    if (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= 256
+    ):
+        raise UserError("max_tokens must be a whole number from 1 to 256.")
+    params = {"model_id": model["id"], "model_name": model["name"], "set": set,
+              "pairs": len(chosen), "continuations": check_continuations(continuations),
+              "max_tokens": max_tokens}  # fmt: skip
+    return {"job": ctx.services.jobs.start("bias.outputs", params)}

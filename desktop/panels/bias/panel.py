@@ -11,6 +11,8 @@ Top: model, set (built-in or imported JSONL; export writes one), how many pairs,
 - Neurons: the top neurons of a layer and component, with every category's score;
 - PCA: both prompts' tokens on two principal components, arrows between matching tokens;
 - Compare: another capture of the same pairs (base and pruned or fine-tuned), as A, B or B − A;
+- Outputs: both prompts' greedy continuations side by side, and how much likelier each given
+  continuation is after B than after A (log-probabilities), to check a difference in behaviour;
 - Prune: bias-targeted pruning with its random control, results on the held-out pairs.
 
 Every plot shows the value under the mouse and saves as PNG or SVG, and its numbers as CSV.
@@ -40,7 +42,8 @@ from PySide6.QtWidgets import (
 from desktop.calls import request
 from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHandle
 from desktop.errors import EngineError
-from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotCanvas
+from desktop.panels.bias.outputs_tab import OutputsTab
+from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotTab
 from desktop.widgets import MessageBar, open_in_chat
 
 SCOPES = (("All pairs", {}), ("Selection pairs", {"part": "selection"}),
@@ -56,41 +59,6 @@ def _combo(tip: str) -> QComboBox:
     box = QComboBox()
     box.setToolTip(tip)
     return box
-
-
-class PlotTab(QWidget):
-    """A plot with its controls above and Save image / Save CSV below."""
-
-    def __init__(self, canvas: PlotCanvas, controls: QWidget | None = None) -> None:
-        super().__init__()
-        self.canvas = canvas
-        layout = QVBoxLayout(self)
-        if controls is not None:
-            layout.addWidget(controls)
-        layout.addWidget(canvas, 1)
-        row = QHBoxLayout()
-        self.save_image = QPushButton("Save image…")
-        self.save_image.setToolTip("PNG or SVG, as drawn")
-        self.save_csv = QPushButton("Save numbers (CSV)…")
-        self.save_csv.setToolTip("The numbers this plot draws")
-        self.save_image.clicked.connect(self._save_image)
-        self.save_csv.clicked.connect(self._save_csv)
-        row.addStretch(1)
-        row.addWidget(self.save_image)
-        row.addWidget(self.save_csv)
-        layout.addLayout(row)
-
-    def _save_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save image", "bias.png", "Images (*.png *.svg)"
-        )
-        if path:
-            self.canvas.export_image(path)
-
-    def _save_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save numbers", "bias.csv", "CSV (*.csv)")
-        if path:
-            self.canvas.export_csv(path)
 
 
 class BiasPanel(QWidget):
@@ -193,6 +161,10 @@ class BiasPanel(QWidget):
         for title, tab in (("Overview", self.overview_tab), ("Pair", self.pair_tab), ("Neurons", self.neurons_tab),
                            ("PCA", self.pca_tab), ("Compare", self.compare_tab)):  # fmt: skip
             self.tabs.addTab(tab, title)
+        self.outputs = OutputsTab()
+        self.outputs.sig_generate.connect(self.generate_outputs)
+        self.outputs_button = self.outputs.button
+        self.tabs.addTab(self.outputs, "Outputs")
         self.tabs.addTab(self._prune_tab(), "Prune")
         self.scope.currentIndexChanged.connect(lambda _i: self.draw_overview())
         self.overview.sig_clicked.connect(self._overview_clicked)
@@ -218,6 +190,16 @@ class BiasPanel(QWidget):
             row.addWidget(widget)
         row.addStretch(1)
         return box
+
+    def generate_outputs(self, texts: list[str] | None = None) -> None:
+        if self.meta is None:
+            self.message.show_message("Capture the set on a model first.", "error")
+            return
+        params = {"model_id": self.meta["model_id"], "set": self.meta["set"],
+                  "pairs": self.meta["pairs"], "continuations": texts or self.outputs.texts()}  # fmt: skip
+        self._follow(
+            self.client.start_job("bias.outputs", params), "Generating", self.outputs.show_outputs
+        )
 
     def _prune_tab(self) -> QWidget:
         tab = QWidget()
@@ -338,8 +320,8 @@ class BiasPanel(QWidget):
 
     def _follow(self, handle: JobHandle, doing: str, done: Any) -> None:
         self.job = handle
-        self.capture_button.setEnabled(False)
-        self.prune_button.setEnabled(False)
+        for button in (self.capture_button, self.prune_button, self.outputs_button):
+            button.setEnabled(False)
         self.cancel_button.show()
         self.status.setText(f"{doing}…")
 
@@ -349,8 +331,8 @@ class BiasPanel(QWidget):
 
         def over() -> None:
             self.job = None
-            self.capture_button.setEnabled(True)
-            self.prune_button.setEnabled(True)
+            for button in (self.capture_button, self.prune_button, self.outputs_button):
+                button.setEnabled(True)
             self.cancel_button.hide()
             self.status.clear()
 

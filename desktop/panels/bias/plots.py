@@ -19,7 +19,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 A_COLOUR = "#2f6db5"
 B_COLOUR = "#d9822b"
@@ -273,3 +273,38 @@ class PcaCanvas(PlotCanvas):
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         i = self._nearest(x, y)
         return None if i is None else (i, 0)
+
+
+class PlotTab(QWidget):
+    """A plot with its controls above and Save image / Save CSV below."""
+
+    def __init__(self, canvas: PlotCanvas, controls: QWidget | None = None) -> None:
+        super().__init__()
+        self.canvas = canvas
+        layout = QVBoxLayout(self)
+        if controls is not None:
+            layout.addWidget(controls)
+        layout.addWidget(canvas, 1)
+        row = QHBoxLayout()
+        self.save_image = QPushButton("Save image…")
+        self.save_image.setToolTip("PNG or SVG, as drawn")
+        self.save_csv = QPushButton("Save numbers (CSV)…")
+        self.save_csv.setToolTip("The numbers this plot draws")
+        self.save_image.clicked.connect(self._save_image)
+        self.save_csv.clicked.connect(self._save_csv)
+        row.addStretch(1)
+        row.addWidget(self.save_image)
+        row.addWidget(self.save_csv)
+        layout.addLayout(row)
+
+    def _save_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save image", "bias.png", "Images (*.png *.svg)"
+        )
+        if path:
+            self.canvas.export_image(path)
+
+    def _save_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save numbers", "bias.csv", "CSV (*.csv)")
+        if path:
+            self.canvas.export_csv(path)

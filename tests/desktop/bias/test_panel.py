@@ -113,6 +113,16 @@ def test_capture_views_exports_compare_and_prune(qtbot, setup, tmp_path):
     panel.draw_compare()  # (the combo may already stand on it)
     qtbot.waitUntil(lambda: "different pairs" in panel.compare_label.text(), timeout=10000)
 
+    # outputs: continuations side by side and the log-probability difference per continuation
+    panel.outputs.continuations.setText("was kind; ran away")
+    panel.outputs.button.click()
+    qtbot.waitUntil(lambda: panel.job is None and len(panel.outputs.rows) > 1, timeout=60000)
+    assert panel.outputs.rows[0][-2:] == ["log P(was kind) B − A", "log P(ran away) B − A"]
+    assert panel.outputs.table.rowCount() == panel.meta["pairs"]
+    out_csv = tmp_path / "outputs.csv"
+    panel.outputs.export_csv(str(out_csv))
+    assert read_csv(out_csv) == [[str(c) for c in r] for r in panel.outputs.rows]
+
     # prune with the control; the results say held-out, control and perplexity
     panel.pairs_spin.setValue(0)
     panel.prune_neurons.setValue(4)

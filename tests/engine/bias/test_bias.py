@@ -280,3 +280,30 @@ def test_bias_pruning_with_its_random_control_on_a_tiny_model(services, llama_id
     assert lm.config.intermediate_size == result["width_after"]
     with pytest.raises(UserError, match="neurons must be from 1 to"):
         prune(services, {**request, "neurons": 10_000}, ctx)
+
+
+def test_outputs_continuations_and_log_probabilities_by_hand(services, llama_id):
+    import torch
+
+    from engine.bias.outputs import run as outputs
+    from engine.pruning.pipeline import load
+
+    _save_set(services)
+    ctx = SimpleContext(services=services)
+    result = outputs(services, {"model_id": llama_id, "set": "tiny", "continuations": ["was kind", "ran"],
+                                "max_tokens": 4}, ctx)  # fmt: skip
+    assert len(result["pairs"]) == 3 and result["continuations"] == ["was kind", "ran"]
+    first = result["pairs"][0]
+    assert isinstance(first["continuation_a"], str) and isinstance(first["continuation_b"], str)
+    lm, tok = load(services, services.library.get(llama_id), ctx)
+    prompt = _pairs()[0].a
+    ids = tok(prompt + " ran", return_tensors="pt")["input_ids"]
+    n = len(tok(prompt)["input_ids"])
+    with torch.no_grad():
+        logp = torch.log_softmax(lm(input_ids=ids).logits[0, :-1].float(), -1)
+    by_hand = float(sum(logp[i - 1, ids[0, i]] for i in range(n, ids.shape[1])))
+    got = first["logprobs"][1]
+    assert got["text"] == "ran" and got["a"] == pytest.approx(by_hand, abs=1e-3)
+    assert got["difference"] == pytest.approx(got["b"] - got["a"], abs=1e-3)
+    with pytest.raises(UserError, match="At most 8 continuations"):
+        outputs(services, {"model_id": llama_id, "set": "tiny", "continuations": ["x"] * 9}, ctx)
