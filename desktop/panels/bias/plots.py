@@ -15,33 +15,25 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from desktop.plot_canvas import ThemedCanvas
 
 A_COLOUR = "#2f6db5"
 B_COLOUR = "#d9822b"
 DIFFER = "#c0392b"
 
 
-class PlotCanvas(FigureCanvasQTAgg):
+class PlotCanvas(ThemedCanvas):
     sig_clicked = Signal(int, int)
     """A cell (row, column) or a point (index, 0) was clicked."""
 
     def __init__(
         self, parent: QWidget | None = None, size: tuple[float, float] = (6.4, 3.6)
     ) -> None:
-        self.figure = Figure(figsize=size, dpi=100, layout="constrained")
-        super().__init__(self.figure)
-        self.setParent(parent)
+        super().__init__(parent, size)
         self.setMinimumSize(360, 240)
-        pal = self.palette()
-        self.fg = pal.color(QPalette.ColorRole.WindowText).name()
-        self.bg = pal.color(QPalette.ColorRole.Window).name()
-        self.figure.set_facecolor(self.bg)
-        self.ax = self.figure.subplots()
         self.header: list[str] = []
         self.rows: list[list[Any]] = []
         self.hover_text = ""
@@ -57,16 +49,6 @@ class PlotCanvas(FigureCanvasQTAgg):
         return None
 
     # -- shared --------------------------------------------------------------------------------
-    def _style(self, title: str, xlabel: str, ylabel: str) -> None:
-        ax = self.ax
-        ax.set_facecolor(self.bg)
-        ax.set_title(title, color=self.fg, fontsize=10)
-        ax.set_xlabel(xlabel, color=self.fg, fontsize=9)
-        ax.set_ylabel(ylabel, color=self.fg, fontsize=9)
-        ax.tick_params(colors=self.fg, labelsize=8)
-        for spine in ax.spines.values():
-            spine.set_color(self.fg)
-
     def _reset(self) -> None:
         self.figure.clear()
         self.ax = self.figure.subplots()
