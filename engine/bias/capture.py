@@ -34,7 +34,7 @@ from engine.core.errors import UserError
 
 COMPONENTS = ("input_norm", "attention", "mlp", "gate", "up", "down", "residual")
 PCA_COMPONENTS = ("residual", "attention", "mlp")
-BATCH = 16
+BATCH = 32
 
 
 @dataclass
@@ -162,12 +162,18 @@ def capture(
         tokens_b = tok.convert_ids_to_tokens(encoded[ib])
         al = align(encoded[ia], encoded[ib], tokens_a, tokens_b)
         alignments.append(al)
+        one_to_one = all(len(r_a) == 1 and len(r_b) == 1 for r_a, r_b, _d in al.rows)
+        rows_a = [r_a[0] for r_a, _r_b, _d in al.rows] if one_to_one else []
+        rows_b = [r_b[0] for _r_a, r_b, _d in al.rows] if one_to_one else []
         for c in components:
             a = torch.stack(acts[ia][c])  # [L, Ta, W]
             b = torch.stack(acts[ib][c])
-            va = torch.stack([a[:, r_a].mean(1) for r_a, _r_b, _d in al.rows], 1)  # [L, R, W]
-            vb = torch.stack([b[:, r_b].mean(1) for _r_a, r_b, _d in al.rows], 1)
-            diff = (va - vb).abs()
+            if one_to_one:  # every row is one token of each side: no span to average
+                diff = (a[:, rows_a] - b[:, rows_b]).abs()  # [L, R, W]
+            else:
+                va = torch.stack([a[:, r_a].mean(1) for r_a, _r_b, _d in al.rows], 1)
+                vb = torch.stack([b[:, r_b].mean(1) for _r_a, r_b, _d in al.rows], 1)
+                diff = (va - vb).abs()
             rows[c].append(diff.mean(2).T.contiguous().numpy())  # [R, L]
             mean[c][p] = diff.mean((1, 2)).numpy()
             pooled = (a.mean(1) - b.mean(1)).abs()  # [L, W]
