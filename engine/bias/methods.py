@@ -172,3 +172,16 @@ def outputs(
               "pairs": len(chosen), "continuations": check_continuations(continuations),
               "max_tokens": max_tokens}  # fmt: skip
     return {"job": ctx.services.jobs.start("bias.outputs", params)}
+
+
+@method("bias.set.save")
+def set_save(ctx: RequestContext, name: str, pairs: list, replace: bool = False) -> dict[str, Any]:
+    """Create (or, with ``replace``, overwrite) a set from ``[{category, a, b, note?, heldout?}]``."""
+    import json
+
+    from engine.bias.pairs import parse_lines, save_set
+
+    checked = parse_lines([json.dumps(p) for p in pairs], name)  # every row checked, like an import
+    made = save_set(ctx.services, name, checked, replace=bool(replace))
+    ctx.notify("bias.changed", {})
+    return made.summary()

@@ -44,6 +44,7 @@ from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHand
 from desktop.errors import EngineError
 from desktop.panels.bias.outputs_tab import OutputsTab
 from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotTab
+from desktop.panels.bias.set_dialog import PairSetDialog
 from desktop.widgets import MessageBar, open_in_chat
 
 SCOPES = (("All pairs", {}), ("Selection pairs", {"part": "selection"}),
@@ -84,6 +85,8 @@ class BiasPanel(QWidget):
         self.capture_button.setToolTip(
             "Run every prompt through the model once and store every layer"
         )
+        self.new_set_button = QPushButton("New set…")
+        self.new_set_button.setToolTip("Write pairs here, or start from a copy of the selected set")
         self.import_button = QPushButton("Import set…")
         self.import_button.setToolTip('A JSONL file of {"category", "a", "b", "note"} lines')
         self.export_button = QPushButton("Export set…")
@@ -118,6 +121,7 @@ class BiasPanel(QWidget):
         self.capture_button.clicked.connect(self.capture)
         self.cancel_button.clicked.connect(lambda: self.job and self.job.cancel())
         self.import_button.clicked.connect(self.import_set)
+        self.new_set_button.clicked.connect(lambda: self.new_set())
         self.export_button.clicked.connect(self.export_set)
         self.run_combo.currentIndexChanged.connect(lambda _i: self.load_run())
         client.sig_ready.connect(lambda _r: self.refresh())
@@ -348,6 +352,25 @@ class BiasPanel(QWidget):
         handle.sig_progress.connect(progressed)
         handle.sig_finished.connect(finished)
         handle.sig_failed.connect(failed)
+
+    def new_set(self, copy_current: bool = True) -> None:
+        """Open the set editor, filled with a copy of the selected set's pairs."""
+
+        def show(pairs: list[dict[str, Any]]) -> None:
+            self.set_dialog = PairSetDialog(self.client, pairs, self)
+            self.set_dialog.sig_saved.connect(
+                lambda s: self.message.show_message(
+                    f"Saved the set {s['name']}: {s['pairs']} pairs.", "success", timeout_ms=6000
+                )
+            )
+            self.set_dialog.open()
+
+        name = self.set_combo.currentData()
+        if copy_current and name:
+            request(self, self.client, "bias.set.show", {"name": name}, fail=self.show_error,
+                    ok=lambda r: show(r["pairs_list"]))  # fmt: skip
+        else:
+            show([])
 
     def import_set(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

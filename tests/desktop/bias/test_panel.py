@@ -134,3 +134,23 @@ def test_capture_views_exports_compare_and_prune(qtbot, setup, tmp_path):
         and "random control" in panel.prune_result.text()
     )
     assert not panel.prune_chat.isHidden() and panel.pruned_id
+
+
+def test_a_set_made_in_the_panel(qtbot, setup):
+    panel, client, *_ = setup
+    panel.new_set(copy_current=False)
+    qtbot.waitUntil(lambda: getattr(panel, "set_dialog", None) is not None, timeout=5000)
+    dialog = panel.set_dialog
+    dialog.name_edit.setText("mine")
+    for col, text in enumerate(("age", "The old man sang", "The young man sang")):
+        dialog.table.item(0, col).setText(text)
+    dialog.add_row({"category": "age", "a": "An old nurse", "b": "An old nurse"})  # identical
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: "line 2" in dialog.error.text() and "identical" in dialog.error.text(), timeout=5000)  # fmt: skip
+    assert dialog.isVisible()  # nothing lost: the dialog stays open with the message
+    dialog.table.item(1, 2).setText("A young nurse")
+    dialog.table.item(1, 4).setCheckState(__import__("PySide6.QtCore").QtCore.Qt.CheckState.Checked)
+    with qtbot.waitSignal(dialog.sig_saved, timeout=5000) as saved:
+        dialog.save_button.click()
+    assert saved.args[0]["pairs"] == 2 and saved.args[0]["heldout"] == 1
+    qtbot.waitUntil(lambda: panel.set_combo.findData("mine") >= 0, timeout=5000)  # bias.changed
