@@ -43,7 +43,6 @@ from desktop.calls import request
 from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.panels.bias.outputs_tab import OutputsTab
-from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotTab
 from desktop.panels.bias.set_dialog import PairSetDialog
 from desktop.widgets import MessageBar, open_in_chat
 
@@ -71,6 +70,7 @@ class BiasPanel(QWidget):
         self.meta: dict[str, Any] | None = None
         self.job: JobHandle | None = None
         self.pruned_id = ""
+        self.last_capture: dict[str, Any] | None = None
         self._seq: dict[str, int] = {}  # latest request per view kind
         self.message = MessageBar()
         self.model_combo = _combo("The model whose activations are captured")
@@ -110,8 +110,9 @@ class BiasPanel(QWidget):
         runs.addWidget(self.run_combo, 1)
         runs.addWidget(self.status, 2)
 
-        self.tabs = QTabWidget()
-        self._build_tabs()
+        self.tabs = QTabWidget()  # filled when the panel is first shown (matplotlib loads then)
+        self._built = False
+        self.compare_combo = _combo("A capture of the same pairs on another model")
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
         layout.addLayout(top)
@@ -133,7 +134,17 @@ class BiasPanel(QWidget):
             self.refresh()
 
     # -- building ------------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:
+        if not self._built:
+            self._build_tabs()
+            if self.meta is not None:
+                self._show_run(self.meta)
+        super().showEvent(event)
+
     def _build_tabs(self) -> None:
+        from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotTab
+
+        self._built = True
         self.scope = _combo("Which pairs the map averages over")
         self.overview = HeatmapCanvas()
         self.overview_tab = PlotTab(self.overview, self._row(("Pairs", self.scope)))
@@ -155,7 +166,6 @@ class BiasPanel(QWidget):
             self.pca_component.addItem(c, c)
         self.pca = PcaCanvas()
         self.pca_tab = PlotTab(self.pca, self._row(("Pair", self.pca_pair), ("Layer", self.pca_layer), ("Component", self.pca_component)))  # fmt: skip
-        self.compare_combo = _combo("A capture of the same pairs on another model")
         self.compare_show = _combo("What the map shows")
         for text, key in (("B − A", "difference"), ("A", "a"), ("B", "b")):
             self.compare_show.addItem(text, key)
@@ -290,6 +300,7 @@ class BiasPanel(QWidget):
         self._follow(self.client.start_job("bias.run", params), "Capturing", self._captured)
 
     def _captured(self, result: dict[str, Any]) -> None:
+        self.last_capture = result
         how = "reused the stored capture" if result.get("cached") else f"{result['seconds']} s"
         self.message.show_message(f"Captured {result['pairs']} pairs × {result['layers']} layers ({how}).", "success", timeout_ms=8000)  # fmt: skip
         self.refresh_runs(select=result["run_id"])
@@ -419,6 +430,8 @@ class BiasPanel(QWidget):
 
     def _show_run(self, meta: dict[str, Any]) -> None:
         self.meta = meta
+        if not self._built:
+            return  # drawn when the panel is first shown
         pairs = meta["pair_list"]
         widgets = (
             self.scope,
@@ -468,6 +481,8 @@ class BiasPanel(QWidget):
                 ok=lambda v: seq == self._seq[kind] and draw(v), fail=self.show_error)  # fmt: skip
 
     def draw_overview(self) -> None:
+        if not self._built:
+            return
         params = self.scope.currentData() or {}
         scope = self.scope.currentText() or "All pairs"
 
@@ -486,6 +501,8 @@ class BiasPanel(QWidget):
         self.tabs.setCurrentWidget(self.neurons_tab)
 
     def draw_pair(self) -> None:
+        if not self._built:
+            return
         pair, comp = self.pair_combo.currentData(), self.pair_component.currentData()
         if pair is None or comp is None:
             return
@@ -511,6 +528,8 @@ class BiasPanel(QWidget):
         self.tabs.setCurrentWidget(self.pca_tab)
 
     def draw_neurons(self) -> None:
+        if not self._built:
+            return
         comp = self.n_component.currentData()
         if comp is None:
             return
@@ -518,6 +537,8 @@ class BiasPanel(QWidget):
                     "k": self.n_k.value()}, self.neurons.show_neurons)  # fmt: skip
 
     def draw_pca(self) -> None:
+        if not self._built:
+            return
         pair = self.pca_pair.currentData()
         if pair is None:
             return
@@ -525,6 +546,8 @@ class BiasPanel(QWidget):
                     "component": self.pca_component.currentData()}, self.pca.show_pca)  # fmt: skip
 
     def draw_compare(self) -> None:
+        if not self._built:
+            return
         other = self.compare_combo.currentData()
         if self.meta is None or not other:
             return
@@ -549,5 +572,7 @@ class BiasPanel(QWidget):
         def refused(error: EngineError) -> None:
             self.compare_label.setText(error.message)
 
+        self._seq["compare"] = seq = self._seq.get("compare", 0) + 1
+        latest = lambda: seq == self._seq["compare"]  # noqa: E731 -- answers can cross
         request(self, self.client, "bias.compare", {"run_a": self.meta["run_id"], "run_b": other},
-                ok=draw, fail=refused)  # fmt: skip
+                ok=lambda v: latest() and draw(v), fail=lambda e: latest() and refused(e))  # fmt: skip

@@ -46,9 +46,12 @@ def setup(qtbot, make_client, hearth_home, tmp_path):
 def capture(qtbot, panel, model_id: str) -> None:
     panel.model_combo.setCurrentIndex(panel.model_combo.findData(model_id))
     panel.set_combo.setCurrentIndex(panel.set_combo.findData("ages"))
+    panel.last_capture = None
     panel.capture()
-    qtbot.waitUntil(lambda: panel.job is None, timeout=120000)
-    qtbot.waitUntil(lambda: panel.meta is not None and panel.meta["model_id"] == model_id, timeout=20000)  # fmt: skip
+    qtbot.waitUntil(lambda: panel.job is None and panel.last_capture is not None, timeout=120000)
+    rid = panel.last_capture["run_id"]
+    assert panel.last_capture["model_id"] == model_id
+    qtbot.waitUntil(lambda: panel.meta is not None and panel.meta["run_id"] == rid, timeout=20000)
 
 
 def read_csv(path) -> list[list[str]]:
