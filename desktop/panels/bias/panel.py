@@ -424,9 +424,9 @@ class BiasPanel(QWidget):
         if not rid:
             self.meta = None
             return
-        request(
-            self, self.client, "bias.get", {"run_id": rid}, ok=self._show_run, fail=self.show_error
-        )
+        self._seq["run"] = seq = self._seq.get("run", 0) + 1  # answers can cross: latest wins
+        request(self, self.client, "bias.get", {"run_id": rid}, fail=self.show_error,
+                ok=lambda meta: seq == self._seq["run"] and self._show_run(meta))  # fmt: skip
 
     def _show_run(self, meta: dict[str, Any]) -> None:
         self.meta = meta
