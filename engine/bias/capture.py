@@ -50,6 +50,17 @@ class Captured:
     seconds: float = 0.0
     missing: dict[str, str] = field(default_factory=dict)  # component -> why it is not there
 
+    def overall(self) -> tuple[float, float]:
+        """The run metric -- mean |a - b| over layers and every component but the residual stream,
+        whose scale (Gemma multiplies its embeddings by sqrt(hidden)) would drown the rest -- and
+        the residual stream's own (NaN when it was not captured)."""
+        import numpy as np
+
+        counted = [c for c in self.components if c != "residual"]
+        overall = float(np.mean([self.mean[c].mean() for c in counted]))
+        residual = float(self.mean["residual"].mean()) if "residual" in self.mean else float("nan")
+        return overall, residual
+
 
 def hook_points(lay: Any) -> tuple[dict[str, list[tuple[Any, str]]], dict[str, str]]:
     """component -> per layer (module, what to take), and the components this model lacks."""

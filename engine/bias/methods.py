@@ -138,9 +138,6 @@ def prune(
         raise UserError("neurons must be a whole number of neurons per block, at least 1.")
     if isinstance(weight, bool) or not 0 <= weight <= 1:
         raise UserError("weight must be from 0 to 1 (the share of the bias score in the mix).")
-    width = (model.get("meta") or {}).get("intermediate_size")
-    if width and neurons >= width:
-        raise UserError(f"neurons must be below {width}, the MLP width of each block.")
     params = {"model_id": model["id"], "model_name": model["name"], "set": set, "neurons": neurons,
               "weight": float(weight), "pairs": optional_int(pairs, "pairs"), "seed": seed,
               "name": name, "file": file, "dataset": dataset}  # fmt: skip

@@ -31,16 +31,6 @@ if TYPE_CHECKING:
     from engine.services import Services
 
 
-def metric(cap: Any) -> tuple[float, float]:
-    """(mean |a - b| over every component but the residual stream, the residual stream's)."""
-    import numpy as np
-
-    counted = [c for c in cap.components if c != "residual"]
-    overall = float(np.mean([cap.mean[c].mean() for c in counted]))
-    residual = float(cap.mean["residual"].mean()) if "residual" in cap.mean else float("nan")
-    return overall, residual
-
-
 def neuron_scores(cap: Any, lay: Any, weight: float) -> list[Any]:
     """Per block, the prunability of every neuron (high = remove first)."""
     import torch
@@ -140,11 +130,11 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                        cancelled=ctx.cancelled)  # fmt: skip
     ppl_after, _ = measure.perplexity(lm, text.held_out, cancelled=ctx.cancelled)
 
-    before, res_before = metric(held_before)
-    after, res_after = metric(held_after)
-    ctrl, res_ctrl = metric(held_control)
-    in_before, _ = metric(chosen_cap)
-    in_after_v, _ = metric(in_after)
+    before, res_before = held_before.overall()
+    after, res_after = held_after.overall()
+    ctrl, res_ctrl = held_control.overall()
+    in_before, _ = chosen_cap.overall()
+    in_after_v, _ = in_after.overall()
 
     ctx.progress(0.85, "Saving the pruned model")
     _install_runtime(lm)

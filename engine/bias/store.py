@@ -96,10 +96,7 @@ def save(services: Services, model: dict[str, Any], set_name: str, pairs: list[P
         by_component = {
             c: [round(float(x), 6) for x in cap.mean[c].mean(0)] for c in cap.components
         }
-        # over the components optipfair hooks (not the residual stream, whose scale -- Gemma
-        # multiplies its embeddings by sqrt(hidden) -- would drown the rest)
-        counted = [c for c in cap.components if c != "residual"]
-        overall = float(np.mean([cap.mean[c].mean() for c in counted]))
+        overall, _residual = cap.overall()
         meta = {
             "format": FORMAT, "run_id": rid, "model_id": model["id"], "model_name": model.get("name"),
             "set": set_name, "pairs": len(pairs), "layers": cap.layers,
