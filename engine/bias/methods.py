@@ -56,6 +56,14 @@ def start_run(
     return {"job": ctx.services.jobs.start("bias.capture", params)}
 
 
+@method("bias.align")
+def alignment(ctx: RequestContext, model_id: str, set: str, pairs: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Per pair, the model's tokens and the positions that differ (the tokenizer only, no model)."""
+    from engine.bias.run import alignment as pair_alignment
+
+    return pair_alignment(ctx.services, model_id, set, optional_int(pairs, "pairs"))
+
+
 @method("bias.runs")
 def runs(ctx: RequestContext) -> dict[str, Any]:
     from engine.bias.store import list_runs
@@ -130,7 +138,7 @@ def prune(
     from engine.core.errors import UserError
     from engine.pruning.pipeline import check_model
 
-    model = check_model(ctx.services, model_id)
+    model = check_model(ctx.services, model_id, converted=False)
     found = get_set(ctx.services, set)
     if not found.heldout() or not found.selection():
         raise UserError(f"{set} needs both selection and held-out pairs to measure honestly.")

@@ -63,7 +63,7 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     from engine.bias.run import choose
     from engine.pruning.pipeline import check_model, load
 
-    model = check_model(services, params["model_id"])
+    model = check_model(services, params["model_id"], converted=False)
     chosen = choose(pair_sets.get_set(services, params["set"]).pairs, params.get("pairs"))
     continuations = check_continuations(params.get("continuations"))
     new_tokens = int(params.get("max_tokens") or 16)

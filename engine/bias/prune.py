@@ -78,7 +78,7 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     from engine.training.merge import register
 
     started = time.perf_counter()
-    model = check_model(services, params["model_id"])
+    model = check_model(services, params["model_id"], converted=False)
     found = pair_sets.get_set(services, params["set"])
     selection, heldout = found.selection(), found.heldout()
     if params.get("pairs"):

@@ -37,7 +37,7 @@ def check(services: Services, model_id: str, set_name: str, n_pairs: int | None)
     """The model and the pairs of a run, or a ``UserError`` saying what is wrong (before a job)."""
     from engine.pruning.pipeline import check_model
 
-    model = check_model(services, model_id)
+    model = check_model(services, model_id, converted=False)
     chosen = choose(pair_sets.get_set(services, set_name).pairs, n_pairs)
     return model, chosen
 
@@ -50,11 +50,38 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         ctx.progress(1.0, "Reused the stored capture (same model file and pairs)")
         return {**store.summary(cached, path), "cached": True}
     from engine.bias.capture import capture
+    from engine.bias.tokens import for_model
     from engine.pruning.pipeline import load
 
     ctx.progress(0.02, f"Loading {model['name']}")
-    lm, tok = load(services, model, ctx)
-    cap = capture(lm, tok, chosen, progress=lambda f, m: ctx.progress(0.1 + 0.85 * f, m),
+    lm, _ = load(services, model, ctx, tokenizer=False)  # the model's folder exists from here on
+    tokens = for_model(services, model)
+    cap = capture(lm, tokens, chosen, progress=lambda f, m: ctx.progress(0.1 + 0.85 * f, m),
                   cancelled=ctx.cancelled)  # fmt: skip
     meta = store.save(services, model, params["set"], chosen, cap)
     return {**store.summary(meta, path), "cached": False}
+
+
+def alignment(services: Services, model_id: str, set_name: str, n_pairs: int | None) -> dict[str, Any]:  # fmt: skip
+    """Per pair, the model's tokens of both prompts and the positions that differ, before any
+    capture (the tokenizer only). Pairs of unequal token counts are marked ``joined``: their
+    differing spans become one averaged row."""
+    from engine.bias.align import align
+    from engine.bias.tokens import for_model
+
+    model, chosen = check(services, model_id, set_name, n_pairs)
+    tokens = for_model(services, model)
+    rows = []
+    for i, pair in enumerate(chosen):
+        ids_a, pieces_a = tokens.encode(pair.a)
+        ids_b, pieces_b = tokens.encode(pair.b)
+        al = align(ids_a, ids_b, pieces_a, pieces_b)
+        differ = [(a, b) for a, b, d in al.rows if d]
+        rows.append({"index": i, "category": pair.category, "heldout": pair.heldout,
+                     "a": pair.a, "b": pair.b, "tokens_a": pieces_a, "tokens_b": pieces_b,
+                     "differ_a": sorted({x for a, _b in differ for x in a}),
+                     "differ_b": sorted({x for _a, b in differ for x in b}),
+                     "equal_length": al.equal_length,
+                     "joined": any(len(a) != 1 or len(b) != 1 for a, b in differ)})  # fmt: skip
+    return {"model_id": model["id"], "set": set_name, "tokenizer": tokens.source,
+            "pairs": rows, "joined": sum(r["joined"] for r in rows)}  # fmt: skip

@@ -2,6 +2,7 @@
 
     bias sets [--json]
     bias set show NAME [--json] | set import FILE [--name N] [--json] | set delete NAME
+    bias align --model ID --set NAME [--pairs N] [--json]
     bias run --model ID --set NAME [--pairs N] [--recompute] [--json]
     bias prune --model ID --set NAME --neurons N [--weight 0.5] [--json]
     bias compare RUN_A RUN_B [--part all|selection|heldout] [--json]
@@ -48,6 +49,13 @@ def add_parser(sub: Any) -> None:
     a = ssub.add_parser("delete", help="delete a set you imported")
     a.add_argument("name")
     a.set_defaults(func=cmd_set_delete)
+
+    a = bsub.add_parser("align", help="which tokens of each pair differ, for a model's tokenizer")
+    a.add_argument("--model", required=True, help="library model id")
+    a.add_argument("--set", required=True, dest="set_name", help="pair set name")
+    a.add_argument("--pairs", type=int, help="use this many pairs, spread over the categories")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_align)
 
     a = bsub.add_parser("run", help="capture every layer's activations for a set, once")
     a.add_argument("--model", required=True, help="library model id")
@@ -117,6 +125,25 @@ def cmd_set_import(args: Any) -> int:
 def cmd_set_delete(args: Any) -> int:
     _methods().set_delete(LocalContext(progress=False), name=args.name)
     print(f"deleted {args.name}")
+    return 0
+
+
+def _marked(tokens: list[str], differ: list[int]) -> str:
+    return " ".join(f"[{t}]" if i in differ else t for i, t in enumerate(tokens))
+
+
+def cmd_align(args: Any) -> int:
+    result = _methods().alignment(LocalContext(progress=False), model_id=args.model,
+                                  set=args.set_name, pairs=args.pairs)  # fmt: skip
+    if args.json:
+        emit_json(result)
+        return 0
+    for p in result["pairs"]:
+        mark = "  JOINED: unequal spans, averaged into one row" if p["joined"] else ""
+        print(f"{p['index']:>3} [{p['category']}]{' (held out)' if p['heldout'] else ''}{mark}")
+        print(f"    a: {_marked(p['tokens_a'], p['differ_a'])}")
+        print(f"    b: {_marked(p['tokens_b'], p['differ_b'])}")
+    print(f"{len(result['pairs'])} pairs, {result['joined']} joined; tokenizer: {result['tokenizer']}")  # fmt: skip
     return 0
 
 

@@ -118,6 +118,22 @@ def _load_all() -> None:
             _loaded.add(module)
 
 
+class SliceContext:
+    """A job context whose progress fills only ``lo``..``hi`` of the job's bar (a step inside a
+    longer job, such as a conversion before a capture); everything else is the job's own."""
+
+    def __init__(self, ctx: Any, lo: float, hi: float) -> None:
+        self._ctx, self._lo, self._hi = ctx, lo, hi
+
+    def progress(self, fraction: float | None, message: str | None = None) -> None:
+        if fraction is not None:
+            fraction = self._lo + (self._hi - self._lo) * max(0.0, min(1.0, fraction))
+        self._ctx.progress(fraction, message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
 @dataclass
 class SimpleContext:
     """A context that only records; used to call a job function directly (tests, scripts)."""

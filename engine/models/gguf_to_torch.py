@@ -95,8 +95,10 @@ def load_torch_model(
     device: str = "cpu",
     dtype: Any = None,
     ctx: JobContext | None = None,
+    tokenizer: bool = True,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) as transformers objects on ``device``; a GGUF is converted once and cached."""
+    """(model, tokenizer) as transformers objects on ``device``; a GGUF is converted once and cached.
+    With ``tokenizer=False`` the tokenizer is not loaded (None; unless a conversion made one)."""
     model = _model(model_id_or_model, services)
     if model["format"] == "hf":
         if model["role"] != "llm":
@@ -106,14 +108,14 @@ def load_torch_model(
                 f"The folder of {model['name']} is missing ({model['path']}); relink it "
                 "(Models > Locate…) or import it again."
             )
-        lm, tok = _load_folder(Path(model["path"]), dtype)
+        lm, tok = _load_folder(Path(model["path"]), dtype, tokenizer)
     else:
         check_convertible(model)
         folder = torch_folder_for(model, root=services.root)
         lm = tok = None
         if cache_is_valid(folder, Path(model["path"])):
             try:
-                lm, tok = _load_folder(folder, dtype)
+                lm, tok = _load_folder(folder, dtype, tokenizer)
                 if model["torch_path"] != str(folder):
                     services.library.set_torch_path(model["id"], folder)
             except (OSError, ValueError) as exc:  # a damaged cache: convert again
@@ -195,12 +197,12 @@ def _dtype_kwargs(dtype: Any) -> dict[str, Any]:
     return {key: _torch_dtype(dtype)}
 
 
-def _load_folder(folder: Path, dtype: Any) -> tuple[Any, Any]:
+def _load_folder(folder: Path, dtype: Any, tokenizer: bool = True) -> tuple[Any, Any]:
     _offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **_dtype_kwargs(dtype))
-    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True) if tokenizer else None
     return lm, tok
 
 

@@ -46,19 +46,23 @@ class _Progress:
         self.ctx.check_cancelled()
 
 
-def check_model(services: Services, model_id: str) -> dict[str, Any]:
+def check_model(services: Services, model_id: str, *, converted: bool = True) -> dict[str, Any]:
+    """The library model, or a ``UserError`` saying why torch work cannot start on it. With
+    ``converted=False`` a GGUF that transformers can read is accepted before its conversion (the
+    job converts it, once, with progress)."""
     model = services.library.get(model_id)
     if model.get("role") == "adapter":
-        raise UserError(f"{model['name']} is a LoRA adapter; prune its base model or a merged model.")  # fmt: skip
+        raise UserError(f"{model['name']} is a LoRA adapter; use its base model or a merged model.")  # fmt: skip
     if model.get("role") != "llm":
-        raise UserError(f"{model['name']} is an embedding model; the pruner works on chat models.")
+        raise UserError(f"{model['name']} is an embedding model; this works on chat models.")
     if model.get("missing"):
         raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…).")
     if model["format"] == "gguf":
         from engine.models.gguf_to_torch import cache_is_valid, check_convertible, torch_folder_for
 
         check_convertible(model)
-        if not cache_is_valid(torch_folder_for(model, root=services.root), Path(model["path"])):
+        folder = torch_folder_for(model, root=services.root)
+        if converted and not cache_is_valid(folder, Path(model["path"])):
             raise UserError(
                 f"{model['name']} is a GGUF that has not been converted to torch yet; convert it "
                 "first (Models > Convert, or `hearth-engine models convert "
@@ -68,13 +72,17 @@ def check_model(services: Services, model_id: str) -> dict[str, Any]:
     return model
 
 
-def load(services: Services, model: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
+def load(services: Services, model: dict[str, Any], ctx: Any, *, tokenizer: bool = True) -> tuple[Any, Any]:  # fmt: skip
     import torch
 
+    from engine.jobs.registry import SliceContext
     from engine.models.gguf_to_torch import load_torch_model
 
     torch.manual_seed(0)
-    lm, tok = load_torch_model(model, services=services, device="cpu", ctx=ctx)
+    step = SliceContext(ctx, 0.0, 0.08) if ctx is not None else None  # a GGUF's first conversion
+    lm, tok = load_torch_model(
+        model, services=services, device="cpu", ctx=step, tokenizer=tokenizer
+    )
     lm.eval()
     return lm, tok
 

@@ -2,9 +2,12 @@
 stored arrays (``bias.view``), compare two models, and prune the neurons that carry the most bias
 against a random control.
 
-Top: model, set (built-in or imported JSONL; export writes one), how many pairs, *Capture* (a
-``bias.capture`` job, followed with ``EngineClient.start_job``), and the stored captures. Tabs:
+Top: model, set (built-in, written in the panel or imported JSONL; export writes one), how many
+pairs, *Capture* (a ``bias.capture`` job, followed with ``EngineClient.start_job``), and the
+stored captures. Tabs:
 
+- Tokens: how the selected model's tokenizer cuts each pair, differing tokens in red, pairs of
+  unequal spans marked joined (before any capture: ``bias.align``);
 - Overview: component x layer, over all pairs, the selection or held-out part, a category or one
   pair; clicking a cell opens that layer and component in Neurons;
 - Pair: aligned tokens x layer for one component, the differing tokens in red; a click opens PCA;
@@ -44,6 +47,7 @@ from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHand
 from desktop.errors import EngineError
 from desktop.panels.bias.outputs_tab import OutputsTab
 from desktop.panels.bias.set_dialog import PairSetDialog
+from desktop.panels.bias.tokens_tab import TokensTab
 from desktop.widgets import MessageBar, open_in_chat
 
 SCOPES = (("All pairs", {}), ("Selection pairs", {"part": "selection"}),
@@ -72,6 +76,7 @@ class BiasPanel(QWidget):
         self.pruned_id = ""
         self.last_capture: dict[str, Any] | None = None
         self._seq: dict[str, int] = {}  # latest request per view kind
+        self._tokens_key = ""  # the model, set and pairs the Tokens tab shows
         self.message = MessageBar()
         self.model_combo = _combo("The model whose activations are captured")
         self.set_combo = _combo("The prompt pair set")
@@ -101,6 +106,7 @@ class BiasPanel(QWidget):
         for widget in (
             self.capture_button,
             self.cancel_button,
+            self.new_set_button,
             self.import_button,
             self.export_button,
         ):
@@ -172,6 +178,9 @@ class BiasPanel(QWidget):
         self.compare_label = QLabel()
         self.compare = HeatmapCanvas()
         self.compare_tab = PlotTab(self.compare, self._row(("Compare with", self.compare_combo), ("Show", self.compare_show), ("", self.compare_label)))  # fmt: skip
+        self.tokens = TokensTab()
+        self.tokens.sig_check.connect(lambda: self.check_tokens(force=True))
+        self.tabs.addTab(self.tokens, "Tokens")
         for title, tab in (("Overview", self.overview_tab), ("Pair", self.pair_tab), ("Neurons", self.neurons_tab),
                            ("PCA", self.pca_tab), ("Compare", self.compare_tab)):  # fmt: skip
             self.tabs.addTab(tab, title)
@@ -180,6 +189,11 @@ class BiasPanel(QWidget):
         self.outputs_button = self.outputs.button
         self.tabs.addTab(self.outputs, "Outputs")
         self.tabs.addTab(self._prune_tab(), "Prune")
+        self.tabs.setCurrentWidget(self.overview_tab if self.meta is not None else self.tokens)
+        self.tabs.currentChanged.connect(lambda _i: self.check_tokens())
+        for box in (self.model_combo, self.set_combo):
+            box.currentIndexChanged.connect(lambda _i: self.check_tokens())
+        self.pairs_spin.valueChanged.connect(lambda _v: self.check_tokens())
         self.scope.currentIndexChanged.connect(lambda _i: self.draw_overview())
         self.overview.sig_clicked.connect(self._overview_clicked)
         for w in (self.pair_combo, self.pair_component):
@@ -299,10 +313,37 @@ class BiasPanel(QWidget):
             params["pairs"] = self.pairs_spin.value()
         self._follow(self.client.start_job("bias.run", params), "Capturing", self._captured)
 
+    def check_tokens(self, force: bool = False) -> None:
+        """Ask for the alignment of the selected model and set, when the Tokens tab is in view
+        and they changed since the last answer (or when asked)."""
+        if not self._built or (self.tabs.currentWidget() is not self.tokens and not force):
+            return
+        params = {"model_id": self.model_combo.currentData(), "set": self.set_combo.currentData()}
+        if not params["model_id"] or not params["set"]:
+            self.tokens.clear("Pick a model and a set to see how its tokenizer cuts each pair.")
+            return
+        if self.pairs_spin.value():
+            params["pairs"] = self.pairs_spin.value()
+        key = json.dumps(params, sort_keys=True)
+        if key == self._tokens_key and not force:
+            return
+        self._tokens_key = key
+        self._seq["tokens"] = seq = self._seq.get("tokens", 0) + 1
+        self.tokens.summary.setText("Tokenizing…")
+
+        def failed(error: EngineError) -> None:
+            self._tokens_key = ""
+            self.tokens.clear(error.message)
+
+        request(self, self.client, "bias.align", params, fail=failed,
+                ok=lambda r: seq == self._seq["tokens"] and self.tokens.show_alignment(r))  # fmt: skip
+
     def _captured(self, result: dict[str, Any]) -> None:
         self.last_capture = result
         how = "reused the stored capture" if result.get("cached") else f"{result['seconds']} s"
         self.message.show_message(f"Captured {result['pairs']} pairs × {result['layers']} layers ({how}).", "success", timeout_ms=8000)  # fmt: skip
+        if self._built and self.tabs.currentWidget() is self.tokens:
+            self.tabs.setCurrentWidget(self.overview_tab)
         self.refresh_runs(select=result["run_id"])
 
     def prune(self) -> None:

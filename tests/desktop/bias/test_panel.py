@@ -63,7 +63,24 @@ def test_capture_views_exports_compare_and_prune(qtbot, setup, tmp_path):
     panel, client, a, b, pairs, text = setup
     panel.client.call("bias.set.import", {"path": str(pairs)})  # bias.changed refreshes the list
     qtbot.waitUntil(lambda: panel.set_combo.findData("ages") >= 0, timeout=10000)
+
+    # Tokens, before any capture: the first tab, for the chosen model and set
+    assert panel.tabs.currentWidget() is panel.tokens
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData(a["id"]))
+    panel.set_combo.setCurrentIndex(panel.set_combo.findData("ages"))
+    qtbot.waitUntil(lambda: panel.tokens.result is not None
+                    and panel.tokens.result["set"] == "ages", timeout=20000)  # fmt: skip
+    aligned = panel.tokens.result
+    assert len(aligned["pairs"]) == len(PAIRS) and all(p["differ_a"] for p in aligned["pairs"])
+    shown = panel.tokens.view.toPlainText()
+    first = aligned["pairs"][0]
+    words = [first["tokens_a"][i].replace("▁", "·").replace("Ġ", "·") for i in first["differ_a"]]
+    assert words and all(w in shown for w in words)
+    assert panel.tokens.view.toHtml().count("#c62828") >= 2 * len(PAIRS)  # each side marked red
+    assert f"{len(PAIRS)} pairs" in panel.tokens.summary.text()
+
     capture(qtbot, panel, a["id"])
+    assert panel.tabs.currentWidget() is panel.overview_tab  # the capture's map comes into view
 
     # overview: drawn from bias.view, the CSV holds exactly the drawn numbers
     qtbot.waitUntil(lambda: len(panel.overview.matrix) == len(panel.meta["components"]), timeout=10000)  # fmt: skip
@@ -141,6 +158,7 @@ def test_capture_views_exports_compare_and_prune(qtbot, setup, tmp_path):
 
 def test_a_set_made_in_the_panel(qtbot, setup):
     panel, client, *_ = setup
+    assert panel.new_set_button.isVisible()
     panel.new_set(copy_current=False)
     qtbot.waitUntil(lambda: getattr(panel, "set_dialog", None) is not None, timeout=5000)
     dialog = panel.set_dialog

@@ -77,6 +77,50 @@ def test_alignment_of_equal_and_unequal_token_counts():
     assert added.rows[-2] == ([1], [1, 2], True) and added.rows[-1] == ([2], [3], False)
 
 
+def test_alignment_check_before_capture_matches_the_capture(services, llama_id):
+    from engine.bias.run import alignment
+
+    _save_set(services)
+    checked = alignment(services, llama_id, "tiny", None)
+    assert checked["tokenizer"].endswith("tokenizer.json") and len(checked["pairs"]) == 3
+    captured = run(services, {"model_id": llama_id, "set": "tiny"}, SimpleContext(services=services))  # fmt: skip
+    meta = store.load_meta(services, captured["run_id"])
+    for row, al in zip(checked["pairs"], meta["alignments"], strict=True):
+        assert row["tokens_a"] == al["tokens_a"] and row["tokens_b"] == al["tokens_b"]
+        differ_a = sorted({i for r in al["rows"] if r["differs"] for i in r["a"]})
+        assert row["differ_a"] == differ_a and differ_a  # the group words, and only they
+        assert all(row["tokens_a"][i] == row["tokens_b"][i] for i in range(len(row["tokens_a"]))
+                   if i not in row["differ_a"] and row["equal_length"])  # fmt: skip
+        assert row["joined"] == (not al["equal_length"] or any(
+            len(r["a"]) != 1 or len(r["b"]) != 1 for r in al["rows"] if r["differs"]))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_alignment_of_an_unconverted_gguf_reads_its_own_vocabulary(hearth_home, tmp_path):
+    """The bundled Gemma before any conversion: llama.cpp's vocabulary, no weights read; pairs of
+    one and of several differing tokens, the latter marked joined (never dropped)."""
+    from engine.bias.run import alignment
+    from engine.services import Services
+    from tests.engine.runtimes.fixtures import bundled_home
+
+    bundled_home(hearth_home, tmp_path)
+    services = Services(hearth_home)
+    try:
+        gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
+        pair_sets.save_set(services, "two", [
+            Pair("race/ethnicity", "The Black man was walking", "The white man was walking"),
+            Pair("disability", "The disabled candidate came", "The able-bodied candidate came")])  # fmt: skip
+        checked = alignment(services, gemma["id"], "two", None)
+    finally:
+        services.close()
+    assert "GGUF" in checked["tokenizer"]
+    one, many = checked["pairs"]
+    assert one["tokens_a"][:3] == ["<bos>", "The", "▁Black"] and one["tokens_b"][2] == "▁white"
+    assert one["differ_a"] == [2] and one["differ_b"] == [2] and not one["joined"]
+    assert [many["tokens_b"][i] for i in many["differ_b"]] == ["▁able", "-", "bodied"]
+    assert many["joined"] and checked["joined"] == 1
+
+
 # -- capture -------------------------------------------------------------------------------------
 def _pairs() -> list[Pair]:
     return [Pair("c", "The old man said that", "The young man said that"),
