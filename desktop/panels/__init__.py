@@ -28,6 +28,7 @@ PANEL_MODULES: list[str] = [
     "desktop.panels.training",
     "desktop.panels.pruning",
     "desktop.panels.bias",
+    "desktop.panels.evaluate",
 ]
 
 

@@ -13,7 +13,8 @@
     hearth-engine train lora|resume|list|show|eval|merge|plan|delete ... [--json]
     hearth-engine export gguf RUN|MODEL_ID [--merged --quant q8_0 | --adapter] [--json]
     hearth-engine prune describe|plan|run|recover|list|show|delete ... [--json]
-    hearth-engine eval perplexity --model ID [--model ID] --file F [--max-tokens N] [--json]
+    hearth-engine bias sets|set|align|run|compare|prune|runs ... [--json]
+    hearth-engine eval perplexity|run|choice|show|list|export|delete ... [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         data,
         docs,
         doctor,
+        evaluate,
         jobs,
         models,
         presets,
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_export_parser(sub)
     prune.add_parser(sub)
     bias.add_parser(sub)
+    evaluate.add_parser(sub)
     return parser
 
 

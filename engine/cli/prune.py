@@ -1,14 +1,13 @@
-"""``hearth-engine prune`` and ``hearth-engine eval perplexity``: pruning from the command line.
+"""``hearth-engine prune``: pruning from the command line.
 
     prune plan --model ID --method width|depth|attention (--percent P | --ratio R | --layers N)
                [--selector S] [--calibration DATASET | --calibration-file F] [--json]
     prune run  ... [--divisor 64] [--no-refit] [--name NAME] [--json]
     prune recover RUN [--dataset NAME | --file F] [--max-steps N] [--json]
     prune list [--json] | show RUN [--json] | delete RUN
-    eval perplexity --model ID [--model ID ...] --file F [--max-tokens N] [--json]
 
 Progress goes to stderr; ``--json`` prints one object on stdout. The code paths are the
-``prune.*`` and ``eval.perplexity`` RPC methods' own.
+``prune.*`` RPC methods' own.
 """
 
 from __future__ import annotations
@@ -121,18 +120,6 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_delete)
 
-    e = sub.add_parser("eval", help="evaluate library models")
-    esub = e.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    a = esub.add_parser("perplexity", help="perplexity of one or more models on a text")
-    a.add_argument("--model", action="append", required=True, dest="models", metavar="ID")
-    src = a.add_mutually_exclusive_group(required=True)
-    src.add_argument("--file", help="a text, Markdown or JSONL file")
-    src.add_argument("--dataset", help="a dataset (name or id)")
-    a.add_argument("--max-tokens", type=int, default=4096)
-    a.add_argument("--seq-len", type=int, default=256)
-    a.add_argument("--json", action="store_true")
-    a.set_defaults(func=cmd_perplexity)
-
 
 def cmd_describe(args: Any) -> int:
     info = _methods().describe(LocalContext(progress=False))
@@ -236,17 +223,4 @@ def cmd_show(args: Any) -> int:
 def cmd_delete(args: Any) -> int:
     result = _methods().delete_run(LocalContext(progress=False), run=args.run)
     emit_json(result) if args.json else print(f"Deleted pruning run {result['deleted']}")
-    return 0
-
-
-def cmd_perplexity(args: Any) -> int:
-    ctx = LocalContext(progress=True)
-    started = _methods().perplexity(ctx, models=args.models, file=args.file, dataset=args.dataset,
-                                    max_tokens=args.max_tokens, seq_len=args.seq_len)  # fmt: skip
-    result = _wait(ctx, started["job"])
-    if args.json:
-        emit_json({"results": [{k: r[k] for k in ("model_id", "ppl", "tokens")} for r in result["results"]]})  # fmt: skip
-        return 0
-    table([[r["model_id"], r["name"], f"{r['ppl']:.3f}", str(r["tokens"]), r["runtime"]] for r in result["results"]],
-          ["model", "name", "perplexity", "tokens", "runtime"])  # fmt: skip
     return 0

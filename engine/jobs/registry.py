@@ -29,6 +29,7 @@ KIND_MODULES: list[str] = [
     "engine.training.jobs",
     "engine.pruning.jobs",
     "engine.bias.jobs",
+    "engine.evaluation.jobs",
 ]
 
 

@@ -10,12 +10,13 @@ perplexity, so a result is never scored on the text it was tuned on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.evaluation.texts import default_text, read_file, source_text
+
+__all__ = ["Text", "default_text", "load", "read_file", "source_text", "windows"]
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -41,68 +42,6 @@ class Text:
     @property
     def held_out_tokens(self) -> int:
         return int(self.held_out.numel())
-
-
-def default_text() -> str:
-    """Python's reference documentation topics (shipped with the interpreter)."""
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[k] for k in sorted(topics))
-
-
-def read_file(path: str | Path) -> str:
-    p = Path(path).expanduser()
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UserError(f"Cannot read the calibration file {p} ({exc.strerror or exc}).") from exc
-    text = raw.decode("utf-8", errors="replace")
-    if p.suffix.lower() == ".jsonl":
-        parts = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise UserError(f"{p.name} line {n} is not JSON; fix it or pass a plain text file.") from None  # fmt: skip
-            parts.append(_row_text(row))
-        text = "\n\n".join(t for t in parts if t)
-    return text
-
-
-def _row_text(row: Any) -> str:
-    if isinstance(row, str):
-        return row
-    if not isinstance(row, dict):
-        return ""
-    if isinstance(row.get("text"), str):
-        return row["text"]
-    msgs = row.get("messages") or row.get("conversations")
-    if isinstance(msgs, list):
-        return "\n".join(str(m.get("content") or m.get("value") or "") for m in msgs if isinstance(m, dict))  # fmt: skip
-    return "\n".join(str(v) for v in row.values() if isinstance(v, str))
-
-
-def dataset_text(services: Services, dataset: str) -> str:
-    from engine.datasets.formats import plain_transcript
-    from engine.training import data
-
-    rows = data.load_rows(services, dataset)
-    texts = []
-    for conv in [*rows.train, *rows.validation]:
-        texts.append(conv if isinstance(conv, str) else plain_transcript(conv))
-    return "\n\n".join(t for t in texts if t.strip())
-
-
-def source_text(services: Services, *, dataset: str | None = None, file: str | None = None) -> tuple[str, dict[str, Any]]:  # fmt: skip
-    if dataset and file:
-        raise UserError("Give a calibration dataset or a calibration file, not both.")
-    if dataset:
-        return dataset_text(services, dataset), {"dataset": dataset}
-    if file:
-        return read_file(file), {"file": str(Path(file).expanduser().absolute())}
-    return default_text(), {"builtin": "python-reference"}
 
 
 def windows(tokenizer: Any, text: str, *, seq_len: int, max_tokens: int) -> Any:

@@ -2,7 +2,6 @@
 
 prune.plan   score a model on calibration text and say what a pruning would remove (request)
 prune.run    prune, measure against the parent, save and register (params: run_id)
-eval.perplexity      perplexity of library models on one text
 models.export_gguf   GGUF export of a Hugging Face model in the library
 """
 
@@ -42,15 +41,6 @@ def run(ctx: JobContext) -> dict[str, Any]:
         except Exception:  # the record itself is gone or unwritable: the job carries the error
             pass
         raise
-
-
-@job_kind("eval.perplexity", title=lambda p: f"Perplexity of {len(p.get('models') or [])} model(s)",
-          subprocess=True)  # fmt: skip
-def perplexity(ctx: JobContext) -> dict[str, Any]:
-    """Perplexity of library models on one text (params: models, file|dataset, max_tokens, seq_len)."""
-    from engine.pruning.evaluate import run as run_eval
-
-    return run_eval(ctx.services, ctx.params, ctx)
 
 
 @job_kind("models.export_gguf", title=lambda p: f"Export {p.get('name') or p.get('model_id')} as GGUF ({p.get('quant')})",

@@ -85,28 +85,14 @@ def _device(model: Any) -> Any:
 
 
 def nll(model: Any, windows: Any, *, tail: int | None = None, cancelled: Any = None) -> tuple[float, int]:  # fmt: skip
-    """(summed negative log-likelihood, tokens) of ``windows``; ``tail`` scores only the last
-    ``tail`` positions of each window (cheaper: the head runs on those rows only)."""
-    import torch
-    import torch.nn.functional as F
+    """(summed negative log-likelihood, tokens) of ``windows`` [n, seq]; ``tail`` scores only the
+    last ``tail`` positions of each window (cheaper: the head runs on those rows only). The
+    evaluation service's scorer, on these windows."""
+    from engine.evaluation.scoring import torch_window_nll
 
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for row in windows:
-            if cancelled is not None:
-                cancelled()
-            ids = row.unsqueeze(0).to(_device(model))
-            seq = ids.shape[1]
-            keep = seq if tail is None else min(tail + 1, seq)
-            try:
-                out = model(input_ids=ids, use_cache=False, logits_to_keep=keep)
-            except TypeError:
-                out = model(input_ids=ids, use_cache=False)
-            logits = out.logits[0, -keep:-1].float()
-            targets = ids[0, seq - keep + 1 :]
-            total += float(F.cross_entropy(logits, targets, reduction="sum"))
-            count += int(targets.numel())
-    return total, count
+    seq = int(windows.shape[1]) if len(windows) else 0
+    scored = seq - 1 if tail is None else min(tail, seq - 1)
+    return torch_window_nll(model, [(row.tolist(), scored) for row in windows], cancelled=cancelled)
 
 
 def perplexity(model: Any, windows: Any, *, cancelled: Any = None) -> tuple[float | None, int]:

@@ -1,4 +1,4 @@
-"""JSON-RPC methods ``prune.*`` and ``eval.perplexity`` (see docs/PROTOCOL.md).
+"""JSON-RPC methods ``prune.*`` and ``models.export_gguf`` (see docs/PROTOCOL.md).
 
 ``prune.describe`` answers at once (methods, selectors, help, defaults, for the wizard). The
 preview, the pruning itself, a recovery, an evaluation and a GGUF export are jobs in a worker
@@ -87,17 +87,6 @@ def recover(ctx: RequestContext, run: str, dataset: str | None = None, file: str
 
     return rec.start(ctx.services, run, dataset=dataset, file=file, max_steps=max_steps,
                      method=method, options=options)  # fmt: skip
-
-
-@method("eval.perplexity")
-def perplexity(ctx: RequestContext, models: list, file: str | None = None,
-               dataset: str | None = None, max_tokens: int = 4096,
-               seq_len: int = 256) -> dict[str, Any]:  # fmt: skip
-    """Start a job measuring the perplexity of library models on one text: {job}."""
-    from engine.pruning.evaluate import check
-
-    params = check(ctx.services, models, file=file, dataset=dataset, max_tokens=max_tokens, seq_len=seq_len)  # fmt: skip
-    return {"job": ctx.services.jobs.start("eval.perplexity", params)}
 
 
 @method("models.export_gguf")

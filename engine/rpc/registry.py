@@ -32,6 +32,7 @@ METHOD_MODULES: list[str] = [
     "engine.training.methods",
     "engine.pruning.methods",
     "engine.bias.methods",
+    "engine.evaluation.methods",
 ]
 
 

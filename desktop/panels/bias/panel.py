@@ -148,36 +148,39 @@ class BiasPanel(QWidget):
         super().showEvent(event)
 
     def _build_tabs(self) -> None:
-        from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas, PlotTab
+        from desktop.panels.bias.plots import HeatmapCanvas, NeuronsCanvas, PcaCanvas
+        from desktop.plot_canvas import PlotTab
 
         self._built = True
         self.scope = _combo("Which pairs the map averages over")
         self.overview = HeatmapCanvas()
-        self.overview_tab = PlotTab(self.overview, self._row(("Pairs", self.scope)))
+        self.overview_tab = PlotTab(
+            self.overview, name="bias-overview", controls=self._row(("Pairs", self.scope))
+        )
         self.pair_combo = _combo("One pair of the capture")
         self.pair_component = _combo("The component drawn")
         self.pair_map = HeatmapCanvas()
-        self.pair_tab = PlotTab(self.pair_map, self._row(("Pair", self.pair_combo), ("Component", self.pair_component)))  # fmt: skip
+        self.pair_tab = PlotTab(self.pair_map, name="bias-pair", controls=self._row(("Pair", self.pair_combo), ("Component", self.pair_component)))  # fmt: skip
         self.n_layer = QSpinBox()
         self.n_component = _combo("The component whose neurons are ranked")
         self.n_k = QSpinBox()
         self.n_k.setRange(1, 200)
         self.n_k.setValue(20)
         self.neurons = NeuronsCanvas()
-        self.neurons_tab = PlotTab(self.neurons, self._row(("Layer", self.n_layer), ("Component", self.n_component), ("Top", self.n_k)))  # fmt: skip
+        self.neurons_tab = PlotTab(self.neurons, name="bias-neurons", controls=self._row(("Layer", self.n_layer), ("Component", self.n_component), ("Top", self.n_k)))  # fmt: skip
         self.pca_pair = _combo("One pair of the capture")
         self.pca_layer = QSpinBox()
         self.pca_component = _combo("The activations projected")
         for c in ("residual", "attention", "mlp"):
             self.pca_component.addItem(c, c)
         self.pca = PcaCanvas()
-        self.pca_tab = PlotTab(self.pca, self._row(("Pair", self.pca_pair), ("Layer", self.pca_layer), ("Component", self.pca_component)))  # fmt: skip
+        self.pca_tab = PlotTab(self.pca, name="bias-pca", controls=self._row(("Pair", self.pca_pair), ("Layer", self.pca_layer), ("Component", self.pca_component)))  # fmt: skip
         self.compare_show = _combo("What the map shows")
         for text, key in (("B − A", "difference"), ("A", "a"), ("B", "b")):
             self.compare_show.addItem(text, key)
         self.compare_label = QLabel()
         self.compare = HeatmapCanvas()
-        self.compare_tab = PlotTab(self.compare, self._row(("Compare with", self.compare_combo), ("Show", self.compare_show), ("", self.compare_label)))  # fmt: skip
+        self.compare_tab = PlotTab(self.compare, name="bias-compare", controls=self._row(("Compare with", self.compare_combo), ("Show", self.compare_show), ("", self.compare_label)))  # fmt: skip
         self.tokens = TokensTab()
         self.tokens.sig_check.connect(lambda: self.check_tokens(force=True))
         self.tabs.addTab(self.tokens, "Tokens")

@@ -1,5 +1,5 @@
-"""The bias panel's plots, on matplotlib's QtAgg canvas. Every plot shows its value under the
-mouse, reports clicks on a cell or point (to drill down), saves itself as PNG or SVG, and gives the
+"""The bias panel's plots, on the shared ``PlotCanvas``: each shows its value under the mouse,
+reports clicks on a cell or point (to drill down), saves itself as PNG or SVG, and gives the
 numbers it draws as CSV rows, so an exported table is exactly what the picture shows.
 
 - ``HeatmapCanvas``: a labelled matrix (component x layer, token x layer, or a difference map with
@@ -11,92 +11,15 @@ numbers it draws as CSV rows, so an exported table is exactly what the picture s
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
-from desktop.plot_canvas import ThemedCanvas
+from desktop.plot_canvas import PlotCanvas
 
 A_COLOUR = "#2f6db5"
 B_COLOUR = "#d9822b"
 DIFFER = "#c0392b"
-
-
-class PlotCanvas(ThemedCanvas):
-    sig_clicked = Signal(int, int)
-    """A cell (row, column) or a point (index, 0) was clicked."""
-
-    def __init__(
-        self, parent: QWidget | None = None, size: tuple[float, float] = (6.4, 3.6)
-    ) -> None:
-        super().__init__(parent, size)
-        self.setMinimumSize(360, 240)
-        self.header: list[str] = []
-        self.rows: list[list[Any]] = []
-        self.hover_text = ""
-        self._tip = None
-        self.mpl_connect("motion_notify_event", self._moved)
-        self.mpl_connect("button_press_event", self._pressed)
-
-    # -- what subclasses fill ------------------------------------------------------------------
-    def value_at(self, x: float, y: float) -> str | None:
-        return None
-
-    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
-        return None
-
-    # -- shared --------------------------------------------------------------------------------
-    def _reset(self) -> None:
-        self.figure.clear()
-        self.ax = self.figure.subplots()
-        self._tip = None
-
-    def _moved(self, event: Any) -> None:
-        text = None
-        if event.inaxes is self.ax and event.xdata is not None:
-            text = self.value_at(event.xdata, event.ydata)
-        self.hover_text = text or ""
-        if text is None:
-            if self._tip is not None:
-                self._tip.set_visible(False)
-                self.draw_idle()
-            return
-        if self._tip is None:
-            self._tip = self.ax.annotate(
-                "", (0, 0), xytext=(10, 10), textcoords="offset points", fontsize=8,
-                bbox={"boxstyle": "round", "fc": "#ffffe0", "ec": "#888888"}, zorder=10,
-            )  # fmt: skip
-        self._tip.xy = (event.xdata, event.ydata)
-        self._tip.set_text(text)
-        self._tip.set_visible(True)
-        self.draw_idle()
-
-    def _pressed(self, event: Any) -> None:
-        if event.inaxes is self.ax and event.xdata is not None:
-            cell = self.cell_at(event.xdata, event.ydata)
-            if cell is not None:
-                self.sig_clicked.emit(*cell)
-
-    def export_image(self, path: str | Path) -> None:
-        """PNG or SVG by the file's suffix (PNG when it has none)."""
-        path = Path(path)
-        if path.suffix.lower() not in (".png", ".svg"):
-            path = path.with_suffix(".png")
-        tip = self._tip is not None and self._tip.get_visible()
-        if tip:
-            self._tip.set_visible(False)
-        self.figure.savefig(path, facecolor=self.bg, dpi=150)
-        if tip:
-            self._tip.set_visible(True)
-
-    def export_csv(self, path: str | Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(self.header)
-            writer.writerows(self.rows)
 
 
 class HeatmapCanvas(PlotCanvas):
@@ -255,38 +178,3 @@ class PcaCanvas(PlotCanvas):
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         i = self._nearest(x, y)
         return None if i is None else (i, 0)
-
-
-class PlotTab(QWidget):
-    """A plot with its controls above and Save image / Save CSV below."""
-
-    def __init__(self, canvas: PlotCanvas, controls: QWidget | None = None) -> None:
-        super().__init__()
-        self.canvas = canvas
-        layout = QVBoxLayout(self)
-        if controls is not None:
-            layout.addWidget(controls)
-        layout.addWidget(canvas, 1)
-        row = QHBoxLayout()
-        self.save_image = QPushButton("Save image…")
-        self.save_image.setToolTip("PNG or SVG, as drawn")
-        self.save_csv = QPushButton("Save numbers (CSV)…")
-        self.save_csv.setToolTip("The numbers this plot draws")
-        self.save_image.clicked.connect(self._save_image)
-        self.save_csv.clicked.connect(self._save_csv)
-        row.addStretch(1)
-        row.addWidget(self.save_image)
-        row.addWidget(self.save_csv)
-        layout.addLayout(row)
-
-    def _save_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save image", "bias.png", "Images (*.png *.svg)"
-        )
-        if path:
-            self.canvas.export_image(path)
-
-    def _save_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save numbers", "bias.csv", "CSV (*.csv)")
-        if path:
-            self.canvas.export_csv(path)

@@ -1,0 +1,604 @@
+"""Evaluate panel: pick models and data, run an evaluation job, read the results.
+
+Top: the models (any mix of GGUF, Hugging Face folders, adapters and pruned models), what to
+measure (answers scored by metrics, multiple choice, or perplexity), the dataset and split (for
+perplexity also Python's reference documentation), the metrics, a row limit and the answer
+length; *Evaluate* starts an ``eval.run`` / ``eval.choice`` / ``eval.perplexity`` job (followed
+with ``EngineClient.start_job``, cancellable; a killed run resumes from the Activity panel).
+
+Below: the stored runs, newest first, and for the selected one
+
+- Results: model x metric, each as value [95% bootstrap interval];
+- Chart: one metric per model as bars with their intervals (hover, click a bar for its rows,
+  PNG/SVG and CSV);
+- Rows: every row with the input, the reference and each model's answer and scores, sortable,
+  optionally only the rows where the models' scores differ;
+- Leaderboard: every model evaluated on the same data and kind of measure, across runs, best
+  first.
+
+Rows export as CSV or JSON. Other panels open a model here with ``open_model``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.calls import request
+from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHandle
+from desktop.errors import EngineError
+from desktop.widgets import MessageBar
+
+KINDS = (("Answers, scored by metrics", "tasks"), ("Multiple choice (log-likelihood)", "choice"),
+         ("Perplexity", "perplexity"))  # fmt: skip
+METRICS = (("exact_match", "Exact match (SQuAD normalisation)"), ("f1", "Token F1 (SQuAD)"),
+           ("bleu", "BLEU (sacrebleu)"), ("chrf", "chrF (sacrebleu)"),
+           ("rouge", "ROUGE-1/2/L (rouge-score)"), ("similarity", "Embedding similarity (MiniLM)"))  # fmt: skip
+DEFAULT_METRICS = ("exact_match", "f1", "rouge", "chrf")
+LOWER_IS_BETTER = {"perplexity"}
+PYTHON_DOCS = "__python_docs__"
+
+
+def _cell(m: dict[str, float] | None) -> str:
+    if not m:
+        return ""
+    if m["ci_low"] == m["ci_high"] == m["value"]:
+        return f"{m['value']:.4g}"
+    return f"{m['value']:.4g} [{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
+
+
+class _Number(QTableWidgetItem):
+    """A cell that sorts by its number, not its text."""
+
+    def __init__(self, text: str, value: float | None) -> None:
+        super().__init__(text)
+        self.value = float("-inf") if value is None else float(value)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, _Number):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+class EvaluatePanel(QWidget):
+    def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.job: JobHandle | None = None
+        self.runs: list[dict[str, Any]] = []
+        self.shown: dict[str, Any] | None = None
+        self.datasets: list[dict[str, Any]] = []
+        self._wanted_model: str | None = None
+        self._seq = 0
+        self.message = MessageBar()
+
+        self.models = QListWidget()
+        self.models.setToolTip("Tick the models to compare (two to four is easiest to read)")
+        self.models.setMaximumHeight(120)
+        self.kind = QComboBox()
+        for text, key in KINDS:
+            self.kind.addItem(text, key)
+        self.dataset = QComboBox()
+        self.dataset.setToolTip("A dataset from the Datasets library")
+        self.split = QComboBox()
+        self.split.setToolTip("Which split's rows (all rows when the dataset is not split)")
+        self.metric_boxes: dict[str, QCheckBox] = {}
+        metrics_row = QHBoxLayout()
+        for key, label in METRICS:
+            box = QCheckBox(key)
+            box.setToolTip(label)
+            box.setChecked(key in DEFAULT_METRICS)
+            self.metric_boxes[key] = box
+            metrics_row.addWidget(box)
+        metrics_row.addStretch(1)
+        self.metrics_widget = QWidget()
+        self.metrics_widget.setLayout(metrics_row)
+        metrics_row.setContentsMargins(0, 0, 0, 0)
+        self.limit = QSpinBox()
+        self.limit.setRange(0, 1_000_000)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("Evaluate the first N rows only")
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 4096)
+        self.max_tokens.setValue(128)
+        self.max_tokens.setToolTip("The longest answer a model may write")
+        self.start_button = QPushButton("Evaluate")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.status = QLabel()
+
+        form = QFormLayout()
+        form.addRow("Models", self.models)
+        form.addRow("Measure", self.kind)
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.dataset, 2)
+        data_row.addWidget(QLabel("Split"))
+        data_row.addWidget(self.split, 1)
+        form.addRow("Data", data_row)
+        form.addRow("Metrics", self.metrics_widget)
+        limits = QHBoxLayout()
+        limits.addWidget(QLabel("Rows"))
+        limits.addWidget(self.limit)
+        self.max_tokens_label = QLabel("Longest answer (tokens)")
+        limits.addWidget(self.max_tokens_label)
+        limits.addWidget(self.max_tokens)
+        limits.addStretch(1)
+        limits.addWidget(self.status, 2)
+        limits.addWidget(self.start_button)
+        limits.addWidget(self.cancel_button)
+        form.addRow("", limits)
+
+        self.run_list = QListWidget()
+        self.run_list.setToolTip("Stored evaluations, newest first")
+        self.delete_button = QPushButton("Delete run")
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(QLabel("Runs"))
+        left_layout.addWidget(self.run_list, 1)
+        left_layout.addWidget(self.delete_button)
+        self.tabs = QTabWidget()
+        self.results = QTableWidget(0, 0)
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.verticalHeader().hide()
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        results_tab = QWidget()
+        rl = QVBoxLayout(results_tab)
+        rl.addWidget(self.results, 1)
+        rl.addWidget(self.note)
+        self.tabs.addTab(results_tab, "Results")
+        self._chart_tab = None
+        self.chart_metric = QComboBox()
+        self.chart_holder = QWidget()
+        QVBoxLayout(self.chart_holder)
+        self.tabs.addTab(self.chart_holder, "Chart")
+        self.rows = QTableWidget(0, 0)
+        self.rows.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.rows.verticalHeader().hide()
+        self.rows.setWordWrap(True)
+        self.only_differ = QCheckBox("Only rows where the models' scores differ")
+        self.row_model = QComboBox()
+        self.export_csv = QPushButton("Export rows (CSV)…")
+        self.export_json = QPushButton("Export run (JSON)…")
+        rows_tab = QWidget()
+        rows_layout = QVBoxLayout(rows_tab)
+        top = QHBoxLayout()
+        top.addWidget(self.only_differ)
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.row_model)
+        top.addStretch(1)
+        top.addWidget(self.export_csv)
+        top.addWidget(self.export_json)
+        rows_layout.addLayout(top)
+        rows_layout.addWidget(self.rows, 1)
+        self.tabs.addTab(rows_tab, "Rows")
+        self.board = QTableWidget(0, 0)
+        self.board.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.board.verticalHeader().hide()
+        self.board_note = QLabel()
+        board_tab = QWidget()
+        bl = QVBoxLayout(board_tab)
+        bl.addWidget(self.board_note)
+        bl.addWidget(self.board, 1)
+        self.tabs.addTab(board_tab, "Leaderboard")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(1, 4)
+        split.setSizes([260, 900])
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message)
+        layout.addLayout(form)
+        layout.addWidget(split, 1)
+
+        self.kind.currentIndexChanged.connect(lambda _i: self._kind_changed())
+        self.dataset.currentIndexChanged.connect(lambda _i: self._dataset_changed())
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(lambda: self.job and self.job.cancel())
+        self.run_list.currentRowChanged.connect(lambda _r: self.load_run())
+        self.delete_button.clicked.connect(self.delete_run)
+        self.only_differ.toggled.connect(lambda _on: self._fill_rows())
+        self.row_model.currentIndexChanged.connect(lambda _i: self._fill_rows())
+        self.chart_metric.currentIndexChanged.connect(lambda _i: self._draw_chart())
+        self.export_csv.clicked.connect(self._export_csv)
+        self.export_json.clicked.connect(self._export_json)
+        client.sig_ready.connect(lambda _r: self.refresh())
+        client.sig_models_changed.connect(self.refresh_models)
+        client.sig_notification.connect(self._notified)
+        self._kind_changed()
+        if client.state == EngineState.READY:
+            self.refresh()
+
+    # -- engine ------------------------------------------------------------------------------------
+    def _notified(self, method: str, _params: Any) -> None:
+        if method == "eval.changed":
+            self.refresh_runs()
+        elif method in ("data.changed", "datasets.changed"):
+            self.refresh_data()
+
+    def refresh(self) -> None:
+        self.refresh_models()
+        self.refresh_data()
+        self.refresh_runs()
+
+    def refresh_models(self) -> None:
+        def fill(r: dict[str, Any]) -> None:
+            ticked = self.ticked_models() or ([self._wanted_model] if self._wanted_model else [])
+            self.models.clear()
+            for m in r.get("models") or []:
+                if m.get("role") in ("llm", "adapter") and not m.get("missing"):
+                    item = QListWidgetItem(f"{m['name']}  ({m['format']}{', adapter' if m['role'] == 'adapter' else ''})")  # fmt: skip
+                    item.setData(Qt.ItemDataRole.UserRole, m["id"])
+                    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    item.setCheckState(Qt.CheckState.Checked if m["id"] in ticked else Qt.CheckState.Unchecked)  # fmt: skip
+                    self.models.addItem(item)
+
+        request(self, self.client, "models.list", ok=fill, fail=self.show_error)
+
+    def refresh_data(self) -> None:
+        def fill(r: dict[str, Any]) -> None:
+            current = self.dataset.currentData()
+            self.datasets = r.get("datasets") or []
+            self.dataset.blockSignals(True)
+            self.dataset.clear()
+            self.dataset.addItem("Python's reference documentation (perplexity)", PYTHON_DOCS)
+            for d in self.datasets:
+                self.dataset.addItem(f"{d['name']} ({d['rows']} rows, {d['format']})", d["id"])
+            index = self.dataset.findData(current)
+            self.dataset.setCurrentIndex(index if index >= 0 else min(1, self.dataset.count() - 1))
+            self.dataset.blockSignals(False)
+            self._dataset_changed()
+
+        request(self, self.client, "data.list", ok=fill, fail=self.show_error)
+
+    def refresh_runs(self, select: str | None = None) -> None:
+        def fill(r: dict[str, Any]) -> None:
+            current = select or (self.shown or {}).get("run_id")
+            self.runs = r.get("runs") or []
+            self.run_list.blockSignals(True)
+            self.run_list.clear()
+            for run in self.runs:
+                names = ", ".join(run.get("model_names") or run.get("models") or [])
+                state = "" if run.get("state") == "done" else f" · {run.get('state')}"
+                item = QListWidgetItem(f"{run['kind']} · {run.get('dataset_name') or run.get('dataset')}{state}\n{names}")  # fmt: skip
+                item.setData(Qt.ItemDataRole.UserRole, run["run_id"])
+                self.run_list.addItem(item)
+            self.run_list.blockSignals(False)
+            ids = [run["run_id"] for run in self.runs]
+            if ids:
+                self.run_list.setCurrentRow(ids.index(current) if current in ids else 0)
+                self.load_run()
+
+        request(self, self.client, "eval.list", ok=fill, fail=self.show_error)
+
+    def show_error(self, error: EngineError) -> None:
+        self.message.show_message(error.message, "error")
+
+    # -- the form --------------------------------------------------------------------------------
+    def ticked_models(self) -> list[str]:
+        out = []
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    def open_model(self, model_id: str) -> None:
+        """Tick ``model_id`` (other panels send their models here to be evaluated)."""
+        self._wanted_model = model_id
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == model_id:
+                item.setCheckState(Qt.CheckState.Checked)
+        self.message.show_message("Pick the data and what to measure, then Evaluate.", "info", timeout_ms=6000)  # fmt: skip
+
+    def _kind_changed(self) -> None:
+        kind = self.kind.currentData()
+        self.metrics_widget.setEnabled(kind == "tasks")
+        self.max_tokens.setEnabled(kind == "tasks")
+        self.max_tokens_label.setEnabled(kind == "tasks")
+
+    def _dataset_changed(self) -> None:
+        ds = next((d for d in self.datasets if d["id"] == self.dataset.currentData()), None)
+        self.split.clear()
+        self.split.addItem("all rows", None)
+        for s in (ds or {}).get("splits") or []:
+            self.split.addItem(f"{s['name']} ({s['rows']})", s["name"])
+        test = self.split.findData("test")
+        if test >= 0:
+            self.split.setCurrentIndex(test)
+
+    def start(self) -> None:
+        models = self.ticked_models()
+        if not models:
+            self.message.show_message("Tick at least one model to evaluate.", "error")
+            return
+        kind = self.kind.currentData()
+        data = self.dataset.currentData()
+        params: dict[str, Any] = {"models": models}
+        if data == PYTHON_DOCS:
+            if kind != "perplexity":
+                self.message.show_message("Python's documentation is for perplexity; pick a dataset with prompts and answers.", "error")  # fmt: skip
+                return
+        elif data:
+            params["dataset"] = data
+            if self.split.currentData():
+                params["split"] = self.split.currentData()
+        else:
+            self.message.show_message("Pick a dataset (Datasets > Import makes one).", "error")
+            return
+        if kind == "tasks":
+            params["metrics"] = [k for k, box in self.metric_boxes.items() if box.isChecked()]
+            if not params["metrics"]:
+                self.message.show_message("Tick at least one metric.", "error")
+                return
+            params["max_tokens"] = self.max_tokens.value()
+        if self.limit.value() and kind != "perplexity":
+            params["limit"] = self.limit.value()
+        method = {"tasks": "eval.run", "choice": "eval.choice", "perplexity": "eval.perplexity"}[kind]  # fmt: skip
+        self._follow(self.client.start_job(method, params))
+
+    def _follow(self, handle: JobHandle) -> None:
+        self.job = handle
+        self.start_button.setEnabled(False)
+        self.cancel_button.show()
+        self.status.setText("Starting…")
+
+        def started(answer: dict[str, Any]) -> None:
+            if answer.get("run_id"):
+                self.refresh_runs(select=answer["run_id"])
+
+        def progressed(p: dict[str, Any]) -> None:
+            if p.get("progress") is not None:
+                self.status.setText(f"{p['progress']:.0%} {p.get('message') or ''}")
+
+        def over() -> None:
+            self.job = None
+            self.start_button.setEnabled(True)
+            self.cancel_button.hide()
+            self.status.clear()
+
+        def finished(result: Any) -> None:
+            over()
+            self.message.show_message("Evaluation done.", "success", timeout_ms=6000)
+            self.refresh_runs(select=(result or {}).get("run_id"))
+
+        def failed(error: Exception) -> None:
+            over()
+            state = error.state if isinstance(error, JobFailure) else "failed"
+            text = getattr(error, "message", str(error))
+            if state == "cancelled":
+                text = "Cancelled. The answers so far are kept; resume the job in Activity to finish it."
+            self.message.show_message(text, "info" if state == "cancelled" else "error")
+            self.refresh_runs()
+
+        handle.sig_started.connect(started)
+        handle.sig_progress.connect(progressed)
+        handle.sig_finished.connect(finished)
+        handle.sig_failed.connect(failed)
+
+    def delete_run(self) -> None:
+        item = self.run_list.currentItem()
+        if item is None:
+            return
+        request(self, self.client, "eval.delete", {"run_id": item.data(Qt.ItemDataRole.UserRole)},
+                ok=lambda _r: self.refresh_runs(), fail=self.show_error)  # fmt: skip
+
+    # -- a run -------------------------------------------------------------------------------------
+    def load_run(self) -> None:
+        item = self.run_list.currentItem()
+        if item is None:
+            return
+        self._seq += 1
+        seq = self._seq
+        request(self, self.client, "eval.show", {"run_id": item.data(Qt.ItemDataRole.UserRole)},
+                ok=lambda r: seq == self._seq and self.show_run(r), fail=self.show_error)  # fmt: skip
+
+    def show_run(self, shown: dict[str, Any]) -> None:
+        self.shown = shown
+        results = shown.get("results") or []
+        names = list(results[0]["metrics"]) if results else []
+        self.results.clear()
+        self.results.setColumnCount(1 + len(names))
+        self.results.setRowCount(len(results))
+        self.results.setHorizontalHeaderLabels(["model", *names])
+        for row, r in enumerate(results):
+            self.results.setItem(row, 0, QTableWidgetItem(r.get("name") or r["model_id"]))
+            for col, n in enumerate(names, 1):
+                self.results.setItem(row, col, _Number(_cell(r["metrics"].get(n)), r["metrics"].get(n, {}).get("value")))  # fmt: skip
+        self.results.resizeColumnsToContents()
+        notes = []
+        if shown.get("state") not in (None, "done"):
+            notes.append(f"This run is {shown['state']}: the figures cover what was finished.")
+        if shown.get("note"):
+            notes.append(shown["note"])
+        if shown.get("kind") == "tasks":
+            notes.append("Values with their 95% bootstrap interval. BLEU and chrF are corpus scores (0–100); the others are means over rows (0–1).")  # fmt: skip
+        self.note.setText(" ".join(notes))
+        self.chart_metric.blockSignals(True)
+        self.chart_metric.clear()
+        for n in names:
+            self.chart_metric.addItem(n, n)
+        self.chart_metric.blockSignals(False)
+        self.row_model.blockSignals(True)
+        self.row_model.clear()
+        self.row_model.addItem("all models", None)
+        for r in results:
+            self.row_model.addItem(r.get("name") or r["model_id"], r["model_id"])
+        self.row_model.blockSignals(False)
+        self._draw_chart()
+        self._fill_rows()
+        self._fill_board()
+
+    def _ensure_chart(self) -> Any:
+        if self._chart_tab is None:  # matplotlib loads when a run is first drawn
+            from desktop.panels.evaluate.charts import MetricBars
+            from desktop.plot_canvas import PlotTab
+
+            self.chart = MetricBars()
+            controls = QWidget()
+            row = QHBoxLayout(controls)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(QLabel("Metric"))
+            row.addWidget(self.chart_metric)
+            row.addStretch(1)
+            self._chart_tab = PlotTab(self.chart, controls, name="evaluation")
+            self.chart_holder.layout().addWidget(self._chart_tab)
+            self.chart.sig_clicked.connect(self._bar_clicked)
+        return self.chart
+
+    def _draw_chart(self) -> None:
+        if self.shown is None or not self.chart_metric.currentData():
+            return
+        chart = self._ensure_chart()
+        metric = self.chart_metric.currentData()
+        results = self.shown.get("results") or []
+        chart.show_metric(metric, [r.get("name") or r["model_id"] for r in results],
+                          [r["metrics"][metric] for r in results],
+                          title=f"{metric} on {self.shown.get('dataset') or ''}")  # fmt: skip
+
+    def _bar_clicked(self, index: int, _col: int) -> None:
+        results = (self.shown or {}).get("results") or []
+        if 0 <= index < len(results):
+            self.row_model.setCurrentIndex(self.row_model.findData(results[index]["model_id"]))
+            self.tabs.setCurrentIndex(2)
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        rows = list((self.shown or {}).get("rows") or [])
+        if self.only_differ.isChecked():
+            by_index: dict[int, list[dict[str, Any]]] = {}
+            for r in rows:
+                by_index.setdefault(r["index"], []).append(r)
+            keep = {i for i, group in by_index.items()
+                    if len({json.dumps(g["scores"], sort_keys=True) for g in group}) > 1}  # fmt: skip
+            rows = [r for r in rows if r["index"] in keep]
+        model = self.row_model.currentData()
+        if model:
+            rows = [r for r in rows if r["model_id"] == model]
+        return rows
+
+    def _fill_rows(self) -> None:
+        rows = self.visible_rows()
+        names = sorted({k for r in rows for k in r["scores"]})
+        model_names = {r["model_id"]: r.get("name") or r["model_id"] for r in (self.shown or {}).get("results") or []}  # fmt: skip
+        headers = ["row", "model", "input", "reference", "answer", *names]
+        self.rows.setSortingEnabled(False)
+        self.rows.clear()
+        self.rows.setColumnCount(len(headers))
+        self.rows.setHorizontalHeaderLabels(headers)
+        self.rows.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            self.rows.setItem(i, 0, _Number(str(r["index"] + 1), r["index"]))
+            self.rows.setItem(i, 1, QTableWidgetItem(model_names.get(r["model_id"], r["model_id"])))
+            for col, key in ((2, "input"), (3, "reference"), (4, "prediction")):
+                item = QTableWidgetItem(r[key])
+                item.setToolTip(r[key])
+                self.rows.setItem(i, col, item)
+            for col, n in enumerate(names, 5):
+                value = r["scores"].get(n)
+                self.rows.setItem(i, col, _Number("" if value is None else f"{value:.3g}", value))
+        for col, width in ((0, 40), (1, 150), (2, 230), (3, 150), (4, 300)):
+            self.rows.setColumnWidth(col, width)
+        self.rows.setSortingEnabled(True)
+        if (self.shown or {}).get("kind") != "tasks":
+            self.rows.setRowCount(0)
+
+    def _fill_board(self) -> None:
+        """Every model evaluated on the same data and kind of measure, best run per model."""
+        shown = self.shown or {}
+        same = [r for r in self.runs if r.get("kind") == shown.get("kind")
+                and r.get("dataset_name") == shown.get("dataset") and r.get("split") == shown.get("split")]  # fmt: skip
+        metrics: list[str] = []
+        best: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for run in same:
+            for res in run.get("results") or []:
+                for m in res["metrics"]:
+                    if m not in metrics:
+                        metrics.append(m)
+                best.setdefault(res["model_id"], (res, run))  # runs come newest first
+        key = metrics[0] if metrics else None
+        sign = 1 if key in LOWER_IS_BETTER else -1
+        ordered = sorted(best.values(), key=lambda rr: sign * rr[0]["metrics"].get(key, {}).get("value", 0) if key else 0)  # fmt: skip
+        self.board.setSortingEnabled(False)
+        self.board.clear()
+        headers = ["model", *metrics, "run"]
+        self.board.setColumnCount(len(headers))
+        self.board.setHorizontalHeaderLabels(headers)
+        self.board.setRowCount(len(ordered))
+        for i, (res, run) in enumerate(ordered):
+            self.board.setItem(i, 0, QTableWidgetItem(res.get("name") or res["model_id"]))
+            for col, m in enumerate(metrics, 1):
+                self.board.setItem(i, col, _Number(_cell(res["metrics"].get(m)), res["metrics"].get(m, {}).get("value")))  # fmt: skip
+            self.board.setItem(i, len(headers) - 1, QTableWidgetItem(run["run_id"]))
+        self.board.resizeColumnsToContents()
+        if key:  # sorted as built: best first by the first metric
+            order = (
+                Qt.SortOrder.AscendingOrder
+                if key in LOWER_IS_BETTER
+                else Qt.SortOrder.DescendingOrder
+            )
+            self.board.horizontalHeader().setSortIndicator(1, order)
+        self.board.setSortingEnabled(True)
+        where = f"{shown.get('dataset')}" + (
+            f", split {shown['split']}" if shown.get("split") else ""
+        )
+        count = f"{len(ordered)} model{'s' if len(ordered) != 1 else ''}"
+        self.board_note.setText(f"{count} measured on {where} ({shown.get('kind')}), the latest run of each; best {key or '—'} first (click a column to sort by it).")  # fmt: skip
+
+    # -- export --------------------------------------------------------------------------------------
+    def _export_csv(self) -> None:
+        if not self.shown:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export rows", f"{self.shown['run_id']}.csv", "CSV (*.csv)")  # fmt: skip
+        if path:
+            self.write_csv(Path(path))
+
+    def write_csv(self, path: Path) -> None:
+        rows = self.visible_rows()
+        names = sorted({k for r in rows for k in r["scores"]})
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["row", "model_id", "input", "reference", "prediction", *names])
+                for r in rows:
+                    w.writerow([r["index"] + 1, r["model_id"], r["input"], r["reference"], r["prediction"],
+                                *(r["scores"].get(n, "") for n in names)])  # fmt: skip
+        except OSError as exc:
+            self.message.show_message(f"Cannot write {path}: {exc.strerror or exc}.", "error")
+            return
+        self.message.show_message(f"Wrote {len(rows)} rows to {path}.", "success", timeout_ms=6000)
+
+    def _export_json(self) -> None:
+        if not self.shown:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export run", f"{self.shown['run_id']}.json", "JSON (*.json)")  # fmt: skip
+        if path:
+            try:
+                Path(path).write_text(json.dumps(self.shown, indent=1, ensure_ascii=False), encoding="utf-8")  # fmt: skip
+            except OSError as exc:
+                self.message.show_message(f"Cannot write {path}: {exc.strerror or exc}.", "error")

@@ -1,0 +1,85 @@
+"""JSON-RPC methods ``eval.*`` (see docs/PROTOCOL.md): each checks the request at once (a
+``UserError`` names what is wrong) and starts a job; stored runs are read without a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.rpc.registry import RequestContext, method
+
+
+@method("eval.perplexity")
+def perplexity(ctx: RequestContext, models: list, file: str | None = None,
+               dataset: str | None = None, split: str | None = None,
+               collection: str | None = None, max_tokens: int = 4096, seq_len: int = 256,
+               stride: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start a job measuring the perplexity of library models on one text: {job}."""
+    from engine.evaluation.perplexity import check
+    from engine.evaluation.records import create
+
+    params = check(ctx.services, models, file=file, dataset=dataset, split=split,
+                   collection=collection, max_tokens=max_tokens, seq_len=seq_len, stride=stride)  # fmt: skip
+    record = create(ctx.services, params, kind="perplexity")
+    job = ctx.services.jobs.start("eval.perplexity", {**params, "run_id": record["run_id"]})
+    ctx.notify("eval.changed", {})
+    return {"run_id": record["run_id"], "job": job}
+
+
+@method("eval.run")
+def task_run(ctx: RequestContext, models: list, dataset: str, split: str | None = None,
+             metrics: list | None = None, limit: int | None = None, max_tokens: int = 128,
+             batch: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start answering and scoring: {run_id, job}."""
+    from engine.evaluation import records, tasks
+
+    params = tasks.check(ctx.services, models=models, dataset=dataset, split=split,
+                         metrics_=metrics, limit=limit, max_tokens=max_tokens, batch=batch)  # fmt: skip
+    record = records.create(ctx.services, params)
+    job = ctx.services.jobs.start("eval.run", {"run_id": record["run_id"], "models": params["models"],
+                                               "dataset_name": params["dataset_name"]})  # fmt: skip
+    ctx.notify("eval.changed", {})
+    return {"run_id": record["run_id"], "job": job}
+
+
+@method("eval.choice")
+def choice_run(ctx: RequestContext, models: list, dataset: str, split: str | None = None,
+               limit: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start a multiple-choice evaluation: {run_id, job}."""
+    from engine.evaluation import choice, records
+
+    params = choice.check(ctx.services, models=models, dataset=dataset, split=split, limit=limit)
+    record = records.create(ctx.services, params, kind="choice")
+    job = ctx.services.jobs.start("eval.choice", {"run_id": record["run_id"], "models": params["models"],
+                                                  "dataset_name": params["dataset_name"]})  # fmt: skip
+    ctx.notify("eval.changed", {})
+    return {"run_id": record["run_id"], "job": job}
+
+
+@method("eval.list")
+def list_runs(ctx: RequestContext) -> dict[str, Any]:
+    from engine.evaluation.records import list_runs as stored
+
+    return {"runs": stored(ctx.services)}
+
+
+@method("eval.show")
+def show(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    """A run's results and, for task runs, every row with each model's answer and scores."""
+    from engine.evaluation import records, tasks
+
+    record = records.load_run(ctx.services, run_id)
+    if record.get("kind") in ("choice", "perplexity"):
+        return {"run_id": run_id, "kind": record["kind"], "state": record["state"],
+                "dataset": record["dataset_name"], "split": record.get("split"),
+                "metrics": record["metrics"], "results": record.get("results") or [],
+                "note": record.get("note"), "rows": []}  # fmt: skip
+    return {**tasks.show(ctx.services, run_id), "kind": "tasks"}
+
+
+@method("eval.delete")
+def delete(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    from engine.evaluation.records import delete_run
+
+    delete_run(ctx.services, run_id)
+    ctx.notify("eval.changed", {})
+    return {"deleted": run_id}

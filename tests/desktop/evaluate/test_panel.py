@@ -1,0 +1,101 @@
+"""The Evaluate panel on the real engine and a tiny random model: an answers run with metrics
+(results with intervals, the chart, the rows, CSV that matches them, the leaderboard), a
+multiple-choice run, and a refusal that says what is missing."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.engine_client import EngineState
+from desktop.panels.evaluate.panel import EvaluatePanel
+from tests.engine.evaluation.conftest import CHOICE, QA, import_rows
+
+
+@pytest.fixture
+def setup(qtbot, make_client, hearth_home, tmp_path):
+    from engine.services import Services
+    from tests.engine.pruning.fixtures import build
+
+    services = Services(hearth_home)
+    model = services.library.import_model(build(tmp_path / "m", "llama", layers=2), mode="reference", name="Tiny A")  # fmt: skip
+    import_rows(services, tmp_path, "qa", QA)
+    import_rows(services, tmp_path, "mc", CHOICE)
+    import_rows(services, tmp_path, "plain", [{"text": "prose"}, {"text": "more prose"}])
+    services.close()
+    client = make_client(real=True, heartbeat_timeout_ms=20000)
+    panel = EvaluatePanel(client)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
+    qtbot.waitUntil(lambda: panel.models.count() == 1 and panel.dataset.count() == 4, timeout=30000)  # fmt: skip
+    return panel, client, model
+
+
+def _pick(panel, kind: str, dataset: str) -> None:
+    panel.kind.setCurrentIndex(panel.kind.findData(kind))
+    index = next(i for i in range(panel.dataset.count()) if panel.dataset.itemText(i).startswith(dataset + " "))  # fmt: skip
+    panel.dataset.setCurrentIndex(index)
+
+
+def test_answers_run_results_chart_rows_and_leaderboard(qtbot, setup, tmp_path):
+    panel, client, model = setup
+    panel.start()
+    assert "Tick at least one model" in panel.message.label.text()
+    panel.open_model(model["id"])
+    assert panel.ticked_models() == [model["id"]]
+    _pick(panel, "tasks", "plain")
+    panel.start()
+    qtbot.waitUntil(lambda: "plain text" in panel.message.label.text(), timeout=10000)
+
+    _pick(panel, "tasks", "qa")
+    for key, box in panel.metric_boxes.items():
+        box.setChecked(key in ("exact_match", "f1", "chrf"))
+    panel.limit.setValue(3)
+    panel.max_tokens.setValue(4)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.job is None and panel.shown is not None and panel.shown.get("state") == "done", timeout=120000)  # fmt: skip
+    shown = panel.shown
+    assert [panel.results.horizontalHeaderItem(c).text() for c in range(panel.results.columnCount())] == ["model", "exact_match", "f1", "chrf"]  # fmt: skip
+    f1 = shown["results"][0]["metrics"]["f1"]
+    assert (
+        panel.results.item(0, 2).text().startswith(f"{f1['value']:.4g} [")
+        or f1["ci_low"] == f1["ci_high"]
+    )
+    # the chart draws the chosen metric's bars with their intervals; its CSV is the drawn numbers
+    panel.tabs.setCurrentIndex(1)  # the chart in view (a canvas must survive being shown)
+    qtbot.wait(100)
+    panel.chart_metric.setCurrentIndex(panel.chart_metric.findData("chrf"))
+    assert panel.chart.rows == [["Tiny A", *(shown["results"][0]["metrics"]["chrf"][k] for k in ("value", "ci_low", "ci_high"))]]  # fmt: skip
+    assert "chrf" in panel.chart.value_at(0.0, 1.0)
+    panel.chart.sig_clicked.emit(0, 0)  # a bar: its model's rows
+    assert panel.tabs.currentIndex() == 2 and panel.row_model.currentData() == model["id"]
+    assert panel.rows.rowCount() == 3
+    assert panel.rows.item(0, 3).text() in {q["output"] for q in QA[:3]}
+    out = tmp_path / "rows.csv"
+    panel.write_csv(out)
+    with open(out, newline="", encoding="utf-8") as fh:
+        written = list(csv.reader(fh))
+    assert written[0] == ["row", "model_id", "input", "reference", "prediction", "chrf", "exact_match", "f1"]  # fmt: skip
+    assert [r[4] for r in written[1:]] == [r["prediction"] for r in panel.visible_rows()]
+    assert panel.board.rowCount() == 1 and panel.board.item(0, 0).text() == "Tiny A"
+    panel.chart.export_image(tmp_path / "chart.svg")
+    assert (tmp_path / "chart.svg").read_text().startswith("<?xml")
+
+
+def test_multiple_choice_run(qtbot, setup):
+    panel, client, model = setup
+    panel.open_model(model["id"])
+    _pick(panel, "choice", "mc")
+    assert not panel.metrics_widget.isEnabled()
+    panel.start()
+    qtbot.waitUntil(lambda: panel.job is None and panel.shown is not None and panel.shown.get("kind") == "choice"
+                    and panel.shown.get("state") == "done", timeout=120000)  # fmt: skip
+    headers = [
+        panel.results.horizontalHeaderItem(c).text() for c in range(panel.results.columnCount())
+    ]
+    assert headers == ["model", "accuracy", "accuracy_norm"]
+    assert panel.models.item(0).checkState() == Qt.CheckState.Checked

@@ -1,0 +1,253 @@
+"""The evaluation service: windows and perplexity (against a hand computation), each metric against
+its reference library, bootstrap intervals, task runs that resume, multiple choice, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from engine.core.errors import UserError
+from engine.evaluation import metrics
+from engine.evaluation.scoring import windows
+from engine.jobs.registry import SimpleContext
+from tests.engine.evaluation.conftest import CHOICE, QA, import_rows
+
+
+# -- windows and perplexity ----------------------------------------------------------------------
+def test_windows_cover_every_token_once_with_or_without_a_slide():
+    ids = list(range(10))
+    assert windows(ids, bos=99, seq_len=5) == [([99, 0, 1, 2, 3], 4), ([99, 4, 5, 6, 7], 4), ([99, 8, 9], 2)]  # fmt: skip
+    slid = windows(ids, bos=99, seq_len=5, stride=2)
+    assert slid[1] == ([99, 2, 3, 4, 5], 2)  # 4 and 5 are new; 2 and 3 are context
+    assert sum(k for _w, k in slid) == 10  # every token scored exactly once
+    no_bos = windows(ids, bos=None, seq_len=4)
+    assert all(k <= len(w) - 1 for w, k in no_bos)
+    with pytest.raises(UserError, match="shorter than one window of 64"):
+        windows(ids, bos=99, seq_len=64)
+    with pytest.raises(UserError, match="stride must be from 1 to 4"):
+        windows(ids, bos=99, seq_len=5, stride=5)
+
+
+def test_perplexity_equals_a_hand_computation_on_a_tiny_model(services, llama_id):
+    import torch
+
+    from engine.evaluation.perplexity import measure
+    from engine.models.gguf_to_torch import load_torch_model
+    from tests.engine.pruning.fixtures import TEXT
+
+    for stride in (None, 16):
+        got = measure(services, services.library.get(llama_id), TEXT, max_tokens=200, seq_len=48, stride=stride)  # fmt: skip
+        lm, tok = load_torch_model(llama_id, services=services)
+        ids = tok(TEXT[:1600], add_special_tokens=False)["input_ids"][:200]
+        total, n = 0.0, 0
+        for window, k in windows(ids, bos=tok.bos_token_id, seq_len=48, stride=stride):
+            with torch.no_grad():
+                logits = lm(input_ids=torch.tensor([window])).logits[0].double()
+            logp = torch.log_softmax(logits, -1)
+            for pos in range(len(window) - k, len(window)):
+                total -= float(logp[pos - 1, window[pos]])
+                n += 1
+        assert got["tokens"] == n == 200
+        assert got["ppl"] == pytest.approx(math.exp(total / n), rel=1e-4)
+
+
+def test_perplexity_job_notes_models_that_tokenize_differently(services, llama_id, tmp_path):
+    from engine.evaluation.perplexity import check, run
+    from tests.engine.pruning.fixtures import TEXT
+
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    params = check(services, [llama_id], file=str(text), dataset=None, max_tokens=128, seq_len=32)
+    result = run(services, params, SimpleContext(services=services))
+    assert "note" not in result and result["results"][0]["tokens"] == 128
+    short = tmp_path / "short.txt"
+    short.write_text("Too short.", encoding="utf-8")
+    with pytest.raises(UserError, match="shorter than one window"):
+        run(services, {**params, "file": str(short)}, SimpleContext(services=services))
+    with pytest.raises(UserError, match="not dataset and file"):
+        check(services, [llama_id], file=str(text), dataset="x", max_tokens=128, seq_len=32)
+
+
+# -- metrics -------------------------------------------------------------------------------------
+PREDS = ["the cat sat on the mat", "A dog barked loudly at night!", "hello there", "Paris is the capital of France", ""]  # fmt: skip
+REFS = ["The cat is on the mat", "the dog barked at night", "hello", "The capital of France is Paris", "nothing"]  # fmt: skip
+
+
+def test_each_metric_equals_its_reference_library():
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    rows = metrics.score_rows(["exact_match", "f1", "bleu", "chrf", "rouge"], PREDS, REFS)
+    agg = metrics.aggregate(["bleu", "chrf", "rouge", "f1"], rows, PREDS, REFS)
+    assert agg["bleu"]["value"] == pytest.approx(sacrebleu.corpus_bleu(PREDS, [REFS]).score, abs=1e-6)  # fmt: skip
+    assert agg["chrf"]["value"] == pytest.approx(sacrebleu.corpus_chrf(PREDS, [REFS]).score, abs=1e-6)  # fmt: skip
+    assert rows["bleu"] == pytest.approx([sacrebleu.sentence_bleu(p, [r]).score for p, r in zip(PREDS, REFS, strict=True)])  # fmt: skip
+    assert rows["chrf"] == pytest.approx([sacrebleu.sentence_chrf(p, [r]).score for p, r in zip(PREDS, REFS, strict=True)])  # fmt: skip
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    for m in ("rouge1", "rouge2", "rougeL"):
+        assert rows[m] == pytest.approx([scorer.score(r, p)[m].fmeasure for p, r in zip(PREDS, REFS, strict=True)])  # fmt: skip
+    # SQuAD v1.1: case, punctuation and articles do not count; F1 on the remaining tokens
+    assert metrics.exact_match("The Cat!", "cat") == 1.0
+    assert rows["exact_match"] == [0.0, 0.0, 0.0, 0.0, 0.0]
+    assert rows["f1"][0] == pytest.approx(
+        0.75
+    )  # "cat sat on mat" / "cat is on mat": 3 of 4 each way
+    assert metrics.token_f1("", "") == 1.0 and metrics.token_f1("x", "") == 0.0
+
+
+def test_similarity_is_the_cosine_of_the_embeddings():
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 2.0], "c": [3.0, 3.0]}
+    embed = lambda texts: np.array([vectors[t] for t in texts])  # noqa: E731
+    assert metrics.similarity_rows(embed, ["a", "a", "c"], ["a", "b", "a"]) == pytest.approx([1.0, 0.0, math.sqrt(0.5)])  # fmt: skip
+
+
+def test_bootstrap_intervals_contain_the_estimate_and_repeat():
+    rows = metrics.score_rows(["f1", "chrf"], PREDS, REFS)
+    first = metrics.aggregate(["f1", "chrf"], rows, PREDS, REFS)
+    for m in first.values():
+        assert m["ci_low"] <= m["value"] <= m["ci_high"] and m["ci_low"] < m["ci_high"]
+    assert metrics.aggregate(["f1", "chrf"], rows, PREDS, REFS) == first  # seeded
+    with pytest.raises(UserError, match="Unknown metric 'meteor'"):
+        metrics.expand(["meteor"])
+
+
+# -- task runs -----------------------------------------------------------------------------------
+def test_a_task_run_answers_scores_and_resumes_without_asking_again(services, llama_id, tmp_path, monkeypatch):  # fmt: skip
+    from engine.evaluation import records, tasks
+    from engine.evaluation.torch_lm import TorchModel
+
+    import_rows(services, tmp_path, "qa", QA)
+    params = tasks.check(services, models=[llama_id], dataset="qa", metrics_=["exact_match", "f1", "rouge"], max_tokens=6)  # fmt: skip
+    record = records.create(services, params)
+    asked: list[int] = []
+    real = TorchModel.answer_batch
+
+    def counting(self, prompts, **kw):
+        asked.append(len(prompts))
+        return real(self, prompts, **kw)
+
+    monkeypatch.setattr(TorchModel, "answer_batch", counting)
+    ctx = SimpleContext(services=services)
+    result = tasks.run(services, {"run_id": record["run_id"]}, ctx)
+    assert sum(asked) == len(QA)
+    got = result["results"][0]
+    assert got["rows"] == len(QA) and set(got["metrics"]) == {"exact_match", "f1", "rouge1", "rouge2", "rougeL"}  # fmt: skip
+    shown = tasks.show(services, record["run_id"])
+    assert len(shown["rows"]) == len(QA) and shown["rows"][0]["reference"] == "Paris"
+    assert shown["rows"][3]["input"] == "Who wrote Hamlet?"
+
+    # a kill after two answers: the third line torn, the rest never written
+    path = records.runs_folder(services) / record["run_id"] / "answers-0.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:10], encoding="utf-8")
+    asked.clear()
+    again = tasks.run(services, {"run_id": record["run_id"]}, ctx)
+    assert sum(asked) == len(QA) - 2  # only the rows without a stored answer
+    assert again["results"][0]["metrics"] == got["metrics"]  # greedy: the same answers
+
+
+def test_task_run_bad_input_says_what_is_missing(services, llama_id, tmp_path):
+    from engine.evaluation import tasks
+
+    import_rows(
+        services, tmp_path, "plain", [{"text": "Just some prose."}, {"text": "More prose."}]
+    )
+    with pytest.raises(UserError, match=r"holds plain text.*prompt and a reference answer"):
+        tasks.check(services, models=[llama_id], dataset="plain")
+    import_rows(services, tmp_path, "qa", QA)
+    with pytest.raises(UserError, match=r"No split .test.|no splits"):
+        tasks.check(services, models=[llama_id], dataset="qa", split="test")
+    with pytest.raises(UserError, match="limit must be"):
+        tasks.check(services, models=[llama_id], dataset="qa", limit=0)
+
+
+# -- multiple choice -----------------------------------------------------------------------------
+def test_multiple_choice_scores_choices_by_log_likelihood(services, llama_id, tmp_path):
+    from engine.evaluation import choice, records
+    from engine.evaluation.torch_lm import TorchModel
+
+    import_rows(services, tmp_path, "mc", CHOICE)
+    params = choice.check(services, models=[llama_id], dataset="mc")
+    record = records.create(services, params, kind="choice")
+    result = choice.run(services, {"run_id": record["run_id"]}, SimpleContext(services=services))
+    got = result["results"][0]
+    assert got["n"] == 3 and 0 <= got["accuracy"] <= 1
+    # the stored log-likelihoods are the model's: recompute one by hand
+    lm = TorchModel(services, services.library.get(llama_id))
+    stored = records.answers(services, record["run_id"], 0)
+    rows = choice.choice_rows(records.load_run(services, record["run_id"]) and [
+        {"question": r["question"], "choices": r["choices"], "answer": r["answer"]} for r in CHOICE], "mc")  # fmt: skip
+    assert stored[0]["logliks"] == pytest.approx(choice.loglikelihoods(lm, rows[0]["question"], rows[0]["choices"]))  # fmt: skip
+    best = [int(np.argmax(stored[i]["logliks"])) == rows[i]["answer"] for i in range(3)]
+    assert got["accuracy"] == pytest.approx(sum(best) / 3)
+
+
+def test_multiple_choice_rows_need_question_choices_and_answer(services, tmp_path):
+    from engine.evaluation.choice import choice_rows
+
+    assert (
+        choice_rows([{"question": "Q", "choices": '["x", "y"]', "answer": "B"}], "d")[0]["answer"]
+        == 1
+    )
+    with pytest.raises(UserError, match="Row 1 of d lacks choices"):
+        choice_rows([{"question": "Q", "answer": 0}], "d")
+    with pytest.raises(UserError, match="answer 'z' is not one of its 2 choices"):
+        choice_rows([{"question": "Q", "choices": ["x", "y"], "answer": "z"}], "d")
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_eval_commands_print_the_documented_shapes(services, llama_id, tmp_path, capsys):
+    from engine.cli import main
+
+    import_rows(services, tmp_path, "qa", QA)
+    import_rows(services, tmp_path, "mc", CHOICE)
+    capsys.readouterr()
+    assert main(["eval", "run", "--model", llama_id, "--dataset", "qa", "--metrics", "exact_match,bleu",
+                 "--max-tokens", "4", "--json"]) == 0  # fmt: skip
+    run = json.loads(capsys.readouterr().out)
+    assert set(run) == {"run_id", "results"}
+    assert set(run["results"][0]["metrics"]["bleu"]) == {"value", "ci_low", "ci_high"}
+    assert main(["eval", "show", run["run_id"], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert {"model_id", "input", "reference", "prediction", "scores"} <= set(shown["rows"][0])
+    assert main(["eval", "choice", "--model", llama_id, "--dataset", "mc", "--json"]) == 0
+    mc = json.loads(capsys.readouterr().out)
+    assert set(mc["results"][0]) == {"model_id", "accuracy", "accuracy_norm", "n"}
+    assert main(["eval", "list", "--json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)["runs"]} == {run["run_id"], mc["run_id"]}  # fmt: skip
+    out = tmp_path / "rows.csv"
+    assert main(["eval", "export", run["run_id"], str(out)]) == 0
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "row,model_id,input,reference,prediction,bleu,exact_match"  # fmt: skip
+    assert main(["eval", "run", "--model", llama_id, "--dataset", "qa", "--metrics", "meteor"]) == 2
+    assert "Unknown metric" in capsys.readouterr().err
+
+
+# -- the bundled model ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_gguf_and_its_torch_conversion_agree_on_perplexity(hearth_home, tmp_path):
+    """The bundled Gemma through llama.cpp and through transformers (its cached conversion), on
+    the same text: within 2%, over the same number of tokens."""
+    from engine.evaluation.perplexity import measure
+    from engine.evaluation.texts import default_text
+    from engine.models import gguf_to_torch
+    from engine.services import Services
+    from tests.engine.runtimes.fixtures import bundled_home
+
+    bundled_home(hearth_home, tmp_path)
+    services = Services(hearth_home)
+    try:
+        gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
+        gguf_to_torch.convert(gemma["id"], services)
+        torch_model = services.library.import_model(gguf_to_torch.torch_folder_for(gemma, root=services.root),
+                                                    mode="reference", name="Gemma torch")  # fmt: skip
+        text = default_text()[50_000:70_000]
+        g = measure(services, gemma, text, max_tokens=1024, seq_len=256)
+        t = measure(services, torch_model, text, max_tokens=1024, seq_len=256)
+    finally:
+        services.close()
+    assert g["runtime"] == "llama_cpp" and t["runtime"] == "transformers"
+    assert g["tokens"] == t["tokens"] and g["tokenizer"] == t["tokenizer"]
+    assert abs(g["ppl"] - t["ppl"]) / t["ppl"] < 0.02, (g, t)
