@@ -97,7 +97,12 @@ def main() -> int:
 
         names = sorted(topics)[: args.rows]
         questions = [f"In Python, what is '{n}' used for? Answer in one sentence." for n in names]
-        params = {"temperature": 0.0, "max_tokens": args.max_tokens, "seed": 0}
+        params = {
+            "temperature": 0.0,
+            "repeat_penalty": 1.0,
+            "max_tokens": args.max_tokens,
+            "seed": 0,
+        }  # greedy, as batched
         generate(services, model_id=gemma["id"], messages=[{"role": "user", "content": "Hi"}], params=params)  # loaded  # fmt: skip
         started = time.perf_counter()
         single, single_tokens = [], 0

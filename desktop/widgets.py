@@ -139,6 +139,20 @@ def app_icon() -> QIcon:
     return QIcon(pixmap) if not pixmap.isNull() else QIcon()
 
 
+def open_in_evaluate(widget: QWidget, *model_ids: str) -> bool:
+    """Switch ``widget``'s main window to Evaluate with ``model_ids`` ticked; False when there is
+    no such window or panel."""
+    window = widget.window()
+    panel = (getattr(window, "panels", None) or {}).get("evaluate")
+    if panel is None or not hasattr(panel, "open_model") or not hasattr(window, "show_panel"):
+        return False
+    for model_id in model_ids:
+        if model_id:
+            panel.open_model(model_id)
+    window.show_panel("evaluate")
+    return True
+
+
 def open_in_chat(widget: QWidget, model_id: str) -> bool:
     """Switch ``widget``'s main window to Chat with ``model_id`` in a new conversation; False
     when there is no such window (the caller then emits its own signal)."""

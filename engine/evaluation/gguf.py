@@ -85,11 +85,11 @@ class GgufModel:
             raise UserError(f"{len(ids)} tokens do not fit the {self.n_ctx}-token context.")
         self.llm.reset()
         self.llm.eval(ids)
-        logits = np.asarray(self.llm.scores[start - 1 : len(ids) - 1], dtype=np.float64)
+        logits = self.llm.scores[start - 1 : len(ids) - 1]  # a view of llama.cpp's float32 logits
         peak = logits.max(axis=1, keepdims=True)
-        logz = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
+        logz = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64))
         picked = logits[np.arange(len(logits)), ids[start:]]
-        return list(picked - logz)
+        return [float(x) for x in picked - logz]
 
     # -- batched greedy answers ----------------------------------------------------------------
     def _context(self, seqs: int, per_seq: int) -> Any:

@@ -201,3 +201,13 @@ def test_opening_the_window_does_not_load_matplotlib(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=120, check=True)  # fmt: skip
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_other_panels_open_their_models_in_evaluate(qtbot, window):
+    from desktop.widgets import open_in_evaluate
+
+    panel = window.panels["evaluate"]
+    assert open_in_evaluate(window.panels["pruning"], "gemma-1", "not-in-the-library")
+    assert window.current_panel_id() == "evaluate"
+    qtbot.waitUntil(lambda: panel.models.count() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: panel.ticked_models() == ["gemma-1"], timeout=5000)

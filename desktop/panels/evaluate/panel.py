@@ -91,7 +91,7 @@ class EvaluatePanel(QWidget):
         self.runs: list[dict[str, Any]] = []
         self.shown: dict[str, Any] | None = None
         self.datasets: list[dict[str, Any]] = []
-        self._wanted_model: str | None = None
+        self._wanted: set[str] = set()  # models other panels asked for, ticked once listed
         self._seq = 0
         self.message = MessageBar()
 
@@ -248,7 +248,7 @@ class EvaluatePanel(QWidget):
 
     def refresh_models(self) -> None:
         def fill(r: dict[str, Any]) -> None:
-            ticked = self.ticked_models() or ([self._wanted_model] if self._wanted_model else [])
+            ticked = set(self.ticked_models()) | self._wanted
             self.models.clear()
             for m in r.get("models") or []:
                 if m.get("role") in ("llm", "adapter") and not m.get("missing"):
@@ -257,6 +257,7 @@ class EvaluatePanel(QWidget):
                     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                     item.setCheckState(Qt.CheckState.Checked if m["id"] in ticked else Qt.CheckState.Unchecked)  # fmt: skip
                     self.models.addItem(item)
+            self._wanted.clear()
 
         request(self, self.client, "models.list", ok=fill, fail=self.show_error)
 
@@ -310,11 +311,13 @@ class EvaluatePanel(QWidget):
 
     def open_model(self, model_id: str) -> None:
         """Tick ``model_id`` (other panels send their models here to be evaluated)."""
-        self._wanted_model = model_id
         for i in range(self.models.count()):
             item = self.models.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == model_id:
                 item.setCheckState(Qt.CheckState.Checked)
+                break
+        else:  # not listed yet (a model just made): ticked when the list comes
+            self._wanted.add(model_id)
         self.message.show_message("Pick the data and what to measure, then Evaluate.", "info", timeout_ms=6000)  # fmt: skip
 
     def _kind_changed(self) -> None:

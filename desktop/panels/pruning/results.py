@@ -196,6 +196,8 @@ class ResultsPage(QWidget):
         self.export_button = QPushButton("Export GGUF")
         self.export_button.setToolTip("Write the pruned model as a q8_0 GGUF for llama.cpp and add it to the library")  # fmt: skip
         self.chat_button = QPushButton("Chat with this model")
+        self.evaluate_button = QPushButton("Evaluate…")
+        self.evaluate_button.setToolTip("Compare the pruned model with the original on your own data (the Evaluate panel)")  # fmt: skip
         self.folder_button = QPushButton("Open folder")
         self.job = JobBox()
         self.notes = note()
@@ -203,7 +205,7 @@ class ResultsPage(QWidget):
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.recover_steps)
-        for b in (self.recover_button, self.export_button, self.chat_button, self.folder_button):
+        for b in (self.recover_button, self.export_button, self.chat_button, self.evaluate_button, self.folder_button):  # fmt: skip
             buttons.addWidget(b)
         buttons.addStretch(1)
         top = QWidget()
@@ -231,7 +233,17 @@ class ResultsPage(QWidget):
         )
         self.export_button.clicked.connect(self.sig_export)
         self.chat_button.clicked.connect(self._chat)
+        self.evaluate_button.clicked.connect(self._evaluate)
         self.folder_button.clicked.connect(lambda: self.run and self.sig_open_folder.emit(self.run["folder"]))  # fmt: skip
+
+    def _evaluate(self) -> None:
+        """Open Evaluate with the pruned model and the model it was made from."""
+        from desktop.widgets import open_in_evaluate
+
+        if self.run and (self.run.get("models") or {}).get("model"):
+            open_in_evaluate(
+                self, self.run["models"]["model"], (self.run.get("request") or {}).get("model_id")
+            )
 
     def _chat(self) -> None:
         if self.run and (self.run.get("models") or {}).get("model"):

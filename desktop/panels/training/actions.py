@@ -42,6 +42,7 @@ class RunActions(QObject):
         buttons["cancel"].clicked.connect(lambda: self._simple("train.cancel", "Cancelling"))
         buttons["resume"].clicked.connect(lambda: self._simple("train.resume", "Resuming"))
         buttons["eval"].clicked.connect(self.evaluate)
+        buttons["compare"].clicked.connect(self.compare)
         buttons["merge"].clicked.connect(self.merge)
         buttons["export"].clicked.connect(self.export)
         buttons["delete"].clicked.connect(self.delete)
@@ -144,6 +145,22 @@ class RunActions(QObject):
         if answer == QMessageBox.StandardButton.Yes:
             self.chat_after_export = run["id"]
             self._start_job("train.export", {"what": "merged", "quant": "q8_0"}, "train.export")
+
+    def compare(self) -> None:
+        """Open Evaluate with the tuned model (once exported or merged) and its base."""
+        from desktop.widgets import open_in_evaluate
+
+        run = self.run
+        if run is None:
+            return
+        model_id = chat_model_id(run)
+        if not model_id:
+            self.panel.message.show_message(
+                "Merge the run or export it as GGUF first: Evaluate compares library models.",
+                "info",
+            )
+            return
+        open_in_evaluate(self.panel, model_id, run.get("model_id"))
 
     # -- jobs --------------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class RunView(QWidget):
             ("merge", "Merge", "Merge the adapter into the base model (a new library model)"),
             ("export", "Export GGUF…", "Write a GGUF for llama.cpp: the merged model or the adapter"),
             ("chat", "Chat with this model", "Open a conversation with the fine-tuned model"),
+            ("compare", "Compare in Evaluate", "The tuned model and its base on your own data (the Evaluate panel)"),
             ("folder", "Open folder", "Show the run's folder in the file manager"),
             ("delete", "Delete…", "Delete the run's folder and the models made from it"),
         ):  # fmt: skip
@@ -222,7 +223,7 @@ class RunView(QWidget):
         done = state == "succeeded"
         self.buttons["cancel"].setEnabled(state in ACTIVE)
         self.buttons["resume"].setEnabled(state in RESUMABLE)
-        for key in ("eval", "merge", "export", "chat"):
+        for key in ("eval", "merge", "export", "chat", "compare"):
             self.buttons[key].setEnabled(done)
         self.buttons["merge"].setEnabled(done and run.get("method") != "full")
         self.buttons["folder"].setEnabled(bool(run.get("folder")))
