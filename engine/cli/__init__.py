@@ -15,6 +15,7 @@
     hearth-engine prune describe|plan|run|recover|list|show|delete ... [--json]
     hearth-engine bias sets|set|align|run|compare|prune|runs ... [--json]
     hearth-engine eval perplexity|run|choice|show|list|export|delete ... [--json]
+    hearth-engine arena start|next|vote|results|export ... [--json]
 
 Errors a user can cause print one line to stderr and exit 2; anything else prints one line
 naming the log file (the traceback goes there) and exits 70.
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_parser(sub)
     bias.add_parser(sub)
     evaluate.add_parser(sub)
+    evaluate.add_arena_parser(sub)
     return parser
 
 

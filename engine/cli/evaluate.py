@@ -3,9 +3,12 @@
     eval perplexity --model ID [--model ID ...] (--file F | --dataset NAME [--split S] | --collection C)
                     [--max-tokens N] [--seq-len N] [--stride N] [--json]
     eval run --model ID [--model ID ...] --dataset NAME [--split S]
-             [--metrics exact_match,f1,bleu,chrf,rouge,similarity] [--limit N] [--max-tokens N] [--json]
+             [--metrics exact_match,f1,bleu,chrf,rouge,similarity] [--judge ID] [--limit N] [--max-tokens N] [--json]
     eval choice --model ID [--model ID ...] --dataset NAME [--split S] [--limit N] [--json]
     eval show RUN [--json] | eval list [--json] | eval export RUN FILE | eval delete RUN
+    arena start --model A --model B [--model C ...] (--dataset NAME [--split S] [--limit N] | --prompt P ...)
+    arena next RUN [--json] | arena vote RUN INDEX A|B|C|D|tie | arena results RUN [--json]
+    arena export RUN --dataset NAME
 
 Progress goes to stderr; ``--json`` prints one object on stdout. The code paths are the
 ``eval.*`` RPC methods' own.
@@ -57,6 +60,8 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--limit", type=int, help="the first N rows only")
     a.add_argument("--max-tokens", type=int, default=128, help="longest answer (default 128)")
     a.add_argument("--batch", type=int, help="answers decoded together (default 8)")
+    a.add_argument("--judge", metavar="ID", help="a library model that rates every answer (1-10) and, "
+                   "with two models or more, picks the better of each pair, asked both ways round")  # fmt: skip
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_run)
 
@@ -82,6 +87,91 @@ def add_parser(sub: Any) -> None:
     a = esub.add_parser("delete", help="delete a stored evaluation")
     a.add_argument("run")
     a.set_defaults(func=cmd_delete)
+
+
+def add_arena_parser(sub: Any) -> None:
+    r = sub.add_parser("arena", help="blind side-by-side votes between two to four models")
+    rsub = r.add_subparsers(dest="arena_command", metavar="WHAT", required=True)
+    a = rsub.add_parser("start", help="the models answer the prompts; then vote")
+    a.add_argument("--model", action="append", required=True, dest="models", metavar="ID")
+    a.add_argument("--dataset")
+    a.add_argument("--split")
+    a.add_argument("--limit", type=int)
+    a.add_argument("--prompt", action="append", dest="prompts", metavar="TEXT")
+    a.add_argument("--max-tokens", type=int, default=256)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_arena_start)
+    a = rsub.add_parser("next", help="the next prompt without a vote, its answers blind")
+    a.add_argument("run")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_arena_next)
+    a = rsub.add_parser("vote", help="the best answer of a prompt: its letter, or tie")
+    a.add_argument("run")
+    a.add_argument("index", type=int, help="the prompt's number as `arena next` shows it")
+    a.add_argument("choice", choices=("A", "B", "C", "D", "tie"))
+    a.set_defaults(func=cmd_arena_vote)
+    a = rsub.add_parser("results", help="win rates, Elo and Bradley-Terry ratings")
+    a.add_argument("run")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_arena_results)
+    a = rsub.add_parser("export", help="the votes as a preference dataset")
+    a.add_argument("run")
+    a.add_argument("--dataset", required=True, help="the new dataset's name")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_arena_export)
+
+
+def cmd_arena_start(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().arena_start(ctx, models=args.models, dataset=args.dataset, split=args.split,
+                                     limit=args.limit, prompts=args.prompts, max_tokens=args.max_tokens)  # fmt: skip
+    print(f"arena {started['run_id']} started (job {started['job']['id']})", file=sys.stderr)
+    result = _wait(ctx, started["job"])
+    emit_json(result) if args.json else print(f"arena {result['run_id']}: {result['prompts']} prompts answered; vote with `hearth-engine arena next {result['run_id']}`")  # fmt: skip
+    return 0
+
+
+def cmd_arena_next(args: Any) -> int:
+    shown = _methods().arena_next(LocalContext(progress=False), run_id=args.run)
+    if args.json:
+        emit_json(shown)
+        return 0
+    if shown["index"] is None:
+        print(f"every answered prompt has a vote ({shown['voted']} votes)")
+        return 0
+    print(f"prompt {shown['index']}: {shown['prompt']}\n")
+    for slot, text in zip(shown["slots"], shown["answers"], strict=True):
+        print(f"--- {slot} ---\n{text}\n")
+    print(
+        f"vote: hearth-engine arena vote {args.run} {shown['index']} {'|'.join(shown['slots'])}|tie"
+    )
+    return 0
+
+
+def cmd_arena_vote(args: Any) -> int:
+    done = _methods().arena_vote(LocalContext(progress=False), run_id=args.run, index=args.index, choice=args.choice)  # fmt: skip
+    print(f"voted {done['choice']} on prompt {done['index']} ({done['voted']} votes)")
+    return 0
+
+
+def cmd_arena_results(args: Any) -> int:
+    board = _methods().arena_results(LocalContext(progress=False), run_id=args.run)
+    if args.json:
+        emit_json(board)
+        return 0
+    table([[r["name"], str(r["games"]), str(r["wins"]), str(r["ties"]), str(r["losses"]),
+            "" if r["win_rate"] is None else f"{r['win_rate']:.0%}", f"{r['elo']:.0f}", f"{r['bradley_terry']:.0f}"]
+           for r in board["models"]], ["model", "games", "wins", "ties", "losses", "win rate", "Elo", "Bradley-Terry"])  # fmt: skip
+    print(f"{board['votes']} votes on {board['prompts']} prompts")
+    return 0
+
+
+def cmd_arena_export(args: Any) -> int:
+    made = _methods().arena_export(LocalContext(progress=False), run_id=args.run, name=args.dataset)
+    emit_json(made) if args.json else print(
+        f"dataset {made['name']}: {made['rows']} preference rows"
+    )
+    return 0
 
 
 def _metric_cell(m: dict[str, float]) -> str:
@@ -121,14 +211,26 @@ def cmd_run(args: Any) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     started = _methods().task_run(ctx, models=args.models, dataset=args.dataset, split=args.split,
                                   metrics=metrics, limit=args.limit, max_tokens=args.max_tokens,
-                                  batch=args.batch)  # fmt: skip
+                                  batch=args.batch, judge=args.judge)  # fmt: skip
     print(f"evaluation {started['run_id']} started (job {started['job']['id']})", file=sys.stderr)
     result = _wait(ctx, started["job"])
     if args.json:
         emit_json(result)
         return 0
     _print_results(result)
+    _print_pairwise(result)
     return 0
+
+
+def _print_pairwise(result: dict[str, Any]) -> None:
+    for r in result["results"]:
+        if r.get("judge_unparsed"):
+            print(f"{r['model_id']}: the judge's rating could not be read for {r['judge_unparsed']} of {r['rows']} answers")  # fmt: skip
+    for p in result.get("pairwise") or []:
+        agree = "n/a" if p["agreement"] is None else f"{p['agreement']:.0%}"
+        print(f"{p['model_a']} vs {p['model_b']}: {p['wins_a']} : {p['wins_b']} wins, {p['ties']} ties, "
+              f"{p['inconsistent']} inconsistent, {p['unparsed']} unparsed (the judge agrees with itself "
+              f"both ways round on {agree})")  # fmt: skip
 
 
 def cmd_choice(args: Any) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.errors import UserError
 from engine.evaluation import records, tasks
 from engine.evaluation.metrics import interval
+from engine.evaluation.records import check_models
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -88,14 +89,7 @@ def loglikelihoods(lm: Any, question: str, choices: list[str]) -> list[float]:
 def check(services: Services, *, models: Any, dataset: Any, split: Any = None, limit: Any = None) -> dict[str, Any]:  # fmt: skip
     from engine.evaluation.texts import split_rows
 
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise UserError("Name one or more library models to evaluate (model ids).")
-    for model_id in models:
-        model = services.library.get(model_id)
-        if model.get("role") not in ("llm", "adapter") or model.get("missing"):
-            raise UserError(f"{model['name']} is not a chat model that can be loaded.")
+    models = check_models(services, models)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserError("limit must be a whole number of at least 1.")
     if not isinstance(dataset, str) or not dataset:

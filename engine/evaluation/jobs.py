@@ -3,6 +3,7 @@
 eval.perplexity   perplexity of library models on one text
 eval.run          answers of models to a dataset split's prompts, scored (resumable)
 eval.choice       multiple choice by log-likelihood (resumable)
+eval.arena        answers of two to four models for blind votes (resumable)
 """
 
 from __future__ import annotations
@@ -38,5 +39,14 @@ def choice_run(ctx: JobContext) -> dict[str, Any]:
     """Each choice's log-likelihood after the question; accuracy and length-normalised accuracy
     (params: run_id, models, dataset_name)."""
     from engine.evaluation.choice import run
+
+    return run(ctx.services, ctx.params, ctx)
+
+
+@job_kind("eval.arena", title=lambda p: f"Arena: {len(p.get('models') or [])} models answer {p.get('dataset_name')}",
+          subprocess=True, resumable=True, changes=("eval.changed",))  # fmt: skip
+def arena_run(ctx: JobContext) -> dict[str, Any]:
+    """Every model of an arena answers every prompt, for blind votes (params: run_id, models)."""
+    from engine.evaluation.arena import run
 
     return run(ctx.services, ctx.params, ctx)

@@ -28,12 +28,13 @@ def perplexity(ctx: RequestContext, models: list, file: str | None = None,
 @method("eval.run")
 def task_run(ctx: RequestContext, models: list, dataset: str, split: str | None = None,
              metrics: list | None = None, limit: int | None = None, max_tokens: int = 128,
-             batch: int | None = None) -> dict[str, Any]:  # fmt: skip
+             batch: int | None = None, judge: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Start answering and scoring: {run_id, job}."""
     from engine.evaluation import records, tasks
 
     params = tasks.check(ctx.services, models=models, dataset=dataset, split=split,
-                         metrics_=metrics, limit=limit, max_tokens=max_tokens, batch=batch)  # fmt: skip
+                         metrics_=metrics, limit=limit, max_tokens=max_tokens, batch=batch,
+                         judge=judge)  # fmt: skip
     record = records.create(ctx.services, params)
     job = ctx.services.jobs.start("eval.run", {"run_id": record["run_id"], "models": params["models"],
                                                "dataset_name": params["dataset_name"]})  # fmt: skip
@@ -68,6 +69,16 @@ def show(ctx: RequestContext, run_id: str) -> dict[str, Any]:
     from engine.evaluation import records, tasks
 
     record = records.load_run(ctx.services, run_id)
+    if record.get("kind") == "arena":
+        from engine.evaluation.arena import results
+
+        board = results(ctx.services, run_id)
+        return {"run_id": run_id, "kind": "arena", "state": record["state"], "dataset": record["dataset_name"],
+                "split": record.get("split"), "metrics": record["metrics"], "votes": board["votes"],
+                "results": [{"model_id": r["model_id"], "name": r["name"], "arena": r,
+                             "metrics": {k: {"value": r[k] or 0.0, "ci_low": r[k] or 0.0, "ci_high": r[k] or 0.0}
+                                         for k in ("win_rate", "elo", "bradley_terry")}} for r in board["models"]],
+                "rows": []}  # fmt: skip
     if record.get("kind") in ("choice", "perplexity"):
         return {"run_id": run_id, "kind": record["kind"], "state": record["state"],
                 "dataset": record["dataset_name"], "split": record.get("split"),
@@ -83,3 +94,51 @@ def delete(ctx: RequestContext, run_id: str) -> dict[str, Any]:
     delete_run(ctx.services, run_id)
     ctx.notify("eval.changed", {})
     return {"deleted": run_id}
+
+
+@method("eval.arena.start")
+def arena_start(ctx: RequestContext, models: list, dataset: str | None = None, split: str | None = None,
+                limit: int | None = None, prompts: list | None = None, max_tokens: int = 256) -> dict[str, Any]:  # fmt: skip
+    """Start an arena: the models answer the prompts (a job), then votes: {run_id, job}."""
+    from engine.evaluation import arena, records
+
+    params = arena.check(ctx.services, models=models, dataset=dataset, split=split, limit=limit,
+                         prompts=prompts, max_tokens=max_tokens)  # fmt: skip
+    record = records.create(ctx.services, params, kind="arena")
+    job = ctx.services.jobs.start("eval.arena", {"run_id": record["run_id"], "models": params["models"],
+                                                 "dataset_name": params["dataset_name"]})  # fmt: skip
+    ctx.notify("eval.changed", {})
+    return {"run_id": record["run_id"], "job": job}
+
+
+@method("eval.arena.next")
+def arena_next(ctx: RequestContext, run_id: str, index: int | None = None) -> dict[str, Any]:
+    """The first prompt without a vote (or prompt ``index``) with its answers, blind."""
+    from engine.core.options import optional_int
+    from engine.evaluation.arena import next_prompt
+
+    return next_prompt(ctx.services, run_id, optional_int(index, "index"))
+
+
+@method("eval.arena.vote")
+def arena_vote(ctx: RequestContext, run_id: str, index: int, choice: str) -> dict[str, Any]:
+    from engine.evaluation.arena import vote
+
+    return vote(ctx.services, run_id, index, choice)
+
+
+@method("eval.arena.results")
+def arena_results(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    from engine.evaluation.arena import results
+
+    return results(ctx.services, run_id)
+
+
+@method("eval.arena.export")
+def arena_export(ctx: RequestContext, run_id: str, name: str | None = None) -> dict[str, Any]:
+    """The votes as a preference dataset in the Datasets library: {dataset, name, rows}."""
+    from engine.evaluation.arena import export
+
+    made = export(ctx.services, run_id, name)
+    ctx.notify("data.changed", {})
+    return made

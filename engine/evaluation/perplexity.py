@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.evaluation.records import check_models
 from engine.evaluation.scoring import gguf_window_nll, torch_window_nll, windows
 
 if TYPE_CHECKING:
@@ -30,16 +31,7 @@ def check(services: Services, models: Any, *, file: str | None, dataset: str | N
           split: str | None = None, collection: str | None = None, max_tokens: Any = 4096,
           seq_len: Any = 256, stride: Any = None) -> dict[str, Any]:  # fmt: skip
     """The checked parameters of a perplexity job, or a ``UserError`` saying what is wrong."""
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise UserError("Name one or more library models to evaluate (model ids).")
-    for model_id in models:
-        model = services.library.get(model_id)
-        if model.get("role") not in ("llm", "adapter"):
-            raise UserError(f"{model['name']} is not a chat model; perplexity needs a language model.")  # fmt: skip
-        if model.get("missing"):
-            raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…).")  # fmt: skip
+    models = check_models(services, models)
     given = [n for n, v in (("dataset", dataset), ("file", file), ("collection", collection)) if v]
     if len(given) > 1:
         raise UserError(f"Give one text to measure on, not {' and '.join(given)}.")

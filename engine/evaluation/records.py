@@ -81,9 +81,10 @@ def create(services: Services, params: dict[str, Any], kind: str = "tasks") -> d
     return record
 
 
-def answers(services: Services, run_id: str, n: int) -> dict[int, dict[str, Any]]:
-    """The stored answers of the ``n``-th model, by row index (a torn last line is ignored)."""
-    path = _run_path(services, run_id) / f"answers-{n}.jsonl"
+def answers(services: Services, run_id: str, n: int, file: str = "answers") -> dict[int, dict[str, Any]]:  # fmt: skip
+    """The stored lines of the ``n``-th model (``<file>-<n>.jsonl``) by row index (a torn last
+    line is ignored)."""
+    path = _run_path(services, run_id) / f"{file}-{n}.jsonl"
     out: dict[int, dict[str, Any]] = {}
     if not path.exists():
         return out
@@ -97,13 +98,36 @@ def answers(services: Services, run_id: str, n: int) -> dict[int, dict[str, Any]
     return out
 
 
-def open_answers(services: Services, run_id: str, n: int) -> Any:
-    """The ``n``-th model's answers file, open for appending, a torn last line (a kill in the
-    middle of a write) cut off first so the next answer starts on a line of its own."""
-    path = _run_path(services, run_id) / f"answers-{n}.jsonl"
+def open_answers(services: Services, run_id: str, n: int, file: str = "answers") -> Any:
+    """The ``n``-th model's ``<file>-<n>.jsonl``, open for appending, a torn last line (a kill in
+    the middle of a write) cut off first so the next line starts on a line of its own."""
+    path = _run_path(services, run_id) / f"{file}-{n}.jsonl"
     if path.exists():
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             with open(path, "r+b") as fh:
                 fh.truncate(data.rfind(b"\n") + 1)
     return open(path, "a", encoding="utf-8")
+
+
+def check_models(
+    services: Services, models: Any, *, least: int = 1, most: int | None = None
+) -> list[str]:
+    """The model ids of a request, each a loadable chat model of the library, or a ``UserError``
+    saying which is not and why."""
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models) or not models:
+        raise UserError("Name one or more library models to evaluate (model ids).")
+    if len(set(models)) != len(models):
+        raise UserError("A model is named twice; name each model once.")
+    if len(models) < least or (most is not None and len(models) > most):
+        raise UserError(f"This needs {least} to {most} models; {len(models)} were named." if most
+                        else f"This needs at least {least} models.")  # fmt: skip
+    for model_id in models:
+        model = services.library.get(model_id)
+        if model.get("role") not in ("llm", "adapter"):
+            raise UserError(f"{model['name']} is not a chat model; evaluations need language models.")  # fmt: skip
+        if model.get("missing"):
+            raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…) or pick another model.")  # fmt: skip
+    return models

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.evaluation import metrics
-from engine.evaluation.records import _run_path, answers, load_run, open_answers, save_run
+from engine.evaluation.records import (
+    _run_path,
+    answers,
+    check_models,
+    load_run,
+    open_answers,
+    save_run,
+)
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -64,19 +71,11 @@ def prompt_rows(fmt: str, rows: list[dict[str, Any]], dataset: str) -> list[dict
 
 # -- the job -------------------------------------------------------------------------------------
 def check(services: Services, *, models: Any, dataset: Any, split: Any = None, metrics_: Any = None,
-          limit: Any = None, max_tokens: Any = 128, batch: Any = None) -> dict[str, Any]:  # fmt: skip
+          limit: Any = None, max_tokens: Any = 128, batch: Any = None, judge: Any = None) -> dict[str, Any]:  # fmt: skip
+    from engine.evaluation.judge import check_judge
     from engine.evaluation.texts import split_rows
 
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise UserError("Name one or more library models to evaluate (model ids).")
-    for model_id in models:
-        model = services.library.get(model_id)
-        if model.get("role") not in ("llm", "adapter"):
-            raise UserError(f"{model['name']} is not a chat model.")
-        if model.get("missing"):
-            raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…).")  # fmt: skip
+    models = check_models(services, models)
     if not isinstance(dataset, str) or not dataset:
         raise UserError("Name the dataset whose rows are the prompts (--dataset).")
     chosen = list(metrics_ or DEFAULT_METRICS)
@@ -89,7 +88,8 @@ def check(services: Services, *, models: Any, dataset: Any, split: Any = None, m
     picked = prompt_rows(fmt, rows[:limit] if limit else rows, ver["name"])
     return {"models": models, "dataset": ver["dataset_id"], "dataset_name": ver["name"],
             "version": ver["version"], "split": split, "metrics": chosen, "limit": limit,
-            "max_tokens": max_tokens, "batch": batch, "rows": len(picked)}  # fmt: skip
+            "max_tokens": max_tokens, "batch": batch, "rows": len(picked),
+            "judge": check_judge(services, judge)}  # fmt: skip
 
 
 def _prompt_tokens(lm: Any, model: dict[str, Any], messages: list[dict[str, str]]) -> tuple[list[int], tuple[str, ...]]:  # fmt: skip
@@ -110,30 +110,29 @@ def open_model(services: Services, model: dict[str, Any], ctx: Any = None) -> An
     return GgufModel(model) if model["format"] == "gguf" else TorchModel(services, model, ctx)
 
 
-def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """The ``eval.run`` job: answer every row with every model (resuming), then score."""
+def answer_all(services: Services, record: dict[str, Any], items: list[dict[str, Any]], ctx: Any, *,
+               span: tuple[float, float] = (0.0, 0.95), file: str = "answers", models: list[str] | None = None,
+               max_tokens: int | None = None, what: str = "rows answered") -> None:  # fmt: skip
+    """Every model of ``models`` (default the record's) answers every item ``{index, messages}``
+    it has not answered yet, in batches, each line stored as it comes (``<file>-<n>.jsonl``)."""
     from engine.evaluation.gguf import ANSWER_BATCH
-    from engine.evaluation.texts import split_rows
 
-    record = load_run(services, params["run_id"])
-    record["state"] = "running"
-    save_run(services, record)
-    _ver, fmt, rows = split_rows(services, record["dataset"], record.get("split"), version=record["version"])  # fmt: skip
-    limit = record.get("limit")
-    picked = prompt_rows(fmt, rows[:limit] if limit else rows, record["dataset_name"])
-    n_models = len(record["models"])
+    models = models if models is not None else record["models"]
     batch = int(record.get("batch") or ANSWER_BATCH)
-    for m, model_id in enumerate(record["models"]):
+    budget = int(max_tokens or record.get("max_tokens") or 128)
+    lo0, hi0 = span
+    for m, model_id in enumerate(models):
         model = services.library.get(model_id)
-        done = answers(services, record["run_id"], m)
-        todo = [r for r in picked if r["index"] not in done]
+        done = answers(services, record["run_id"], m, file)
+        todo = [r for r in items if r["index"] not in done]
         if not todo:
             continue
-        lo, hi = m / n_models, (m + 1) / n_models
+        lo = lo0 + (hi0 - lo0) * m / len(models)
+        hi = lo0 + (hi0 - lo0) * (m + 1) / len(models)
         ctx.progress(lo, f"Loading {model['name']}")
         lm = open_model(services, model, ctx)
         try:
-            with open_answers(services, record["run_id"], m) as out:
+            with open_answers(services, record["run_id"], m, file) as out:
                 for start in range(0, len(todo), batch):
                     ctx.check_cancelled()
                     part = todo[start : start + batch]
@@ -141,19 +140,42 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                     for r in part:
                         ids, stop = _prompt_tokens(lm, model, r["messages"])
                         prompts.append(ids)
-                    got = lm.answer_batch(prompts, max_tokens=int(record["max_tokens"]), stop=stop,
-                                          cancelled=ctx.cancelled)  # fmt: skip
+                    got = lm.answer_batch(prompts, max_tokens=budget, stop=stop, cancelled=ctx.cancelled)  # fmt: skip
                     for r, (text, finish, n_tok) in zip(part, got, strict=True):
                         out.write(json.dumps({"index": r["index"], "prediction": text,
                                               "finish": finish, "tokens": n_tok}) + "\n")  # fmt: skip
                     out.flush()
                     os.fsync(out.fileno())
-                    shown = len(picked) - len(todo) + start + len(part)
-                    ctx.progress(lo + (hi - lo) * shown / len(picked),
-                                 f"{model['name']}: {shown} of {len(picked)} rows answered")  # fmt: skip
+                    shown = len(items) - len(todo) + start + len(part)
+                    ctx.progress(lo + (hi - lo) * shown / len(items),
+                                 f"{model['name']}: {shown} of {len(items)} {what}")  # fmt: skip
         finally:
             lm.close()
-    ctx.progress(0.98, "Scoring")
+
+
+def picked_rows(services: Services, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a run's dataset version and split, as prompts and references."""
+    from engine.evaluation.texts import split_rows
+
+    _ver, fmt, rows = split_rows(services, record["dataset"], record.get("split"), version=record["version"])  # fmt: skip
+    limit = record.get("limit")
+    return prompt_rows(fmt, rows[:limit] if limit else rows, record["dataset_name"])
+
+
+def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The ``eval.run`` job: answer every row with every model (resuming), judge the answers
+    when a judge was named, then score."""
+    record = load_run(services, params["run_id"])
+    record["state"] = "running"
+    save_run(services, record)
+    picked = picked_rows(services, record)
+    judging = bool(record.get("judge"))
+    answer_all(services, record, picked, ctx, span=(0.0, 0.6 if judging else 0.95))
+    if judging:
+        from engine.evaluation import judge
+
+        judge.judge_run(services, record, picked, ctx, span=(0.6, 0.95))
+    ctx.progress(0.97, "Scoring")
     record = score(services, record, picked)
     record["state"] = "done"
     save_run(services, record)
@@ -166,7 +188,15 @@ def score(services: Services, record: dict[str, Any], picked: list[dict[str, Any
     if "similarity" in metrics.expand(record["metrics"]):
         embedder = services.docs.embedder(None)
         embed = lambda texts: embedder.embed_documents(texts)  # noqa: E731
+    import numpy as np
+
     references = [r["reference"] for r in picked]
+    verdicts = None
+    if record.get("judge"):
+        from engine.evaluation.judge import judged
+
+        verdicts = judged(services, record, picked)
+        record["pairwise"] = verdicts["pairwise"]
     results = []
     for m, model_id in enumerate(record["models"]):
         got = answers(services, record["run_id"], m)
@@ -175,27 +205,39 @@ def score(services: Services, record: dict[str, Any], picked: list[dict[str, Any
         agg = metrics.aggregate(record["metrics"], rows, preds, references)
         per_row = [{"index": r["index"], "scores": {k: round(v[i], 6) for k, v in rows.items()}}
                    for i, r in enumerate(picked)]  # fmt: skip
+        extra: dict[str, Any] = {}
+        if verdicts is not None:
+            ratings = verdicts["ratings"][m]
+            for row, rating in zip(per_row, ratings, strict=True):
+                if rating is not None:
+                    row["scores"]["judge"] = float(rating)
+            parsed = np.array([r for r in ratings if r is not None], dtype=np.float64)
+            if len(parsed):
+                agg["judge"] = metrics.interval(parsed)
+            extra["judge_unparsed"] = sum(r is None for r in ratings)
         (_run_path(services, record["run_id"]) / f"scores-{m}.json").write_text(json.dumps(per_row), encoding="utf-8")  # fmt: skip
         stopped = sum(got[r["index"]]["finish"] == "stop" for r in picked)
         results.append({"model_id": model_id, "name": record["model_names"][m], "metrics": agg,
-                        "rows": len(picked), "stopped": stopped})  # fmt: skip
+                        "rows": len(picked), "stopped": stopped, **extra})  # fmt: skip
     record["results"] = results
     return record
 
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
-    return {"run_id": record["run_id"], "results": [{k: r[k] for k in ("model_id", "name", "metrics", "rows")}
-                                                    for r in record["results"]]}  # fmt: skip
+    out: dict[str, Any] = {"run_id": record["run_id"], "results": [
+        {k: r[k] for k in ("model_id", "name", "metrics", "rows", "judge_unparsed") if k in r}
+        for r in record["results"]]}  # fmt: skip
+    if record.get("judge"):
+        out["judge"] = record["judge"]
+        out["pairwise"] = record.get("pairwise") or []
+    return out
 
 
 def show(services: Services, run_id: str) -> dict[str, Any]:
     """The run's summary and every row: input, reference, each model's prediction and scores."""
-    from engine.evaluation.texts import split_rows
 
     record = load_run(services, run_id)
-    _ver, fmt, rows = split_rows(services, record["dataset"], record.get("split"), version=record["version"])  # fmt: skip
-    limit = record.get("limit")
-    picked = prompt_rows(fmt, rows[:limit] if limit else rows, record["dataset_name"])
+    picked = picked_rows(services, record)
     out_rows = []
     for m, model_id in enumerate(record["models"]):
         got = answers(services, run_id, m)

@@ -10,6 +10,7 @@ from desktop.plot_canvas import PlotCanvas
 
 COLOURS = ("#2f6db5", "#d9822b", "#3a9d5d", "#8e5cb5", "#c0392b", "#6d6d6d")
 HIGHER_IS_WORSE = {"perplexity"}
+RATINGS = {"elo", "bradley_terry"}
 
 
 class MetricBars(PlotCanvas):
@@ -34,10 +35,17 @@ class MetricBars(PlotCanvas):
             bars, labels=[f"{y:.3g}" for y in ys], padding=3, color=self.fg, fontsize=8
         )
         top = max([v["ci_high"] for v in values] + [v["value"] for v in values] + [0.0])
-        self.ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)  # every metric here is >= 0
+        if metric in RATINGS:  # ratings centred on 1000: a zero baseline would hide the gaps
+            low_end = min(v["ci_low"] for v in values) if values else 900.0
+            self.ax.set_ylim(low_end - 100, top + 100)
+        else:  # every other metric here is >= 0
+            self.ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         self.ax.set_xticks(range(len(names)), [_short(n) for n in names], rotation=12, ha="right")
         better = "lower is better" if metric in HIGHER_IS_WORSE else "higher is better"
-        self._style(title, "model", f"{metric} ({better}; bars: 95% interval)")
+        spread = any(v["ci_low"] != v["ci_high"] for v in values)
+        self._style(
+            title, "model", f"{metric} ({better}" + ("; whiskers: 95% interval)" if spread else ")")
+        )
         self.header = ["model", metric, "ci_low", "ci_high"]
         self.rows = [[n, v["value"], v["ci_low"], v["ci_high"]] for n, v in zip(names, values, strict=True)]  # fmt: skip
         self.draw_idle()

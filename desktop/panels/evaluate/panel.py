@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -53,7 +54,7 @@ from desktop.errors import EngineError
 from desktop.widgets import MessageBar
 
 KINDS = (("Answers, scored by metrics", "tasks"), ("Multiple choice (log-likelihood)", "choice"),
-         ("Perplexity", "perplexity"))  # fmt: skip
+         ("Perplexity", "perplexity"), ("Arena: blind side-by-side votes", "arena"))  # fmt: skip
 METRICS = (("exact_match", "Exact match (SQuAD normalisation)"), ("f1", "Token F1 (SQuAD)"),
            ("bleu", "BLEU (sacrebleu)"), ("chrf", "chrF (sacrebleu)"),
            ("rouge", "ROUGE-1/2/L (rouge-score)"), ("similarity", "Embedding similarity (MiniLM)"))  # fmt: skip
@@ -125,6 +126,16 @@ class EvaluatePanel(QWidget):
         self.max_tokens.setRange(1, 4096)
         self.max_tokens.setValue(128)
         self.max_tokens.setToolTip("The longest answer a model may write")
+        self.judge = QComboBox()
+        self.judge.setToolTip("A library model that rates every answer from 1 to 10 and, with two "
+                              "models or more, picks the better answer of each pair, asked both "
+                              "ways round (a bigger model judges better)")  # fmt: skip
+        self.judge.addItem("No judge", None)
+        self.prompts_edit = QPlainTextEdit()
+        self.prompts_edit.setPlaceholderText(
+            "Arena prompts, one per line (empty: the dataset's prompts)"
+        )
+        self.prompts_edit.setMaximumHeight(60)
         self.start_button = QPushButton("Evaluate")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
@@ -139,6 +150,9 @@ class EvaluatePanel(QWidget):
         data_row.addWidget(self.split, 1)
         form.addRow("Data", data_row)
         form.addRow("Metrics", self.metrics_widget)
+        form.addRow("Judge", self.judge)
+        self.prompts_label = QLabel("Prompts")
+        form.addRow(self.prompts_label, self.prompts_edit)
         limits = QHBoxLayout()
         limits.addWidget(QLabel("Rows"))
         limits.addWidget(self.limit)
@@ -205,6 +219,10 @@ class EvaluatePanel(QWidget):
         bl.addWidget(self.board_note)
         bl.addWidget(self.board, 1)
         self.tabs.addTab(board_tab, "Leaderboard")
+        from desktop.panels.evaluate.arena_tab import ArenaTab
+
+        self.arena = ArenaTab(client, self.message)
+        self.tabs.addTab(self.arena, "Arena")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -249,6 +267,13 @@ class EvaluatePanel(QWidget):
     def refresh_models(self) -> None:
         def fill(r: dict[str, Any]) -> None:
             ticked = set(self.ticked_models()) | self._wanted
+            judge = self.judge.currentData()
+            self.judge.clear()
+            self.judge.addItem("No judge", None)
+            for m in r.get("models") or []:
+                if m.get("role") in ("llm", "adapter") and not m.get("missing"):
+                    self.judge.addItem(m["name"], m["id"])
+            self.judge.setCurrentIndex(max(0, self.judge.findData(judge)))
             self.models.clear()
             for m in r.get("models") or []:
                 if m.get("role") in ("llm", "adapter") and not m.get("missing"):
@@ -323,8 +348,11 @@ class EvaluatePanel(QWidget):
     def _kind_changed(self) -> None:
         kind = self.kind.currentData()
         self.metrics_widget.setEnabled(kind == "tasks")
-        self.max_tokens.setEnabled(kind == "tasks")
-        self.max_tokens_label.setEnabled(kind == "tasks")
+        self.judge.setEnabled(kind == "tasks")
+        self.prompts_edit.setVisible(kind == "arena")
+        self.prompts_label.setVisible(kind == "arena")
+        self.max_tokens.setEnabled(kind in ("tasks", "arena"))
+        self.max_tokens_label.setEnabled(kind in ("tasks", "arena"))
 
     def _dataset_changed(self) -> None:
         ds = next((d for d in self.datasets if d["id"] == self.dataset.currentData()), None)
@@ -344,6 +372,18 @@ class EvaluatePanel(QWidget):
         kind = self.kind.currentData()
         data = self.dataset.currentData()
         params: dict[str, Any] = {"models": models}
+        typed = [
+            line.strip() for line in self.prompts_edit.toPlainText().splitlines() if line.strip()
+        ]
+        if kind == "arena" and not 2 <= len(models) <= 4:
+            self.message.show_message(
+                "An arena needs two to four models: tick them above.", "error"
+            )
+            return
+        if kind == "arena" and typed:
+            params.update(prompts=typed, max_tokens=self.max_tokens.value())
+            self._follow(self.client.start_job("eval.arena.start", params))
+            return
         if data == PYTHON_DOCS:
             if kind != "perplexity":
                 self.message.show_message("Python's documentation is for perplexity; pick a dataset with prompts and answers.", "error")  # fmt: skip
@@ -361,9 +401,14 @@ class EvaluatePanel(QWidget):
                 self.message.show_message("Tick at least one metric.", "error")
                 return
             params["max_tokens"] = self.max_tokens.value()
+            if self.judge.currentData():
+                params["judge"] = self.judge.currentData()
+        if kind == "arena":
+            params["max_tokens"] = self.max_tokens.value()
         if self.limit.value() and kind != "perplexity":
             params["limit"] = self.limit.value()
-        method = {"tasks": "eval.run", "choice": "eval.choice", "perplexity": "eval.perplexity"}[kind]  # fmt: skip
+        method = {"tasks": "eval.run", "choice": "eval.choice", "perplexity": "eval.perplexity",
+                  "arena": "eval.arena.start"}[kind]  # fmt: skip
         self._follow(self.client.start_job(method, params))
 
     def _follow(self, handle: JobHandle) -> None:
@@ -442,6 +487,13 @@ class EvaluatePanel(QWidget):
             notes.append(shown["note"])
         if shown.get("kind") == "tasks":
             notes.append("Values with their 95% bootstrap interval. BLEU and chrF are corpus scores (0–100); the others are means over rows (0–1).")  # fmt: skip
+        names_of = {r["model_id"]: r.get("name") or r["model_id"] for r in results}
+        for r in results:
+            if r.get("judge_unparsed"):
+                notes.append(f"The judge's rating of {r['judge_unparsed']} of {r['rows']} answers by {names_of[r['model_id']]} could not be read (left out of its judge score).")  # fmt: skip
+        for p in shown.get("pairwise") or []:
+            agree = "—" if p["agreement"] is None else f"{p['agreement']:.0%}"
+            notes.append(f"Judge, {names_of.get(p['model_a'])} vs {names_of.get(p['model_b'])}: {p['wins_a']} : {p['wins_b']} wins, {p['ties']} ties, {p['inconsistent']} inconsistent (the verdict changed when the answers swapped places), {p['unparsed']} unreadable; the judge agreed with itself both ways round on {agree}.")  # fmt: skip
         self.note.setText(" ".join(notes))
         self.chart_metric.blockSignals(True)
         self.chart_metric.clear()
@@ -457,6 +509,10 @@ class EvaluatePanel(QWidget):
         self._draw_chart()
         self._fill_rows()
         self._fill_board()
+        if shown.get("kind") == "arena":
+            self.arena.open_run(shown["run_id"])
+            if self.tabs.currentWidget() is not self.arena and shown.get("votes", 0) == 0:
+                self.tabs.setCurrentWidget(self.arena)
 
     def _ensure_chart(self) -> Any:
         if self._chart_tab is None:  # matplotlib loads when a run is first drawn

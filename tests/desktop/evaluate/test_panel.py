@@ -21,6 +21,9 @@ def setup(qtbot, make_client, hearth_home, tmp_path):
 
     services = Services(hearth_home)
     model = services.library.import_model(build(tmp_path / "m", "llama", layers=2), mode="reference", name="Tiny A")  # fmt: skip
+    services.library.import_model(
+        build(tmp_path / "m", "gpt2", layers=2), mode="reference", name="Tiny B"
+    )
     import_rows(services, tmp_path, "qa", QA)
     import_rows(services, tmp_path, "mc", CHOICE)
     import_rows(services, tmp_path, "plain", [{"text": "prose"}, {"text": "more prose"}])
@@ -31,7 +34,7 @@ def setup(qtbot, make_client, hearth_home, tmp_path):
     panel.resize(1200, 800)
     panel.show()
     qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
-    qtbot.waitUntil(lambda: panel.models.count() == 1 and panel.dataset.count() == 4, timeout=30000)  # fmt: skip
+    qtbot.waitUntil(lambda: panel.models.count() == 2 and panel.dataset.count() == 4, timeout=30000)  # fmt: skip
     return panel, client, model
 
 
@@ -98,4 +101,31 @@ def test_multiple_choice_run(qtbot, setup):
         panel.results.horizontalHeaderItem(c).text() for c in range(panel.results.columnCount())
     ]
     assert headers == ["model", "accuracy", "accuracy_norm"]
-    assert panel.models.item(0).checkState() == Qt.CheckState.Checked
+    assert panel.ticked_models() == [model["id"]]
+
+
+def test_arena_votes_blind_and_exports_preferences(qtbot, setup):
+    panel, client, model = setup
+    for i in range(panel.models.count()):
+        panel.models.item(i).setCheckState(Qt.CheckState.Checked)
+    panel.kind.setCurrentIndex(panel.kind.findData("arena"))
+    assert (
+        panel.prompts_edit.isVisible()
+        and not panel.judge.isEnabled()
+        and panel.max_tokens.isEnabled()
+    )
+    panel.prompts_edit.setPlainText("Say hi.\nName a fruit.")
+    panel.max_tokens.setValue(3)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.job is None and panel.arena.shown is not None
+                    and panel.arena.shown.get("index") == 0, timeout=120000)  # fmt: skip
+    assert panel.tabs.currentWidget() is panel.arena
+    assert len(panel.arena.boxes) == 2 and panel.arena.vote_buttons["B"].isVisible()
+    assert not panel.arena.vote_buttons["C"].isVisible()
+    assert "Tiny" not in panel.arena.prompt.text()  # blind: no model names next to the answers
+    panel.arena.vote_buttons["A"].click()
+    qtbot.waitUntil(lambda: panel.arena.board is not None and panel.arena.board["votes"] == 1, timeout=10000)  # fmt: skip
+    qtbot.waitUntil(lambda: panel.arena.shown.get("index") == 1, timeout=10000)
+    assert panel.arena.table.rowCount() == 2
+    panel.arena.export_as("prefs")
+    qtbot.waitUntil(lambda: "1 preference rows" in panel.message.label.text(), timeout=10000)

@@ -251,3 +251,106 @@ def test_gguf_and_its_torch_conversion_agree_on_perplexity(hearth_home, tmp_path
     assert g["runtime"] == "llama_cpp" and t["runtime"] == "transformers"
     assert g["tokens"] == t["tokens"] and g["tokenizer"] == t["tokenizer"]
     assert abs(g["ppl"] - t["ppl"]) / t["ppl"] < 0.02, (g, t)
+
+
+# -- the judge -----------------------------------------------------------------------------------
+def test_judge_replies_are_parsed_or_counted_as_unparsed():
+    from engine.evaluation.judge import combine, parse_rating, parse_verdict
+
+    assert parse_rating("Rating: [[8]] because it is right.") == 8
+    assert parse_rating("I would say rating: 10.") == 10
+    assert parse_rating("[[eleven]] maybe 7 out of 10") is None
+    assert parse_verdict("[[B]] is clearer.") == "B" and parse_verdict("[[A]] or [[B]]") is None
+    assert parse_verdict("Answer A, I think.") is None
+    # the same answer wins in both orders: a win; "A" both times: the judge follows position
+    assert combine("A", "B") == "a" and combine("B", "A") == "b" and combine("C", "C") == "tie"
+    assert combine("A", "A") == "inconsistent" and combine(None, "A") == "unparsed"
+
+
+def test_a_judged_run_rates_answers_and_asks_each_pair_both_ways(services, llama_id, gpt2_id, tmp_path, monkeypatch):  # fmt: skip
+    from engine.evaluation import records, tasks
+    from engine.evaluation.torch_lm import TorchModel
+
+    import_rows(services, tmp_path, "qa", QA)
+    real = TorchModel.answer_batch
+    asked = {"rubric": 0, "pair": 0}
+
+    def scripted(self, prompts, **kw):
+        texts = [self.detokenize(p) for p in prompts]
+        if not any("Answer to rate" in t or "Answer A:" in t for t in texts):
+            return real(self, prompts, **kw)  # the models' own answers
+        out = []
+        for t in texts:
+            if "Answer to rate" in t:  # a rating for the Paris row only, the rest unreadable
+                asked["rubric"] += 1
+                out.append(
+                    ("[[9]] correct" if "capital of France" in t else "hard to say", "stop", 3)
+                )
+            else:  # a judge that always prefers the first answer it reads
+                asked["pair"] += 1
+                out.append(("[[A]] reads better", "stop", 3))
+        return out
+
+    monkeypatch.setattr(TorchModel, "answer_batch", scripted)
+    params = tasks.check(services, models=[llama_id, gpt2_id], dataset="qa", metrics_=["f1"],
+                         max_tokens=4, judge=llama_id)  # fmt: skip
+    record = records.create(services, params)
+    result = tasks.run(services, {"run_id": record["run_id"]}, SimpleContext(services=services))
+    assert asked == {"rubric": 2 * len(QA), "pair": 2 * len(QA)}  # one pair, both orders
+    for r in result["results"]:
+        assert r["metrics"]["judge"]["value"] == 9.0 and r["judge_unparsed"] == len(QA) - 1
+    (pair,) = result["pairwise"]
+    assert pair["inconsistent"] == len(QA) and pair["wins_a"] == pair["wins_b"] == 0
+    assert pair["agreement"] == 0.0
+    shown = tasks.show(services, record["run_id"])
+    assert shown["rows"][0]["scores"]["judge"] == 9.0 and "judge" not in shown["rows"][1]["scores"]
+
+
+# -- the arena -----------------------------------------------------------------------------------
+def test_elo_and_bradley_terry_from_votes_by_hand():
+    from engine.evaluation.arena import bradley_terry, elo, outcomes
+
+    # model 0 beats 1 twice; one three-way tie
+    votes = [{"ts": 1, "shown": [1, 0], "winner": 0}, {"ts": 2, "shown": [0, 1], "winner": 0},
+             {"ts": 3, "shown": [2, 0, 1], "winner": None}]  # fmt: skip
+    pairs = outcomes(votes, 3)
+    assert pairs[:2] == [(0, 1, 1.0), (0, 1, 1.0)] and sorted(pairs[2:]) == [(0, 1, 0.5), (2, 0, 0.5), (2, 1, 0.5)]  # fmt: skip
+    r = [1000.0, 1000.0, 1000.0]
+    for i, j, s in pairs:  # Elo by hand, K = 32
+        e = 1 / (1 + 10 ** ((r[j] - r[i]) / 400))
+        r[i], r[j] = r[i] + 32 * (s - e), r[j] - 32 * (s - e)
+    assert elo(pairs, 3) == pytest.approx(r)
+    bt = bradley_terry(pairs, 3)
+    assert bt[0] > bt[2] > bt[1] and sum(bt) / 3 == pytest.approx(1000, abs=60)
+
+
+def test_arena_answers_blind_votes_results_and_a_preference_dataset(services, llama_id, gpt2_id, tmp_path):  # fmt: skip
+    from engine.datasets.library import DatasetLibrary
+    from engine.evaluation import arena, records
+
+    params = arena.check(services, models=[llama_id, gpt2_id], prompts=["Say hi.", "Name a fruit.", "Count to three."],
+                         max_tokens=4)  # fmt: skip
+    record = records.create(services, params, kind="arena")
+    arena.run(services, {"run_id": record["run_id"]}, SimpleContext(services=services))
+    first = arena.next_prompt(services, record["run_id"])
+    assert first["index"] == 0 and first["slots"] == ["A", "B"] and first["remaining"] == 2
+    order = arena._order(record["run_id"], 0, 2)
+    stored = [records.answers(services, record["run_id"], m)[0]["prediction"] for m in range(2)]
+    assert first["answers"] == [stored[m] for m in order]  # blind, but the same answers
+    arena.vote(services, record["run_id"], 0, "A")  # the model shown first
+    arena.vote(services, record["run_id"], 1, "tie")
+    arena.vote(services, record["run_id"], 1, "B")  # a second vote replaces the first
+    board = arena.results(services, record["run_id"])
+    assert board["votes"] == 2
+    by_id = {r["model_id"]: r for r in board["models"]}
+    winner0 = [llama_id, gpt2_id][order[0]]
+    assert by_id[winner0]["wins"] >= 1 and sum(r["wins"] for r in board["models"]) == 2
+    made = arena.export(services, record["run_id"], "prefs")
+    assert made["rows"] == 2 and made["name"] == "prefs"
+    rows = DatasetLibrary(services).page("prefs")["rows"]
+    assert rows[0]["row"]["prompt"] == "Say hi." and rows[0]["row"]["chosen_model"] == winner0
+    assert rows[0]["row"]["chosen"] == stored[order[0]]
+    with pytest.raises(UserError, match="two to four"):
+        arena.check(services, models=[llama_id], prompts=["x"])
+    with pytest.raises(UserError, match="choice must be one of A, B, tie"):
+        arena.vote(services, record["run_id"], 2, "C")
