@@ -57,9 +57,9 @@ def main() -> int:
     os.environ["HEARTH_HOME"] = str(home)
 
     from engine.chat.generate import generate
+    from engine.evaluation.answering import _prompt_tokens
     from engine.evaluation.gguf import GgufModel
     from engine.evaluation.perplexity import measure
-    from engine.evaluation.tasks import _prompt_tokens
     from engine.models import gguf_to_torch
     from engine.services import Services
 

@@ -105,7 +105,7 @@ def check(services: Services, *, models: Any, dataset: Any = None, split: Any = 
 
 def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The ``eval.arena`` job: every model answers every prompt (resuming)."""
-    from engine.evaluation.tasks import answer_all
+    from engine.evaluation.answering import answer_all
 
     record = records.load_run(services, params["run_id"])
     record["state"] = "running"

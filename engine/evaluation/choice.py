@@ -16,7 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
-from engine.evaluation import records, tasks
+from engine.evaluation import records
+from engine.evaluation.answering import open_model
 from engine.evaluation.metrics import interval
 from engine.evaluation.records import check_models
 
@@ -121,7 +122,7 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         todo = [r for r in picked if r["index"] not in done]
         if todo:
             ctx.progress(m / n_models, f"Loading {model['name']}")
-            lm = tasks.open_model(services, model, ctx)
+            lm = open_model(services, model, ctx)
             try:
                 with records.open_answers(services, record["run_id"], m) as out:
                     for k, r in enumerate(todo):

@@ -85,7 +85,7 @@ def judge_run(services: Services, record: dict[str, Any], picked: list[dict[str,
               span: tuple[float, float]) -> None:  # fmt: skip
     """Ask the judge the rubric for every answer and, with two models or more, both orders of
     every pair; the replies are stored (resumable)."""
-    from engine.evaluation.tasks import answer_all
+    from engine.evaluation.answering import answer_all
 
     n = len(picked)
     got = [answers(services, record["run_id"], m) for m in range(len(record["models"]))]
