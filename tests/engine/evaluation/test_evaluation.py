@@ -246,8 +246,18 @@ def test_gguf_and_its_torch_conversion_agree_on_perplexity(hearth_home, tmp_path
         text = default_text()[50_000:70_000]
         g = measure(services, gemma, text, max_tokens=1024, seq_len=256)
         t = measure(services, torch_model, text, max_tokens=1024, seq_len=256)
+        # a model with another tokenizer is measured too, with a note that says so
+        from engine.evaluation.perplexity import check, run
+        from tests.engine.pruning.fixtures import build
+
+        tiny = services.library.import_model(build(tmp_path / "tiny", "llama", layers=2), mode="reference", name="Tiny")  # fmt: skip
+        file = tmp_path / "t.txt"
+        file.write_text(text, encoding="utf-8")
+        params = check(services, [gemma["id"], tiny["id"]], file=str(file), dataset=None, max_tokens=256, seq_len=64)  # fmt: skip
+        mixed = run(services, params, SimpleContext(services=services))
     finally:
         services.close()
+    assert "not comparable token for token" in mixed["note"] and len(mixed["results"]) == 2
     assert g["runtime"] == "llama_cpp" and t["runtime"] == "transformers"
     assert g["tokens"] == t["tokens"] and g["tokenizer"] == t["tokenizer"]
     assert abs(g["ppl"] - t["ppl"]) / t["ppl"] < 0.02, (g, t)
