@@ -8,6 +8,17 @@ from typing import Any
 from engine.rpc.registry import RequestContext, method
 
 
+def _start(ctx: RequestContext, params: dict[str, Any], kind: str, job_kind: str, job_params: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Record a checked request as a run and start its job: {run_id, job}."""
+    from engine.evaluation import records
+
+    record = records.create(ctx.services, params, kind=kind)
+    extra = job_params if job_params is not None else {"models": params["models"], "dataset_name": params["dataset_name"]}  # fmt: skip
+    job = ctx.services.jobs.start(job_kind, {"run_id": record["run_id"], **extra})
+    ctx.notify("eval.changed", {})
+    return {"run_id": record["run_id"], "job": job}
+
+
 @method("eval.perplexity")
 def perplexity(ctx: RequestContext, models: list, file: str | None = None,
                dataset: str | None = None, split: str | None = None,
@@ -15,14 +26,10 @@ def perplexity(ctx: RequestContext, models: list, file: str | None = None,
                stride: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Start a job measuring the perplexity of library models on one text: {job}."""
     from engine.evaluation.perplexity import check
-    from engine.evaluation.records import create
 
     params = check(ctx.services, models, file=file, dataset=dataset, split=split,
                    collection=collection, max_tokens=max_tokens, seq_len=seq_len, stride=stride)  # fmt: skip
-    record = create(ctx.services, params, kind="perplexity")
-    job = ctx.services.jobs.start("eval.perplexity", {**params, "run_id": record["run_id"]})
-    ctx.notify("eval.changed", {})
-    return {"run_id": record["run_id"], "job": job}
+    return _start(ctx, params, "perplexity", "eval.perplexity", params)
 
 
 @method("eval.run")
@@ -30,30 +37,22 @@ def task_run(ctx: RequestContext, models: list, dataset: str, split: str | None 
              metrics: list | None = None, limit: int | None = None, max_tokens: int = 128,
              batch: int | None = None, judge: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Start answering and scoring: {run_id, job}."""
-    from engine.evaluation import records, tasks
+    from engine.evaluation import tasks
 
     params = tasks.check(ctx.services, models=models, dataset=dataset, split=split,
                          metrics_=metrics, limit=limit, max_tokens=max_tokens, batch=batch,
                          judge=judge)  # fmt: skip
-    record = records.create(ctx.services, params)
-    job = ctx.services.jobs.start("eval.run", {"run_id": record["run_id"], "models": params["models"],
-                                               "dataset_name": params["dataset_name"]})  # fmt: skip
-    ctx.notify("eval.changed", {})
-    return {"run_id": record["run_id"], "job": job}
+    return _start(ctx, params, "tasks", "eval.run")
 
 
 @method("eval.choice")
 def choice_run(ctx: RequestContext, models: list, dataset: str, split: str | None = None,
                limit: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Start a multiple-choice evaluation: {run_id, job}."""
-    from engine.evaluation import choice, records
+    from engine.evaluation import choice
 
     params = choice.check(ctx.services, models=models, dataset=dataset, split=split, limit=limit)
-    record = records.create(ctx.services, params, kind="choice")
-    job = ctx.services.jobs.start("eval.choice", {"run_id": record["run_id"], "models": params["models"],
-                                                  "dataset_name": params["dataset_name"]})  # fmt: skip
-    ctx.notify("eval.changed", {})
-    return {"run_id": record["run_id"], "job": job}
+    return _start(ctx, params, "choice", "eval.choice")
 
 
 @method("eval.list")
@@ -100,15 +99,11 @@ def delete(ctx: RequestContext, run_id: str) -> dict[str, Any]:
 def arena_start(ctx: RequestContext, models: list, dataset: str | None = None, split: str | None = None,
                 limit: int | None = None, prompts: list | None = None, max_tokens: int = 256) -> dict[str, Any]:  # fmt: skip
     """Start an arena: the models answer the prompts (a job), then votes: {run_id, job}."""
-    from engine.evaluation import arena, records
+    from engine.evaluation import arena
 
     params = arena.check(ctx.services, models=models, dataset=dataset, split=split, limit=limit,
                          prompts=prompts, max_tokens=max_tokens)  # fmt: skip
-    record = records.create(ctx.services, params, kind="arena")
-    job = ctx.services.jobs.start("eval.arena", {"run_id": record["run_id"], "models": params["models"],
-                                                 "dataset_name": params["dataset_name"]})  # fmt: skip
-    ctx.notify("eval.changed", {})
-    return {"run_id": record["run_id"], "job": job}
+    return _start(ctx, params, "arena", "eval.arena")
 
 
 @method("eval.arena.next")

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from tests.engine.bias.conftest import (  # the same tiny models
+    gpt2_id,
+    llama_id,
+    model_root,
+    services,
+)
 
-from engine.services import Services
-from tests.engine.pruning.fixtures import build
-
-
-@pytest.fixture
-def services(hearth_home):
-    svc = Services(hearth_home)
-    yield svc
-    svc.close()
-
-
-@pytest.fixture(scope="session")
-def model_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("eval-library-models")
-
-
-@pytest.fixture
-def llama_id(services, model_root) -> str:
-    return services.library.import_model(build(model_root, "llama", layers=2), mode="reference", name="Tiny Llama")["id"]  # fmt: skip
-
-
-@pytest.fixture
-def gpt2_id(services, model_root) -> str:
-    return services.library.import_model(build(model_root, "gpt2", layers=2), mode="reference", name="Tiny GPT-2")["id"]  # fmt: skip
-
+__all__ = ["gpt2_id", "llama_id", "model_root", "services"]
 
 QA = [
     {"instruction": "What is the capital of France?", "output": "Paris"},
