@@ -5,6 +5,7 @@
     eval run --model ID [--model ID ...] --dataset NAME [--split S]
              [--metrics exact_match,f1,bleu,chrf,rouge,similarity] [--judge ID] [--limit N] [--max-tokens N] [--json]
     eval choice --model ID [--model ID ...] --dataset NAME [--split S] [--limit N] [--json]
+    eval harness --model ID --task NAME [--limit N] [--num-fewshot K] [--json]
     eval show RUN [--json] | eval list [--json] | eval export RUN FILE | eval delete RUN
     arena start --model A --model B [--model C ...] (--dataset NAME [--split S] [--limit N] | --prompt P ...)
     arena next RUN [--json] | arena vote RUN INDEX A|B|C|D|tie | arena results RUN [--json]
@@ -72,6 +73,14 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--limit", type=int)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_choice)
+
+    a = esub.add_parser("harness", help="lm-evaluation-harness tasks (installed harness, data on this machine)")  # fmt: skip
+    a.add_argument("--model", action="append", required=True, dest="models", metavar="ID")
+    a.add_argument("--task", action="append", required=True, dest="tasks", metavar="NAME")
+    a.add_argument("--limit", type=int)
+    a.add_argument("--num-fewshot", type=int)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_harness)
 
     a = esub.add_parser("show", help="a stored evaluation, every row")
     a.add_argument("run")
@@ -242,6 +251,18 @@ def cmd_choice(args: Any) -> int:
     if args.json:
         emit_json({"run_id": result["run_id"], "results": [
             {k: r[k] for k in ("model_id", "accuracy", "accuracy_norm", "n")} for r in result["results"]]})  # fmt: skip
+        return 0
+    _print_results(result)
+    return 0
+
+
+def cmd_harness(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    started = _methods().harness_run(ctx, models=args.models, tasks=args.tasks, limit=args.limit,
+                                     num_fewshot=args.num_fewshot)  # fmt: skip
+    result = _wait(ctx, started["job"])
+    if args.json:
+        emit_json(result)
         return 0
     _print_results(result)
     return 0

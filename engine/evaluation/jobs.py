@@ -4,6 +4,7 @@ eval.perplexity   perplexity of library models on one text
 eval.run          answers of models to a dataset split's prompts, scored (resumable)
 eval.choice       multiple choice by log-likelihood (resumable)
 eval.arena        answers of two to four models for blind votes (resumable)
+eval.harness      lm-evaluation-harness tasks, offline, when the harness is installed
 """
 
 from __future__ import annotations
@@ -48,5 +49,14 @@ def choice_run(ctx: JobContext) -> dict[str, Any]:
 def arena_run(ctx: JobContext) -> dict[str, Any]:
     """Every model of an arena answers every prompt, for blind votes (params: run_id, models)."""
     from engine.evaluation.arena import run
+
+    return run(ctx.services, ctx.params, ctx)
+
+
+@job_kind("eval.harness", title=lambda p: f"lm-evaluation-harness: {len(p.get('models') or [])} model(s) on {p.get('dataset_name')}",
+          subprocess=True, resumable=True, changes=("eval.changed",))  # fmt: skip
+def harness_run(ctx: JobContext) -> dict[str, Any]:
+    """lm-evaluation-harness tasks whose data is on this machine, offline (params: run_id)."""
+    from engine.evaluation.harness import run
 
     return run(ctx.services, ctx.params, ctx)

@@ -55,6 +55,18 @@ def choice_run(ctx: RequestContext, models: list, dataset: str, split: str | Non
     return _start(ctx, params, "choice", "eval.choice")
 
 
+@method("eval.harness")
+def harness_run(ctx: RequestContext, models: list, tasks: list, limit: int | None = None,
+                num_fewshot: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start lm-evaluation-harness tasks (installed harness, data already cached): {run_id, job}."""
+    from engine.evaluation import harness
+
+    params = harness.check(
+        ctx.services, models=models, tasks=tasks, limit=limit, num_fewshot=num_fewshot
+    )
+    return _start(ctx, params, "harness", "eval.harness")
+
+
 @method("eval.list")
 def list_runs(ctx: RequestContext) -> dict[str, Any]:
     from engine.evaluation.records import list_runs as stored
@@ -78,7 +90,7 @@ def show(ctx: RequestContext, run_id: str) -> dict[str, Any]:
                              "metrics": {k: {"value": r[k] or 0.0, "ci_low": r[k] or 0.0, "ci_high": r[k] or 0.0}
                                          for k in ("win_rate", "elo", "bradley_terry")}} for r in board["models"]],
                 "rows": []}  # fmt: skip
-    if record.get("kind") in ("choice", "perplexity"):
+    if record.get("kind") in ("choice", "perplexity", "harness"):
         return {"run_id": run_id, "kind": record["kind"], "state": record["state"],
                 "dataset": record["dataset_name"], "split": record.get("split"),
                 "metrics": record["metrics"], "results": record.get("results") or [],

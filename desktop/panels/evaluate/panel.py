@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -54,7 +55,8 @@ from desktop.errors import EngineError
 from desktop.widgets import MessageBar
 
 KINDS = (("Answers, scored by metrics", "tasks"), ("Multiple choice (log-likelihood)", "choice"),
-         ("Perplexity", "perplexity"), ("Arena: blind side-by-side votes", "arena"))  # fmt: skip
+         ("Perplexity", "perplexity"), ("Arena: blind side-by-side votes", "arena"),
+         ("lm-evaluation-harness tasks (if installed; offline)", "harness"))  # fmt: skip
 METRICS = (("exact_match", "Exact match (SQuAD normalisation)"), ("f1", "Token F1 (SQuAD)"),
            ("bleu", "BLEU (sacrebleu)"), ("chrf", "chrF (sacrebleu)"),
            ("rouge", "ROUGE-1/2/L (rouge-score)"), ("similarity", "Embedding similarity (MiniLM)"))  # fmt: skip
@@ -136,6 +138,11 @@ class EvaluatePanel(QWidget):
             "Arena prompts, one per line (empty: the dataset's prompts)"
         )
         self.prompts_edit.setMaximumHeight(60)
+        self.tasks_edit = QLineEdit()
+        self.tasks_edit.setPlaceholderText(
+            "harness task names, comma-separated (e.g. arc_easy, hellaswag)"
+        )
+        self.tasks_edit.setToolTip("Runs only with lm-eval installed and the tasks' data already on this machine")  # fmt: skip
         self.start_button = QPushButton("Evaluate")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
@@ -153,6 +160,8 @@ class EvaluatePanel(QWidget):
         form.addRow("Judge", self.judge)
         self.prompts_label = QLabel("Prompts")
         form.addRow(self.prompts_label, self.prompts_edit)
+        self.tasks_label = QLabel("Tasks")
+        form.addRow(self.tasks_label, self.tasks_edit)
         limits = QHBoxLayout()
         limits.addWidget(QLabel("Rows"))
         limits.addWidget(self.limit)
@@ -351,6 +360,10 @@ class EvaluatePanel(QWidget):
         self.judge.setEnabled(kind == "tasks")
         self.prompts_edit.setVisible(kind == "arena")
         self.prompts_label.setVisible(kind == "arena")
+        self.tasks_edit.setVisible(kind == "harness")
+        self.tasks_label.setVisible(kind == "harness")
+        self.dataset.setEnabled(kind != "harness")
+        self.split.setEnabled(kind != "harness")
         self.max_tokens.setEnabled(kind in ("tasks", "arena"))
         self.max_tokens_label.setEnabled(kind in ("tasks", "arena"))
 
@@ -379,6 +392,16 @@ class EvaluatePanel(QWidget):
             self.message.show_message(
                 "An arena needs two to four models: tick them above.", "error"
             )
+            return
+        if kind == "harness":
+            tasks = [t.strip() for t in self.tasks_edit.text().split(",") if t.strip()]
+            if not tasks:
+                self.message.show_message("Name the harness tasks to run (e.g. arc_easy).", "error")
+                return
+            params["tasks"] = tasks
+            if self.limit.value():
+                params["limit"] = self.limit.value()
+            self._follow(self.client.start_job("eval.harness", params))
             return
         if kind == "arena" and typed:
             params.update(prompts=typed, max_tokens=self.max_tokens.value())

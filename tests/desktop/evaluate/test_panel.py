@@ -102,6 +102,12 @@ def test_multiple_choice_run(qtbot, setup):
     ]
     assert headers == ["model", "accuracy", "accuracy_norm"]
     assert panel.ticked_models() == [model["id"]]
+    # the harness is an optional install: without it the engine says how to get it
+    panel.kind.setCurrentIndex(panel.kind.findData("harness"))
+    assert panel.tasks_edit.isVisible() and not panel.dataset.isEnabled()
+    panel.tasks_edit.setText("arc_easy")
+    panel.start()
+    qtbot.waitUntil(lambda: "lm-eval" in panel.message.label.text(), timeout=10000)
 
 
 def test_arena_votes_blind_and_exports_preferences(qtbot, setup):

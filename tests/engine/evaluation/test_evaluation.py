@@ -364,3 +364,46 @@ def test_arena_answers_blind_votes_results_and_a_preference_dataset(services, ll
         arena.check(services, models=[llama_id], prompts=["x"])
     with pytest.raises(UserError, match="choice must be one of A, B, tie"):
         arena.vote(services, record["run_id"], 2, "C")
+
+
+# -- lm-evaluation-harness -----------------------------------------------------------------------
+def test_harness_is_optional_offline_and_reports_intervals(services, llama_id, monkeypatch):
+    import os
+    import sys
+    import types
+
+    from engine.evaluation import harness, records
+
+    monkeypatch.setattr(harness, "available", lambda: False)
+    with pytest.raises(UserError, match="pip install lm-eval"):
+        harness.check(services, models=[llama_id], tasks=["arc_easy"])
+    monkeypatch.setattr(harness, "available", lambda: True)
+    calls = []
+
+    def simple_evaluate(**kw):  # the harness's entry point, as its documentation describes it
+        calls.append({**kw, "offline": os.environ.get("HF_DATASETS_OFFLINE")})
+        if kw["tasks"] == ["missing_task"]:
+            raise ConnectionError("Couldn't reach the Hub: offline mode is enabled")
+        return {"results": {"arc_easy": {"alias": "arc_easy", "acc,none": 0.5, "acc_stderr,none": 0.05,
+                                         "acc_norm,none": 0.6, "acc_norm_stderr,none": 0.1}}}  # fmt: skip
+
+    monkeypatch.setitem(
+        sys.modules, "lm_eval", types.SimpleNamespace(simple_evaluate=simple_evaluate)
+    )
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    ctx = SimpleContext(services=services)
+    params = harness.check(services, models=[llama_id], tasks=["arc_easy"], limit=10)
+    record = records.create(services, params, kind="harness")
+    result = harness.run(services, {"run_id": record["run_id"]}, ctx)
+    got = result["results"][0]["metrics"]
+    assert got["acc"] == {
+        "value": 0.5,
+        "ci_low": pytest.approx(0.402),
+        "ci_high": pytest.approx(0.598),
+    }
+    assert got["acc_norm"]["value"] == 0.6
+    assert calls[0]["model"] == "hf" and calls[0]["limit"] == 10 and calls[0]["offline"] == "1"
+    assert calls[0]["model_args"]["pretrained"] == services.library.get(llama_id)["path"]
+    missing = records.create(services, harness.check(services, models=[llama_id], tasks=["missing_task"]), kind="harness")  # fmt: skip
+    with pytest.raises(UserError, match="not on this machine"):
+        harness.run(services, {"run_id": missing["run_id"]}, ctx)
