@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -74,9 +75,13 @@ class ArenaTab(QWidget):
         row.addWidget(self.export_button)
         sl.addLayout(row)
         layout = QVBoxLayout(self)
-        self.table.setMinimumHeight(130)
-        layout.addWidget(votes, 2)
-        layout.addWidget(standings, 1)
+        split = QSplitter(
+            Qt.Orientation.Vertical
+        )  # votes above, standings below, either can shrink
+        split.addWidget(votes)
+        split.addWidget(standings)
+        split.setSizes([420, 170])
+        layout.addWidget(split)
         self._skipped: set[int] = set()
         self._show_buttons(0)
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -40,6 +41,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -148,14 +151,17 @@ class EvaluatePanel(QWidget):
         self.cancel_button.hide()
         self.status = QLabel()
 
-        form = QFormLayout()
+        form = self.form = QFormLayout()
         form.addRow("Models", self.models)
         form.addRow("Measure", self.kind)
-        data_row = QHBoxLayout()
+        self.data_row = QWidget()
+        self.data_row.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        data_row = QHBoxLayout(self.data_row)
+        data_row.setContentsMargins(0, 0, 0, 0)
         data_row.addWidget(self.dataset, 2)
         data_row.addWidget(QLabel("Split"))
         data_row.addWidget(self.split, 1)
-        form.addRow("Data", data_row)
+        form.addRow("Data", self.data_row)
         form.addRow("Metrics", self.metrics_widget)
         form.addRow("Judge", self.judge)
         self.prompts_label = QLabel("Prompts")
@@ -238,10 +244,22 @@ class EvaluatePanel(QWidget):
         split.setStretchFactor(1, 4)
         split.setSizes([260, 900])
 
+        # the set-up scrolls and gives way to the results, so the panel fits a small screen
+        setup = QWidget()
+        setup.setLayout(form)
+        scroll = QScrollArea()
+        scroll.setWidget(setup)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumHeight(90)
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(scroll)
+        outer.addWidget(split)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([setup.sizeHint().height(), 600])
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
-        layout.addLayout(form)
-        layout.addWidget(split, 1)
+        layout.addWidget(outer, 1)
 
         self.kind.currentIndexChanged.connect(lambda _i: self._kind_changed())
         self.dataset.currentIndexChanged.connect(lambda _i: self._dataset_changed())
@@ -356,12 +374,14 @@ class EvaluatePanel(QWidget):
 
     def _kind_changed(self) -> None:
         kind = self.kind.currentData()
+        # only the rows this measure uses are shown
+        self.form.setRowVisible(self.metrics_widget, kind == "tasks")
+        self.form.setRowVisible(self.judge, kind == "tasks")
+        self.form.setRowVisible(self.prompts_edit, kind == "arena")
+        self.form.setRowVisible(self.tasks_edit, kind == "harness")
+        self.form.setRowVisible(self.data_row, kind != "harness")
         self.metrics_widget.setEnabled(kind == "tasks")
         self.judge.setEnabled(kind == "tasks")
-        self.prompts_edit.setVisible(kind == "arena")
-        self.prompts_label.setVisible(kind == "arena")
-        self.tasks_edit.setVisible(kind == "harness")
-        self.tasks_label.setVisible(kind == "harness")
         self.dataset.setEnabled(kind != "harness")
         self.split.setEnabled(kind != "harness")
         self.max_tokens.setEnabled(kind in ("tasks", "arena"))
