@@ -199,6 +199,11 @@ def cmd_ingest(args: Any) -> int:
             job.get("error")
             or f"Ingest {job['state']}; resume it with `hearth-engine jobs resume {job['id']}`."
         )
+    if result["failed"] and not result["indexed"]:
+        raise UserError(
+            f"None of the {len(result['failed'])} files could be ingested (the reasons are above); "
+            "fix or convert them and ingest again."
+        )
     return 0
 
 

@@ -73,6 +73,7 @@ def read_metadata(source: Path) -> dict[str, Any]:
 
 
 _BUNDLED_LOCK = threading.Lock()
+_ENSURING = threading.local()  # set while this thread registers the bundled models
 
 
 class ModelLibrary:
@@ -347,7 +348,11 @@ class ModelLibrary:
         raised together as one ``UserError`` at the end.
         """
         with _BUNDLED_LOCK:  # one thread at a time; other processes are handled below
-            return self._ensure_bundled(restore)
+            _ENSURING.active = True
+            try:
+                return self._ensure_bundled(restore)
+            finally:
+                _ENSURING.active = False
 
     def _ensure_bundled(self, restore: bool) -> list[dict[str, Any]]:
         from engine.models import bundled
@@ -473,9 +478,22 @@ class ModelLibrary:
         if not isinstance(model_id, str):
             raise NotFoundError(f"No model with id {model_id!r}.")
         row = self._db().execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+        if row is None and self._is_unregistered_bundled(model_id):
+            # a fresh data folder: the bundled models are registered on first use, whatever
+            # command names them first (one the user removed stays removed)
+            self.ensure_bundled()
+            row = self._db().execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No model with id {model_id!r}; it may have been removed.")
         return row
+
+    @staticmethod
+    def _is_unregistered_bundled(model_id: str) -> bool:
+        from engine.models import bundled
+
+        if getattr(_ENSURING, "active", False):
+            return False
+        return any(bundled.bundled_id(spec) == model_id for spec in bundled.SPECS)
 
     def _to_model(
         self, row: sqlite3.Row, *, bases: dict[str, dict[str, Any]] | None = None

@@ -144,6 +144,17 @@ def load_rows(
                 f"{ds['name']} has no {validation_split!r} split"
                 + (f"; it has {', '.join(names)}." if names else "; split it first.")
             )
+        if names and train_split is None:
+            raise UserError(
+                f"{ds['name']} is split into {', '.join(names)} but has no 'train' split, so "
+                "training would use every row, the validation rows included. Name the split to "
+                "train on, or split it again with a training part."
+            )
+        if val_split is not None and val_split == train_split:
+            raise UserError(
+                f"The {train_split!r} split would be both trained on and evaluated on; choose "
+                "another validation split (or none)."
+            )
         train = _read_split(lib, ds, ver, train_split)
         val = _read_split(lib, ds, ver, val_split) if val_split else []
         source = {"dataset_id": ds["id"], "version": ver["version"], "split": train_split,

@@ -175,3 +175,16 @@ def _release(hearth_home):
     for store in list(manager._EDGE_STORES.values()):
         store.close()
     manager._EDGE_STORES.clear()
+
+
+def test_an_ingest_where_every_file_failed_exits_2(hearth_home, tmp_path, capsys):
+    from engine.cli import main
+
+    cli(capsys, "docs", "create", "Broken", "--json")
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4 this is not a real PDF at all")
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04 not a real zip")
+    assert main(["docs", "ingest", "Broken", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert "failed   " in captured.out and "None of the 2 files could be ingested" in captured.err

@@ -311,3 +311,15 @@ def test_relinking_a_copy_makes_it_referenced_and_folders_relink_too(services, t
     assert not relinked["missing"] and not relinked["managed"]  # never deleted by Hearth
     services.library.remove(copied["id"], delete_files=True)
     assert (elsewhere / "config.json").exists()
+
+
+def test_a_bundled_model_named_on_a_fresh_data_folder_is_registered_then(services):
+    """`chat --model <bundled id>` (or any command naming it) before anything listed the models."""
+    from engine.models import bundled
+
+    gemma_id = next(bundled.bundled_id(s) for s in bundled.SPECS if "gemma" in s.key.lower())
+    assert services.library.list() == []
+    assert services.library.get(gemma_id)["bundled"]
+    services.library.remove(gemma_id)
+    with pytest.raises(NotFoundError, match="may have been removed"):  # removed stays removed
+        services.library.get(gemma_id)

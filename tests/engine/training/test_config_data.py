@@ -121,3 +121,36 @@ def test_packing_restarts_positions_and_masks_the_row_boundaries():
         starts = [i for i, p in enumerate(pos) if p == 0]
         for s in starts:
             assert batch.labels[row, s] == -100  # nothing predicted across a row boundary
+
+
+def test_a_dataset_without_a_train_split_is_refused_not_trained_on_its_validation_rows(hearth_home, tmp_path):  # fmt: skip
+    import json
+
+    from engine.cli import main
+    from engine.core.errors import UserError
+    from engine.services import Services
+    from engine.training.data import load_rows
+
+    rows = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(8)]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert main(["data", "import", str(path), "--name", "qa"]) == 0
+    assert main(["data", "split", "qa", "--train", "0", "--validation", "1", "--test", "0"]) == 0
+    services = Services(hearth_home)
+    try:
+        with pytest.raises(UserError, match="no 'train' split, so training would use every row"):
+            load_rows(services, "qa")
+        with pytest.raises(UserError, match="both trained on and evaluated on"):
+            load_rows(services, "qa", split="validation")
+    finally:
+        services.close()
+    assert (
+        main(["data", "split", "qa", "--train", "0.75", "--validation", "0.25", "--test", "0"]) == 0
+    )
+    services = Services(hearth_home)
+    try:
+        fine = load_rows(services, "qa")
+        assert fine.source["split"] == "train" and fine.source["validation_split"] == "validation"
+        assert len(fine.train) == 6 and len(fine.validation) == 2
+    finally:
+        services.close()
