@@ -46,6 +46,30 @@ class DatasetLibrary(RowReading, RowEditing):
     def folder(self, dataset_id: str) -> Path:
         return self.base / dataset_id
 
+    def sweep_orphans(self) -> list[str]:
+        """Remove what killed writers left: the folder of a dataset that was never registered (an
+        import or a generation killed before it finished) and unfinished version files of a
+        registered one, unless a live process is still writing there. Returns what went."""
+        import shutil
+
+        from engine.datasets.rowstore import live_writers
+
+        if not self.base.is_dir():
+            return []
+        known = {r["id"] for r in self._db().execute("SELECT id FROM datasets").fetchall()}
+        gone = []
+        for folder in sorted(self.base.iterdir()):
+            if not folder.is_dir() or folder.name.startswith(".") or live_writers(folder):
+                continue  # dot-folders hold resumable work (generation); live writers are busy
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone.append(folder.name)
+                continue
+            for partial in (folder / "versions").glob(".new-*.idx"):
+                partial.unlink(missing_ok=True)
+                gone.append(f"{folder.name}/{partial.name}")
+        return gone
+
     def _row(self, ref: str) -> sqlite3.Row:
         if not isinstance(ref, str) or not ref:
             raise UserError("A dataset id or name is needed.")
@@ -224,6 +248,7 @@ class DatasetLibrary(RowReading, RowEditing):
             writer.abort()
             remove_version_files(self.folder(dataset_id), 1)
             raise
+        writer.release()
         return self.get(dataset_id)
 
     def commit(
@@ -292,9 +317,11 @@ class DatasetLibrary(RowReading, RowEditing):
             db.execute("ROLLBACK")
             if committed is not None:  # files in place but no record: remove them
                 remove_version_files(self.folder(dataset_id), committed)
+                writer.release()
             else:
                 writer.abort()
             raise
+        writer.release()
         return _version_dict(self._version_row(dataset_id, version))
 
     def checkout(self, ref: str, version: int) -> dict[str, Any]:

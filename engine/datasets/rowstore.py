@@ -177,6 +177,7 @@ class VersionWriter:
         self.root = Path(root)
         (self.root / "versions").mkdir(parents=True, exist_ok=True)
         (self.root / "segments").mkdir(parents=True, exist_ok=True)
+        self._marker = mark_writer(self.root)
         fd, tmp = tempfile.mkstemp(dir=self.root / "versions", prefix=".new-", suffix=".idx")
         self._idx = os.fdopen(fd, "wb", buffering=1 << 20)
         self._idx_tmp = Path(tmp)
@@ -251,6 +252,11 @@ class VersionWriter:
         os.replace(self._idx_tmp, idx_path)
         self._closed = True
 
+    def release(self) -> None:
+        """Say the writing is over (after the version is recorded in the database): until then a
+        new dataset's folder has no record, and only this marker keeps a sweep off it."""
+        self._marker.unlink(missing_ok=True)
+
     def abort(self) -> None:
         """Drop everything this writer wrote."""
         self._closed = True
@@ -263,10 +269,43 @@ class VersionWriter:
         self._idx_tmp.unlink(missing_ok=True)
         if self._seg_path is not None:
             self._seg_path.unlink(missing_ok=True)
+        self._marker.unlink(missing_ok=True)
 
     @property
     def tokens(self) -> array:
         return self._tokens
+
+
+WRITER_MARK = ".writer-"
+
+
+def mark_writer(root: Path) -> Path:
+    """A file saying this process is writing in ``root`` (removed on commit or abort); a folder
+    whose markers all name dead processes holds only what a killed writer left."""
+    import uuid
+
+    from engine.jobs.store import _OWN_START
+
+    path = root / f"{WRITER_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.write_text(json.dumps({"pid": os.getpid(), "started": _OWN_START}), encoding="utf-8")
+    return path
+
+
+def live_writers(root: Path) -> int:
+    """How many processes still write in ``root``; dead writers' markers are removed."""
+    from engine.jobs.store import owner_alive
+
+    alive = 0
+    for marker in root.glob(f"{WRITER_MARK}*"):
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        if owner_alive(info.get("pid"), info.get("started")):
+            alive += 1
+        else:
+            marker.unlink(missing_ok=True)
+    return alive
 
 
 def remove_version_files(root: Path, version: int) -> None:

@@ -9,6 +9,7 @@ A monitor thread polls the store for cancel requests made by other processes (th
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -96,6 +97,7 @@ class JobManager:
                 len(lost),
                 ", ".join(lost),
             )
+        self._sweep_datasets(services)
         self._monitor = threading.Thread(
             target=self._watch_cancel_requests, name="job-cancel-monitor", daemon=True
         )
@@ -316,6 +318,21 @@ class JobManager:
         end = progress_event(job.job_id, job.kind, "end", state, row["progress"], error or message,
                              result=row.get("result"), error=row.get("error"))  # fmt: skip
         self._notify("job.progress", end)
+
+    @staticmethod
+    def _sweep_datasets(services: Any) -> None:
+        """What killed dataset jobs left half-written, never listed (see ``sweep_orphans``)."""
+        from engine.datasets.library import DatasetLibrary
+
+        try:
+            gone = DatasetLibrary(services).sweep_orphans()
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("could not sweep unfinished dataset files: %s", exc)
+            return
+        if gone:
+            log.info(
+                "removed %d unfinished dataset folder(s) or file(s): %s", len(gone), ", ".join(gone)
+            )
 
     def _watch_cancel_requests(self) -> None:
         while not self._closing.wait(0.5):

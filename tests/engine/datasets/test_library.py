@@ -128,3 +128,46 @@ def test_edits_insert_add_and_delete_in_one_version(services, tmp_path):
     with pytest.raises(UserError, match="empty"):
         lib.edit("ed", delete=list(range(5)))
     assert lib.get("ed")["versions"] == 2
+
+
+def test_what_killed_writers_left_is_swept_when_jobs_start(hearth_home, tmp_path):
+    """A dataset import killed part-way leaves a folder no list shows: the next start removes it,
+    and the unfinished version file of a registered dataset, but never a live writer's work."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.datasets.library import DatasetLibrary
+    from engine.datasets.rowstore import VersionWriter
+    from engine.services import Services
+
+    services = Services(hearth_home)
+    lib = DatasetLibrary(services)
+    kept = lib.folder("kept")
+    writer = VersionWriter(lib.folder(lib.new_id()))
+    writer.add_row({"text": "registered"}, 1)
+    registered = lib.create(lib.new_id(), "registered", writer, fmt="text", source={},
+                            operation="import", params={}, summary={})  # fmt: skip
+    busy = VersionWriter(kept)  # this process is still writing here
+    busy.add_row({"text": "in progress"}, 1)
+    script = (
+        "import os, sys; from pathlib import Path; from engine.datasets.rowstore import VersionWriter\n"
+        "w = VersionWriter(Path(sys.argv[1])); w.add_row({'text': 'x' * 1000}, 1)\n"
+        "w2 = VersionWriter(Path(sys.argv[2])); w2.add_row({'text': 'y'}, 1)\n"
+        "os._exit(9)  # killed: no commit, no abort\n"
+    )  # fmt: skip
+    orphan = lib.folder("orphan")
+    subprocess.run([sys.executable, "-c", script, str(orphan), registered["path"]], check=False)
+    assert orphan.is_dir() and list((Path(registered["path"]) / "versions").glob(".new-*.idx"))
+    services.close()
+
+    again = Services(hearth_home)
+    try:
+        again.jobs  # starting the jobs sweeps, as it marks interrupted jobs
+        assert not orphan.exists()
+        assert not list((Path(registered["path"]) / "versions").glob(".new-*.idx"))
+        assert kept.is_dir()  # a live writer's folder stays
+        assert [d["name"] for d in DatasetLibrary(again).list()] == ["registered"]
+    finally:
+        busy.abort()
+        again.close()
