@@ -156,6 +156,7 @@ def _canonical(
 def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     on_error = check_on_error(params.get("on_error") or "abort")
     library = DatasetLibrary(services)
+    readers.replaced_bytes(reset=True)  # counted from the first byte read
     items, source, default_name = open_items(services, params)
     head = _head(items)
     rows = [i.row for i in head if i.row is not None]
@@ -249,6 +250,14 @@ def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str
                 "Mixed formats: converted "
                 + ", ".join(f"{v} {k} row{'s' * (v != 1)}" for k, v in converted.items())
                 + f" to {fmt}."
+            )
+        bad_bytes = readers.replaced_bytes()
+        if bad_bytes:
+            warnings.append(
+                f"{bad_bytes} byte{'s' * (bad_bytes != 1)} of {label} could not be read as "
+                f"{source.encoding if source else 'text'} and became U+FFFD (�): the file is "
+                "probably in another encoding. Import it again with the right one (or leave the "
+                "encoding to detection) to keep those characters."
             )
         if too_long:
             warnings.append(

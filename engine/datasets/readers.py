@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,29 @@ def _sniff_kind(path: Path) -> str:
     return "text"
 
 
+_REPLACED = threading.local()  # bytes the current thread's reading could not decode
+
+
+def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+    """A decoding error handler: U+FFFD in place of the bad bytes, and count them, so an
+    import with the wrong encoding says so instead of silently changing characters."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _REPLACED.count = getattr(_REPLACED, "count", 0) + (exc.end - exc.start)
+    return "\ufffd", exc.end
+
+
+codecs.register_error("hearth-count-replace", _count_and_replace)
+
+
+def replaced_bytes(reset: bool = False) -> int:
+    """How many undecodable bytes this thread's readers replaced since the last reset."""
+    count = getattr(_REPLACED, "count", 0)
+    if reset:
+        _REPLACED.count = 0
+    return count
+
+
 def sniff_encoding(path: Path) -> tuple[str, str]:
     """``(encoding, note)`` for a text file, by the rules of ``engine.core.encoding``."""
     try:
@@ -208,7 +232,7 @@ def _lines(source: Source) -> Iterator[tuple[int, str | None, str | None]]:
         return
     with open(source.path, "rb") as raw_fh:
         source._pos = raw_fh.tell
-        text = io.TextIOWrapper(raw_fh, encoding=enc, errors="replace", newline=None)
+        text = io.TextIOWrapper(raw_fh, encoding=enc, errors="hearth-count-replace", newline=None)
         for n, line in enumerate(text, 1):
             yield n, line, None
 
@@ -353,11 +377,13 @@ def _list_in(doc: Any) -> list | None:
 
 def _csv_items(source: Source) -> Iterator[Item]:
     enc = source.encoding or "utf-8"
-    with open(source.path, encoding=enc, errors="replace", newline="") as fh:
+    with open(source.path, encoding=enc, errors="hearth-count-replace", newline="") as fh:
         raw = getattr(fh, "buffer", None)
         source._pos = raw.tell if raw is not None else None
+        before = replaced_bytes()
         head = fh.read(_HEAD)
         fh.seek(0)
+        _REPLACED.count = before  # the sample is read again below: count its bytes once
         if head.startswith("\ufeff"):
             fh.read(1)
         if source.path.suffix.lower() == ".tsv":

@@ -232,3 +232,16 @@ def test_a_cancelled_import_leaves_nothing_behind(services, tmp_path):
         )
     assert DatasetLibrary(services).list() == []
     assert [p.name for p in (services.root / "datasets").iterdir()] == []
+
+
+def test_a_wrong_encoding_asked_for_is_counted_and_said(services, ctx, tmp_path):
+    """`--encoding utf-8` on a Latin-1 CSV: the undecodable bytes become U+FFFD, and the import
+    says how many and what to do, instead of changing the text silently."""
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("question,answer\nCafé?,Déjà vu\nNaïve?,Oui\n".encode("latin-1"))
+    out = _import(services, ctx, latin, encoding="utf-8")
+    warning = next(w for w in out["warnings"] if "could not be read as utf-8" in w)
+    assert warning.startswith("4 bytes of latin.csv") and "another encoding" in warning
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes("question,answer\nCafé?,Déjà vu\n".encode("utf-8"))
+    assert not any("could not be read" in w for w in _import(services, ctx, clean, encoding="utf-8")["warnings"])  # fmt: skip
