@@ -243,5 +243,5 @@ def test_a_wrong_encoding_asked_for_is_counted_and_said(services, ctx, tmp_path)
     warning = next(w for w in out["warnings"] if "could not be read as utf-8" in w)
     assert warning.startswith("4 bytes of latin.csv") and "another encoding" in warning
     clean = tmp_path / "clean.csv"
-    clean.write_bytes("question,answer\nCafé?,Déjà vu\n".encode("utf-8"))
+    clean.write_bytes("question,answer\nCafé?,Déjà vu\n".encode())
     assert not any("could not be read" in w for w in _import(services, ctx, clean, encoding="utf-8")["warnings"])  # fmt: skip
