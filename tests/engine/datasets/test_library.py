@@ -163,7 +163,7 @@ def test_what_killed_writers_left_is_swept_when_jobs_start(hearth_home, tmp_path
 
     again = Services(hearth_home)
     try:
-        again.jobs  # starting the jobs sweeps, as it marks interrupted jobs
+        assert again.jobs is not None  # starting the jobs sweeps, as it marks interrupted jobs
         assert not orphan.exists()
         assert not list((Path(registered["path"]) / "versions").glob(".new-*.idx"))
         assert kept.is_dir()  # a live writer's folder stays
