@@ -112,7 +112,7 @@ def main() -> int:
             single_tokens += r["usage"]["completion_tokens"]
         single_s = time.perf_counter() - started
         services.runtimes.unload()  # the batched side loads its own copy
-        lm = GgufModel(gemma)
+        lm = GgufModel(gemma, scoring=False)  # as an evaluation opens it for answers
         try:
             prompts = [
                 _prompt_tokens(lm, gemma, [{"role": "user", "content": q}]) for q in questions

@@ -25,11 +25,14 @@ def _prompt_tokens(lm: Any, model: dict[str, Any], messages: list[dict[str, str]
     return lm.tokenize(text, add_bos=add_bos, special=True), template.stop
 
 
-def open_model(services: Services, model: dict[str, Any], ctx: Any = None) -> Any:
+def open_model(services: Services, model: dict[str, Any], ctx: Any = None, *, scoring: bool = False) -> Any:  # fmt: skip
+    """The model in its runtime: ``scoring`` when log-likelihoods are needed, not only answers."""
     from engine.evaluation.gguf import GgufModel
     from engine.evaluation.torch_lm import TorchModel
 
-    return GgufModel(model) if model["format"] == "gguf" else TorchModel(services, model, ctx)
+    if model["format"] == "gguf":
+        return GgufModel(model, scoring=scoring)
+    return TorchModel(services, model, ctx)
 
 
 def answer_all(services: Services, record: dict[str, Any], items: list[dict[str, Any]], ctx: Any, *,

@@ -122,7 +122,7 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         todo = [r for r in picked if r["index"] not in done]
         if todo:
             ctx.progress(m / n_models, f"Loading {model['name']}")
-            lm = open_model(services, model, ctx)
+            lm = open_model(services, model, ctx, scoring=True)
             try:
                 with records.open_answers(services, record["run_id"], m) as out:
                     for k, r in enumerate(todo):

@@ -19,7 +19,6 @@ import codecs
 import ctypes
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from engine.core.errors import UserError
@@ -29,7 +28,10 @@ ANSWER_BATCH = 8
 
 
 class GgufModel:
-    def __init__(self, model: dict[str, Any], *, n_ctx: int = 2048, threads: int | None = None) -> None:  # fmt: skip
+    def __init__(self, model: dict[str, Any], *, n_ctx: int = 2048, threads: int | None = None,
+                 scoring: bool = True) -> None:  # fmt: skip
+        """``scoring=False`` (answers only): the scoring context is kept tiny and asks for no
+        per-position logits (with Gemma's 262k vocabulary those are 1 MB a token)."""
         import llama_cpp
 
         from engine.core.devices import physical_cores
@@ -38,10 +40,10 @@ class GgufModel:
         self.model = model
         path, lora = LlamaCppRuntime(model, settings={})._checked_paths()
         self.threads = int(threads or physical_cores())
-        self.n_ctx = int(n_ctx)
+        self.n_ctx = int(n_ctx) if scoring else 64
         try:
             self.llm = llama_cpp.Llama(str(path), n_ctx=self.n_ctx, n_batch=min(self.n_ctx, 512),
-                                       logits_all=True, n_threads=self.threads,
+                                       logits_all=scoring, n_threads=self.threads,
                                        n_threads_batch=self.threads, verbose=False)  # fmt: skip
             if lora is not None:
                 _apply_lora(self.llm, lora, float(model.get("adapter_scale", 1.0)))
@@ -250,13 +252,3 @@ def _argmax(ctx: Any, row: int, n_vocab: int, np: Any) -> int:
 
     ptr = llama_cpp.llama_get_logits_ith(ctx, row)
     return int(np.ctypeslib.as_array(ptr, shape=(n_vocab,)).argmax())
-
-
-def open_model(model: dict[str, Any], **kw: Any) -> GgufModel:
-    if model["format"] != "gguf":
-        raise UserError(f"{model['name']} is not a GGUF model.")
-    return GgufModel(model, **kw)
-
-
-def model_path(model: dict[str, Any]) -> Path:
-    return Path(model.get("base_path") or model["path"])

@@ -407,3 +407,37 @@ def test_harness_is_optional_offline_and_reports_intervals(services, llama_id, m
     missing = records.create(services, harness.check(services, models=[llama_id], tasks=["missing_task"]), kind="harness")  # fmt: skip
     with pytest.raises(UserError, match="not on this machine"):
         harness.run(services, {"run_id": missing["run_id"]}, ctx)
+
+
+@pytest.mark.slow
+def test_batched_gguf_answers_do_not_depend_on_their_neighbours(hearth_home, tmp_path):
+    """The bundled Gemma answering four prompts in one llama.cpp batch: each sequence keeps its
+    own cache, so reversing the batch gives every prompt the same answer; answers stop at the
+    template's end or the budget."""
+    from engine.evaluation.answering import _prompt_tokens
+    from engine.evaluation.gguf import GgufModel
+    from engine.services import Services
+    from tests.engine.runtimes.fixtures import bundled_home
+
+    bundled_home(hearth_home, tmp_path)
+    services = Services(hearth_home)
+    try:
+        gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
+        lm = GgufModel(gemma, scoring=False)
+        try:
+            questions = ["What is the capital of France?", "Name a primary colour.",
+                         "What is 2 + 2?", "Which animal says moo?"]  # fmt: skip
+            prompts = [
+                _prompt_tokens(lm, gemma, [{"role": "user", "content": q}]) for q in questions
+            ]
+            stop = prompts[0][1]
+            forward = lm.answer_batch([p for p, _s in prompts], max_tokens=24, stop=stop)
+            backward = lm.answer_batch([p for p, _s in prompts][::-1], max_tokens=24, stop=stop)[
+                ::-1
+            ]
+        finally:
+            lm.close()
+    finally:
+        services.close()
+    assert forward == backward
+    assert all(finish in ("stop", "length") and 0 < n <= 24 for _t, finish, n in forward)
