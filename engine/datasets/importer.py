@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.datasets import formats, readers, tokens
+from engine.datasets.decoding import replaced_bytes
 from engine.datasets.library import DatasetLibrary
 from engine.datasets.rowstore import VersionWriter
 
@@ -156,7 +157,7 @@ def _canonical(
 def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     on_error = check_on_error(params.get("on_error") or "abort")
     library = DatasetLibrary(services)
-    readers.replaced_bytes(reset=True)  # counted from the first byte read
+    replaced_bytes(reset=True)  # counted from the first byte read
     items, source, default_name = open_items(services, params)
     head = _head(items)
     rows = [i.row for i in head if i.row is not None]
@@ -251,7 +252,7 @@ def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str
                 + ", ".join(f"{v} {k} row{'s' * (v != 1)}" for k, v in converted.items())
                 + f" to {fmt}."
             )
-        bad_bytes = readers.replaced_bytes()
+        bad_bytes = replaced_bytes()
         if bad_bytes:
             warnings.append(
                 f"{bad_bytes} byte{'s' * (bad_bytes != 1)} of {label} could not be read as "

@@ -17,14 +17,18 @@ import csv
 import io
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.core.encoding import NotText, sniff_file
 from engine.core.errors import UserError
+from engine.datasets.decoding import (
+    _ascii_compatible,
+    replaced_bytes,
+    set_replaced_bytes,
+    sniff_encoding,
+)
 
 KINDS = ("jsonl", "json", "csv", "parquet", "hf", "text")
 TEXT_MODES = ("paragraph", "line", "document")
@@ -166,46 +170,6 @@ def _sniff_kind(path: Path) -> str:
             "Hugging Face dataset folder or plain text."
         )
     return "text"
-
-
-_REPLACED = threading.local()  # bytes the current thread's reading could not decode
-
-
-def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
-    """A decoding error handler: U+FFFD in place of the bad bytes, and count them, so an
-    import with the wrong encoding says so instead of silently changing characters."""
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    _REPLACED.count = getattr(_REPLACED, "count", 0) + (exc.end - exc.start)
-    return "\ufffd", exc.end
-
-
-codecs.register_error("hearth-count-replace", _count_and_replace)
-
-
-def replaced_bytes(reset: bool = False) -> int:
-    """How many undecodable bytes this thread's readers replaced since the last reset."""
-    count = getattr(_REPLACED, "count", 0)
-    if reset:
-        _REPLACED.count = 0
-    return count
-
-
-def sniff_encoding(path: Path) -> tuple[str, str]:
-    """``(encoding, note)`` for a text file, by the rules of ``engine.core.encoding``."""
-    try:
-        sniffed = sniff_file(path)
-    except NotText:
-        raise UserError(
-            f"{path.name} looks binary (it has zero bytes or control characters), not text; "
-            "export it as JSONL, CSV or Parquet first."
-        ) from None
-    return sniffed.encoding, sniffed.note
-
-
-def _ascii_compatible(encoding: str) -> bool:
-    name = codecs.lookup(encoding).name
-    return not name.startswith(("utf-16", "utf-32"))
 
 
 def _lines(source: Source) -> Iterator[tuple[int, str | None, str | None]]:
@@ -383,7 +347,7 @@ def _csv_items(source: Source) -> Iterator[Item]:
         before = replaced_bytes()
         head = fh.read(_HEAD)
         fh.seek(0)
-        _REPLACED.count = before  # the sample is read again below: count its bytes once
+        set_replaced_bytes(before)  # the sample is read again below: count its bytes once
         if head.startswith("\ufeff"):
             fh.read(1)
         if source.path.suffix.lower() == ".tsv":
