@@ -14,14 +14,13 @@ that their figures are per token of different tokenizers.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.evaluation.records import check_models
-from engine.evaluation.scoring import gguf_window_nll, torch_window_nll, windows
+from engine.evaluation.scoring import gguf_window_nll, perplexity, torch_window_nll, windows
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -82,7 +81,7 @@ def measure(services: Services, model: dict[str, Any], text: str, *, max_tokens:
         signature = _probe_signature(lm, text)
     finally:
         lm.close()
-    return {"ppl": math.exp(min(total / n, 50.0)), "tokens": n, "runtime": runtime,
+    return {"ppl": perplexity(total / n), "tokens": n, "runtime": runtime,
             "tokenizer": signature}  # fmt: skip
 
 

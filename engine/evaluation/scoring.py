@@ -8,7 +8,8 @@ targets it scores; ``windows`` cuts a token stream so that every token is scored
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engine.core.errors import UserError
@@ -75,3 +76,35 @@ def gguf_window_nll(model: Any, wins: Sequence[Window], *, cancelled: Callable[[
         total -= float(sum(picked))
         count += len(picked)
     return total, count
+
+
+def mean_batch_loss(model: Any, batches: Iterable[Any], score: Callable[[Any], tuple[Any, int]], *,
+                    cancelled: Callable[[], bool] | None = None) -> tuple[float | None, int]:  # fmt: skip
+    """Mean token loss of ``model`` over ready batches: ``score(batch)`` gives a batch's summed
+    loss and its scored tokens (the caller picks which tokens count: Training scores the replies
+    of its validation rows). Gradients off and dropout off while scoring, the model's mode put
+    back after; no random numbers are drawn, so scoring never changes what a run computes next.
+    None when nothing was scored."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                if cancelled is not None and cancelled():
+                    break
+                loss_sum, n = score(batch)
+                total += float(loss_sum)
+                tokens += int(n)
+    finally:
+        model.train(was_training)
+    return (total / tokens if tokens else None), tokens
+
+
+def perplexity(mean_nll: float | None) -> float | None:
+    """exp of a mean token loss (capped at exp(50), where a broken model would overflow)."""
+    if mean_nll is None:
+        return None
+    return math.exp(min(mean_nll, 50.0))

@@ -10,11 +10,11 @@ tuned model), and the base's and the tuned model's answers side by side.
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
+from engine.evaluation.scoring import perplexity
 from engine.training.data import IGNORE, Example, collate
 
 if TYPE_CHECKING:
@@ -41,37 +41,22 @@ def mean_loss(
     loss_fn: Any,
     cancelled: Any = None,
 ) -> tuple[float | None, int]:
-    """(mean token loss, tokens) over ``examples``; None when there is nothing to score."""
-    import torch
-
+    """(mean token loss, tokens) over ``examples`` (their reply tokens, as training counts them),
+    scored by the evaluation service's batch scorer; None when there is nothing to score."""
+    from engine.evaluation.scoring import mean_batch_loss
     from engine.training.modeling import autocast
 
     if not examples:
         return None, 0
-    was_training = model.training
-    model.eval()
-    total, tokens = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                if cancelled is not None and cancelled():
-                    break
-                picks = order[start : start + batch_size]
-                batch = to_device(collate(examples, None, picks, pad_id=pad_id), device)
-                with autocast(device, precision):
-                    loss_sum, n = loss_fn(model, batch)
-                total += float(loss_sum)
-                tokens += n
-    finally:
-        model.train(was_training)
-    return (total / tokens if tokens else None), tokens
+    batches = (collate(examples, None, order[s : s + batch_size], pad_id=pad_id)
+               for s in range(0, len(order), batch_size))  # fmt: skip
 
+    def score(batch: Any) -> tuple[Any, int]:
+        with autocast(device, precision):
+            return loss_fn(model, to_device(batch, device))
 
-def perplexity(loss: float | None) -> float | None:
-    if loss is None:
-        return None
-    return math.exp(min(loss, 50.0))
+    return mean_batch_loss(model, batches, score, cancelled=cancelled)
 
 
 def answer(
@@ -219,6 +204,9 @@ def evaluate_run(services: Services, run_id: str, *, prompts: list[str] | None, 
     atomic_write_text(path, json.dumps(result, indent=1))
     result["path"] = str(path)
 
+    if before is not None:
+        result["evaluation_run"] = record_in_evaluations(services, run, model, result)
+
     def change(r: dict[str, Any]) -> None:
         summary = r.setdefault("summary", {})
         if before is not None:
@@ -229,6 +217,44 @@ def evaluate_run(services: Services, run_id: str, *, prompts: list[str] | None, 
     store.update(run_id, change)
     ctx.progress(1.0, "Evaluation done")
     return result
+
+
+def record_in_evaluations(services: Services, run: dict[str, Any], base: dict[str, Any], result: dict[str, Any]) -> str:  # fmt: skip
+    """Store the before/after perplexities as a perplexity run of the evaluation service, so the
+    Evaluate panel lists it (and its leaderboard ranks the base and the tuned model on these
+    rows) next to every other measurement; returns its run id."""
+    from engine.evaluation import records
+    from engine.training.runs import chat_targets
+
+    target = chat_targets(run)["model"] or {}
+    tuned_id = target.get("model_id") or f"train:{run['id']}"
+    tuned_name = f"{run.get('name') or run['id']} (tuned)"
+    if target.get("model_id"):
+        try:
+            tuned_name = services.library.get(target["model_id"])["name"]
+        except Exception:  # the export was deleted since: keep the run's name
+            pass
+    dataset = run["dataset"].get("name") or run["dataset"]["ref"]
+    split = run["dataset"].get("validation_split")
+    where = f"{dataset} · validation rows of {run.get('name') or run['id']}"
+    results = []
+    for model_id, name, loss in ((base["id"], base["name"], result["loss_before"]),
+                                 (tuned_id, tuned_name, result["loss_after"])):  # fmt: skip
+        ppl = round(perplexity(loss) or 0.0, 4)
+        results.append({"model_id": model_id, "name": name, "ppl": ppl,
+                        "tokens": result["validation_tokens"], "runtime": "transformers",
+                        "metrics": {"perplexity": {"value": ppl, "ci_low": ppl, "ci_high": ppl}}})  # fmt: skip
+    record = records.create(services, {"models": [base["id"]], "dataset": run["dataset"]["ref"],
+                                       "dataset_name": where, "split": split,
+                                       "metrics": ["perplexity"], "training_run": run["id"]},
+                            kind="perplexity")  # fmt: skip
+    record.update(models=[r["model_id"] for r in results], model_names=[r["name"] for r in results],
+                  results=results, state="done", source=where,
+                  note="Measured by the training run's evaluation: the loss of the reply tokens "
+                       f"of {result['validation_rows']} validation rows (the tokens training "
+                       "learns), with the adapter off (the base) and on.")  # fmt: skip
+    records.save_run(services, record)
+    return record["run_id"]
 
 
 __all__ = ["IGNORE", "answer", "evaluate_run", "mean_loss", "perplexity"]

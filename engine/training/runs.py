@@ -115,7 +115,7 @@ class RunStore:
     def _present(self, run: dict[str, Any]) -> dict[str, Any]:
         run = dict(run)
         run["folder"] = str(self.folder(run["id"]))
-        run["chat"] = _chat_targets(run)
+        run["chat"] = chat_targets(run)
         if run.get("state") in ("queued", "running") and run.get("job_id"):
             from engine.jobs.store import JobStore
 
@@ -239,7 +239,7 @@ class RunStore:
         return {"deleted": run_id}
 
 
-def _chat_targets(run: dict[str, Any]) -> dict[str, Any]:
+def chat_targets(run: dict[str, Any]) -> dict[str, Any]:
     """What "chat with this model" opens: a registered export (a merged GGUF first, then the
     adapter's library entry, then the merged safetensors folder), and the GGUF adapter + base."""
     models = run.get("models") or {}

@@ -347,6 +347,10 @@ class EvaluatePanel(RunTables, QWidget):
             self._wanted.add(model_id)
         self.message.show_message("Pick the data and what to measure, then Evaluate.", "info", timeout_ms=6000)  # fmt: skip
 
+    def open_run(self, run_id: str) -> None:
+        """Show the stored evaluation ``run_id`` (Training's evaluation lands here)."""
+        self.refresh_runs(select=run_id)
+
     def _kind_changed(self) -> None:
         kind = self.kind.currentData()
         # only the rows this measure uses are shown

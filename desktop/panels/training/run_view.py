@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.format import human_count, human_duration
 from desktop.panels.training.runs_model import ComparisonsModel, SamplesModel
-from desktop.widgets import HintTableView
+from desktop.widgets import HintTableView, open_in_evaluate
 
 SAMPLE_LINE = re.compile(r"^Sample at step (\d+): (.*?) -> (.*)$", re.S)
 _QUOTED = r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
@@ -125,6 +125,8 @@ class RunView(QWidget):
         )
         self.eval_label = QLabel()
         self.eval_label.setWordWrap(True)
+        self.eval_label.setToolTip("The figures are also a stored run of the Evaluate panel, next to every other measurement")  # fmt: skip
+        self.eval_label.linkActivated.connect(lambda run_id: open_in_evaluate(self, run_id=run_id))
         eval_page = QWidget()
         eval_layout = QVBoxLayout(eval_page)
         eval_layout.setContentsMargins(0, 0, 0, 0)
@@ -292,6 +294,8 @@ class RunView(QWidget):
         if loss_b is not None and loss_a is not None:
             text += f" &nbsp; (loss {loss_b:.4f} → {loss_a:.4f})"
         text += f" on {result.get('validation_rows', '–')} validation rows"
+        if result.get("evaluation_run"):
+            text += f' &nbsp; <a href="{result["evaluation_run"]}">Show in Evaluate</a>'
         self.eval_label.setText(text)
         if switch:
             self.tabs.setCurrentIndex(1)  # shown first, so the rows are sized to the real columns

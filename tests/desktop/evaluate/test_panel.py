@@ -135,3 +135,22 @@ def test_arena_votes_blind_and_exports_preferences(qtbot, setup):
     assert panel.arena.table.rowCount() == 2
     panel.arena.export_as("prefs")
     qtbot.waitUntil(lambda: "1 preference rows" in panel.message.label.text(), timeout=10000)
+
+
+def test_a_training_evaluation_opens_here(qtbot, setup, hearth_home):
+    """Training's evaluation is stored as a perplexity run; its link shows that run here."""
+    from engine.services import Services
+    from engine.training.evaluate import record_in_evaluations
+
+    panel, _client, model = setup
+    services = Services(hearth_home)
+    run = {"id": "run-1", "name": "Tuned A", "dataset": {"ref": "qa", "name": "qa"},
+           "artifacts": {}, "models": {}}  # fmt: skip
+    measured = {"loss_before": 2.0, "loss_after": 1.5, "validation_tokens": 90, "validation_rows": 5}  # fmt: skip
+    run_id = record_in_evaluations(services, run, services.library.get(model["id"]), measured)
+    services.close()
+    panel.open_run(run_id)
+    qtbot.waitUntil(lambda: (panel.shown or {}).get("run_id") == run_id, timeout=10000)
+    assert panel.results.rowCount() == 2
+    assert [panel.results.item(r, 0).text() for r in range(2)] == ["Tiny A", "Tuned A (tuned)"]
+    assert panel.results.item(1, 1).text().startswith("4.48")  # exp(1.5)

@@ -304,6 +304,7 @@ def _side_job(send, kind: str, run: dict[str, Any], p: dict[str, Any]) -> dict[s
                 result = {"run_id": run["id"], "validation_rows": 5, "validation_tokens": 400,
                           "loss_before": 2.9, "loss_after": 2.2, "perplexity_before": 18.17,
                           "perplexity_after": 9.03, "path": f"{run['folder']}/eval/eval.json",
+                          "evaluation_run": "eval-of-" + run["id"],
                           "comparisons": [{"prompt": q, "base": f"base answer to {q}",
                                            "tuned": f"tuned answer to {q}"} for q in prompts]}  # fmt: skip
                 run["_evaluation"] = result

@@ -39,6 +39,13 @@ def test_evaluation_shows_perplexity_and_answers_side_by_side(qtbot, panel, monk
     assert [model.index(0, c).data() for c in range(3)] == [
         "What is 2+2?", "base answer to What is 2+2?", "tuned answer to What is 2+2?"]  # fmt: skip
     assert view.tabs.currentIndex() == 1
+    # its figures are a stored run of Evaluate: the link asks the window to show that run
+    opened = []
+    monkeypatch.setattr("desktop.panels.training.run_view.open_in_evaluate",
+                        lambda widget, run_id: opened.append(run_id))  # fmt: skip
+    assert 'href="eval-of-run-done"' in view.eval_label.text()
+    view.eval_label.linkActivated.emit("eval-of-run-done")
+    assert opened == ["eval-of-run-done"]
     # the evaluation is kept with the run: selecting it again later shows it without re-running
     select(qtbot, panel, "run-failed")
     qtbot.waitUntil(lambda: view.comparisons_model.rowCount() == 0, timeout=5000)

@@ -71,6 +71,15 @@ def test_rpc_options_start_metrics_eval_and_errors(client, tiny_id, memo):
     kept = call(client, "train.metrics", {"run": run_id})["result"]["evaluation"]
     assert kept["comparisons"] == evaluated["comparisons"]  # the panel shows it again later
     assert kept["perplexity_after"] == evaluated["perplexity_after"]
+    # the same figures are a run of the evaluation service, listed in Evaluate with the others
+    stored = call(client, "eval.show", {"run_id": evaluated["evaluation_run"]})["result"]
+    assert stored["kind"] == "perplexity" and stored["state"] == "done"
+    by_model = {r["model_id"]: r["ppl"] for r in stored["results"]}
+    assert by_model == {tiny_id: round(evaluated["perplexity_before"], 4),
+                        f"train:{run_id}": round(evaluated["perplexity_after"], 4)}  # fmt: skip
+    assert "validation rows" in stored["dataset"]
+    listed = call(client, "eval.list")["result"]["runs"]
+    assert [r["run_id"] for r in listed] == [evaluated["evaluation_run"]]
 
 
 def test_cli_train_export_list(services, tiny_id, memo, capsys):
