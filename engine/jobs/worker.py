@@ -21,17 +21,26 @@ ORPHAN_GRACE_S = 30.0
 
 
 class _Channel:
+    """The report pipe to the engine. Once the engine is gone (the pipe broke) reports are
+    dropped, and ``lost`` is set: the job is told to stop as the engine's death would."""
+
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._lock = threading.Lock()
+        self.lost = threading.Event()
 
     def send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, default=str) + "\n").encode()
         with self._lock:
+            if self.lost.is_set():
+                return
             view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            try:
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+            except (BrokenPipeError, ConnectionResetError):
+                self.lost.set()
 
 
 class WorkerContext:
@@ -64,13 +73,20 @@ class WorkerContext:
         self.channel.send({"type": "log", "message": message, "level": level})
 
     def cancelled(self) -> bool:
+        if self.channel.lost.is_set():
+            self.cancel_event.set()
         return self.cancel_event.is_set()
 
     def check_cancelled(self, partial: Any = None) -> None:
         from engine.core.errors import Cancelled
 
-        if self.cancel_event.is_set():
+        if self.cancelled():
             raise Cancelled(partial)
+
+    def engine_gone(self) -> bool:
+        """True when the job stops because the engine died (not because a user cancelled): the
+        engine's next start marks the job interrupted, so the job's own records should too."""
+        return self.channel.lost.is_set()
 
 
 def _listen(ctx: WorkerContext) -> None:
@@ -81,6 +97,7 @@ def _listen(ctx: WorkerContext) -> None:
         except ValueError:
             continue
     # stdin closed: the engine is gone. Stop the job; if it ignores that, leave anyway.
+    ctx.channel.lost.set()
     ctx.cancel_event.set()
     timer = threading.Timer(ORPHAN_GRACE_S, lambda: os._exit(3))
     timer.daemon = True

@@ -116,7 +116,9 @@ class RunStore:
         run = dict(run)
         run["folder"] = str(self.folder(run["id"]))
         run["chat"] = chat_targets(run)
-        if run.get("state") in ("queued", "running") and run.get("job_id"):
+        # the job's state wins over a run record that could not know better: one left running
+        # by a killed worker, and one that stopped because the engine died (interrupted)
+        if run.get("job_id") and run.get("state") in ("queued", "running", "interrupted"):
             from engine.jobs.store import JobStore
 
             try:  # the store, not services.jobs: a worker process must not start a manager

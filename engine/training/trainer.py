@@ -115,9 +115,12 @@ class LoraTrainer:
         try:
             result = self._train()
         except Cancelled:
-            self.store.update(self.run_id, state="cancelled")
+            self.store.update(self.run_id, state=self._stopped_state())
             raise
         except BaseException as exc:
+            if self._stopped_state() == "interrupted":  # what failed was telling the dead engine
+                self.store.update(self.run_id, state="interrupted", error=None)
+                raise
             message = self._failure_message(exc)
             self.store.update(self.run_id, state="failed", error=message or str(exc))
             if message is not None:
@@ -125,6 +128,12 @@ class LoraTrainer:
             raise
         self.store.update(self.run_id, state="succeeded", error=None)
         return result
+
+    def _stopped_state(self) -> str:
+        """``interrupted`` when the engine died under the run (its job is marked so at the next
+        start, and resuming goes on from the last checkpoint), else ``cancelled``."""
+        gone = getattr(self.ctx, "engine_gone", None)
+        return "interrupted" if gone is not None and gone() else "cancelled"
 
     # -- set-up ----------------------------------------------------------------------------
     def _failure_message(self, exc: BaseException) -> str | None:
