@@ -1,4 +1,5 @@
-"""The local API's HTTP server: ``ThreadingHTTPServer`` on 127.0.0.1, one thread per connection.
+"""The local API's HTTP server: ``ThreadingHTTPServer`` on 127.0.0.1, one thread per connection,
+a bounded number of connections (beyond it: 503 and Retry-After), idle ones closed.
 
 Every request needs ``Authorization: Bearer <token>`` (compared in constant time); anything else
 answers 401 before the body is read. Errors are OpenAI's JSON shape. Streaming responses are
@@ -41,14 +42,35 @@ HOST = "127.0.0.1"
 _PEEK_EVERY_S = 0.05
 
 
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT_S = 15.0
+RETRY_AFTER_S = 2
+_BUSY_BODY = dumps({"error": {
+    "message": "Hearth's local API is serving as many connections as it allows; retry shortly, "
+               "or close idle connections (a client's keep-alive pool).",
+    "type": "server_error", "param": None, "code": "too_many_connections"}})  # fmt: skip
+
+
 class ApiServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them: a connection beyond the
+    cap is answered ``503`` with ``Retry-After`` on the accepting thread and closed, so no client
+    can make the engine start threads without bound. A connection that sends nothing for
+    ``idle_timeout`` seconds (between requests, or half-way through one) is closed; a reply being
+    generated is not idle (each token is a write)."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 32
 
-    def __init__(self, services: Services, *, port: int, token: str) -> None:
+    def __init__(self, services: Services, *, port: int, token: str,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> None:  # fmt: skip
         self.services = services
         self.token = token
+        self.max_connections = max(1, int(max_connections))
+        self.idle_timeout = float(idle_timeout)
+        self.connections = self.peak_connections = 0
+        self.refused = 0
+        self._slots = threading.Lock()
         self.stopping = threading.Event()
         self.requests = 0
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
@@ -90,6 +112,46 @@ class ApiServer(ThreadingHTTPServer):
 
     close = stop
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._slots:
+            full = self.connections >= self.max_connections
+            if not full:
+                self.connections += 1
+                self.peak_connections = max(self.peak_connections, self.connections)
+            else:
+                self.refused += 1
+        if full:
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # the thread did not start: give its slot back
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._slots:
+            self.connections -= 1
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """``503`` + ``Retry-After`` without reading the request (the reply fits any send
+        buffer, and the short timeout bounds a peer that does not read), then close."""
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: Hearth\r\nRetry-After: {RETRY_AFTER_S}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(_BUSY_BODY)}\r\n"
+                "Connection: close\r\n\r\n").encode("ascii")  # fmt: skip
+        try:
+            sock.settimeout(1.0)
+            sock.sendall(head + _BUSY_BODY)
+        except OSError:
+            pass
+        self.shutdown_request(sock)
+
     def record(self, entry: dict[str, Any]) -> None:
         with self._stats_lock:
             self.requests += 1
@@ -122,9 +184,13 @@ class ApiHandler(BaseHTTPRequestHandler):
     server_version = "Hearth"
     sys_version = ""
     disable_nagle_algorithm = True
-    timeout = 120  # an idle keep-alive connection is closed after this long
+    timeout = IDLE_TIMEOUT_S  # replaced per connection by the server's idle_timeout (setup)
 
     # ---- plumbing -----------------------------------------------------------------------
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("api %s - %s", self.address_string(), format % args)
 

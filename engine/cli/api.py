@@ -35,14 +35,24 @@ def add_parser(sub: Any) -> None:
         dest="regenerate",
         help="make and save a new token first (clients using the old one get 401)",
     )
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="connections served at once; more are answered 503 with Retry-After (default 64)")  # fmt: skip
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                   help="close a connection that sends nothing for S seconds (default 15)")  # fmt: skip
     p.set_defaults(func=cmd_api)
 
 
 def cmd_api(args: Any) -> int:
     from engine.api import settings
-    from engine.api.server import ApiServer
+    from engine.api.server import IDLE_TIMEOUT_S, MAX_CONNECTIONS, ApiServer
     from engine.services import Services
 
+    limits = {"max_connections": MAX_CONNECTIONS if args.max_connections is None else args.max_connections,
+              "idle_timeout": IDLE_TIMEOUT_S if args.idle_timeout is None else args.idle_timeout}  # fmt: skip
+    if not 1 <= limits["max_connections"] <= 10_000 or not 0.5 <= limits["idle_timeout"] <= 3600:
+        from engine.core.errors import UserError
+
+        raise UserError("--max-connections must be from 1 to 10000 and --idle-timeout from 0.5 to 3600 seconds.")  # fmt: skip
     # Our one line goes to a private copy of stdout; fd 1 then points at stderr, so nothing a
     # native library prints can corrupt what scripts read.
     out_fd = os.dup(1)
@@ -62,7 +72,7 @@ def cmd_api(args: Any) -> int:
             services.library.ensure_bundled()
         except Exception as exc:  # the API still serves whatever else the library has
             print(f"hearth-engine: warning: bundled models unavailable: {exc}", file=sys.stderr)
-    server = ApiServer(services, port=port, token=token)
+    server = ApiServer(services, port=port, token=token, **limits)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
