@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.documents.query_cache import QueryCache
+from engine.runtimes.native import compute
 
 if TYPE_CHECKING:
     import numpy as np
@@ -148,8 +149,8 @@ class GgufEmbedder:
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
-            with self._lock:
-                vectors = llm.embed(batch, normalize=True, truncate=True)
+            with self._lock:  # on the engine's one llama.cpp compute thread (runtimes/native.py)
+                vectors = compute().call(llm.embed, batch, normalize=True, truncate=True)
             parts.append(np.asarray(vectors, dtype=np.float32).reshape(len(batch), -1))
         return np.concatenate(parts)
 

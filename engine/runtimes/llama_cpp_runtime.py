@@ -37,6 +37,7 @@ from engine.runtimes.base import (
     StopScanner,
     max_new_tokens,
 )
+from engine.runtimes.native import compute, step
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,10 @@ class LlamaCppRuntime(Runtime):
             grammar=grammar,
         )
         try:
-            for token in tokens if budget > 0 else ():
+            while budget > 0:
+                token = step(tokens)  # the decode runs on the compute thread (see native.py)
+                if token is None:
+                    break
                 last = time.perf_counter()
                 if first is None:
                     first = last
@@ -287,7 +291,7 @@ class LlamaCppRuntime(Runtime):
                     finish = "cancelled"
                     break
         finally:
-            tokens.close()
+            compute().call(tokens.close)
         if scanner.stopped_by is None:
             scanner.push(decoder.decode(b"", final=True))
             tail = scanner.finish()

@@ -48,7 +48,9 @@ def test_connection_cap_idle_timeout_and_recovery(api_services):
             assert b"Retry-After: 2" in head
             assert json.loads(body)["error"]["code"] == "too_many_connections"
         assert server.refused == 40
-        assert server.peak_connections == 3  # a thread for each served connection, none for the rest
+        assert (
+            server.peak_connections == 3
+        )  # a thread for each served connection, none for the rest
         # the idle ones are closed by the server after its timeout, which frees their slots
         for s in held:
             s.settimeout(5)

@@ -117,3 +117,50 @@ def test_two_generations_on_one_model_are_serialized(services, gemma_id):
     assert results == [expected, expected]  # interleaved calls on one llama context would garble
     (a0, a1), (b0, b1) = sorted(spans)
     assert a1 <= b0  # one stream finished before the other began
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_decoding_runs_on_one_thread_whichever_thread_asks(services, gemma_id):
+    """llama.cpp's OpenMP keeps a team of workers for every thread that ever decoded; threads that
+    stay alive after asking (a keep-alive API connection) must not each leave a team behind, or
+    every later token pays for the oversubscription (see engine/runtimes/native.py)."""
+    from engine.runtimes.settings import ModelSettings
+
+    ModelSettings(services).update(gemma_id, {"n_threads": 2})  # a team of two: one worker each
+    sampling = SamplingParams(max_tokens=4, seed=3)
+    with services.runtimes.use(gemma_id) as rt:
+        tokens = rt.tokenize(PROMPT)
+        rt.generate(tokens, sampling=sampling)  # the compute thread and its team exist now
+    before = len(os.listdir("/proc/self/task"))
+    release, finished = threading.Event(), []
+
+    def asker() -> None:
+        with services.runtimes.use(gemma_id) as rt:
+            finished.append(rt.generate(tokens, sampling=sampling).completion_tokens)
+        release.wait(30)  # alive after its request, as a kept-alive connection's thread is
+
+    askers = [threading.Thread(target=asker) for _ in range(3)]
+    for t in askers:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(finished) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert finished == [4, 4, 4]
+        assert len(os.listdir("/proc/self/task")) - before == 3  # the askers, no team of theirs
+    finally:
+        release.set()
+        for t in askers:
+            t.join(30)
+
+
+def test_compute_thread_returns_results_raises_errors_and_runs_nested_calls():
+    from engine.runtimes.native import NativeThread
+
+    native = NativeThread("test-compute")
+    assert native.call(lambda a, b=0: a + b, 2, b=3) == 5
+    with pytest.raises(ValueError, match="bad"):
+        native.call(lambda: (_ for _ in ()).throw(ValueError("bad")))
+    assert (
+        native.call(lambda: native.call(lambda: threading.current_thread().name)) == "test-compute"
+    )
