@@ -34,8 +34,12 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--batch-size", type=int, help="chunks embedded per batch (default 32)")
     a.add_argument("--server-url", help="keep the chunks on this Qdrant server instead of locally")
     a.add_argument("--api-key", help="API key for the Qdrant server")
+    from engine.documents.settings import CollectionSettings
+
+    limits = tuple(d["name"] for d in CollectionSettings.describe() if d["group"] == "limits")
+    CollectionSettings.add_arguments(a, skip=tuple(d["name"] for d in CollectionSettings.describe() if d["name"] not in limits))  # fmt: skip
     a.add_argument("--json", action="store_true")
-    a.set_defaults(func=cmd_create)
+    a.set_defaults(func=cmd_create, limit_names=limits)
 
     a = dsub.add_parser("list", help="list collections")
     a.add_argument("--json", action="store_true")
@@ -135,7 +139,9 @@ def cmd_create(args: Any) -> int:
         ctx,
         name=args.name,
         embedder=args.embedder,
-        settings=_settings(args, ("chunk_tokens", "overlap_tokens", "batch_size")),
+        settings=_settings(
+            args, ("chunk_tokens", "overlap_tokens", "batch_size", *args.limit_names)
+        ),
         server_url=args.server_url,
         api_key=args.api_key,
     )

@@ -405,6 +405,25 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
+# Bounds on what a small columnar file may unpack to. A row group's declared size is checked up
+# front; dictionary and run-length encoding can still make one short value stand for millions of
+# rows, so what is actually read is counted too: past UNPACK_FLOOR_BYTES, more than
+# MAX_UNPACK_RATIO times the file's size is refused as a bomb. Batches of 256 rows keep what is
+# held at once small.
+MAX_ROW_GROUP_BYTES = 512 * 2**20
+UNPACK_FLOOR_BYTES = 2**30
+MAX_UNPACK_RATIO = 1000
+
+
+def _check_unpacked(source: Source, unpacked: int, file_bytes: int) -> None:
+    if unpacked > UNPACK_FLOOR_BYTES and unpacked > MAX_UNPACK_RATIO * max(1, file_bytes):
+        raise UserError(
+            f"{source.path.name} unpacks to more than {MAX_UNPACK_RATIO} times its "
+            f"{file_bytes:,} bytes on disk (past {unpacked // 2**20:,} MB): a decompression bomb, "
+            "or a file to check; nothing was imported."
+        )
+
+
 def _parquet_items(source: Source) -> Iterator[Item]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -413,12 +432,25 @@ def _parquet_items(source: Source) -> Iterator[Item]:
         pf = pq.ParquetFile(source.path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise UserError(f"{source.path.name} is not a readable Parquet file ({exc}).") from None
-    total = max(1, pf.metadata.num_rows)
+    meta = pf.metadata
+    for i in range(meta.num_row_groups):
+        unpacked = meta.row_group(i).total_byte_size
+        if unpacked > MAX_ROW_GROUP_BYTES:
+            raise UserError(
+                f"{source.path.name}: row group {i + 1} of {meta.num_row_groups} unpacks to "
+                f"{unpacked // 2**20:,} MB, more than Hearth reads at once "
+                f"({MAX_ROW_GROUP_BYTES // 2**20} MB); write the file again with smaller row "
+                "groups (pyarrow.parquet.write_table(..., row_group_size=10_000))."
+            )
+    total = max(1, meta.num_rows)
     done = 0
     source._size = total
     source._pos = lambda: done
-    n = 0
-    for batch in pf.iter_batches(batch_size=2048):
+    n = unpacked = 0
+    file_bytes = source.path.stat().st_size
+    for batch in pf.iter_batches(batch_size=256):
+        unpacked += batch.nbytes
+        _check_unpacked(source, unpacked, file_bytes)
         for row in batch.to_pylist():
             n += 1
             yield Item(n, row=row)
@@ -480,11 +512,14 @@ def _hf_items(source: Source) -> Iterator[Item]:
                 batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
         except (pa.ArrowInvalid, OSError) as exc:
             raise UserError(f"{path.name} is not a readable Arrow file ({exc}).") from None
+        file_bytes, unpacked = path.stat().st_size, 0
         for batch in batches:
+            unpacked += batch.nbytes
+            _check_unpacked(source, unpacked, file_bytes)
             for row in batch.to_pylist():
                 n += 1
                 yield Item(n, row=row)
-        done += path.stat().st_size
+        done += file_bytes
 
 
 def _text_items(source: Source) -> Iterator[Item]:

@@ -56,6 +56,9 @@ def _resplit(collection: dict[str, Any], files: list[dict[str, Any]]) -> Iterato
     from engine.documents.splitter import Splitter, WordCounter
 
     settings = collection.get("settings") or {}
+    from engine.documents.settings import CollectionSettings
+
+    limits = CollectionSettings.from_dict({k: v for k, v in settings.items() if k.startswith("max_")}).limits()  # fmt: skip
     splitter = Splitter(
         WordCounter(),
         max_tokens=int(settings.get("chunk_tokens") or 200),
@@ -64,7 +67,7 @@ def _resplit(collection: dict[str, Any], files: list[dict[str, Any]]) -> Iterato
     for f in files:
         path = Path(f["path"])
         try:
-            doc = open_document(path)
+            doc = open_document(path, limits)
             for chunk in splitter.split(doc.blocks()):
                 if chunk.text.strip():
                     yield {

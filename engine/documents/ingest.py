@@ -301,7 +301,7 @@ class Ingestor:
         partial = text_path.with_name(text_path.name + ".partial")
         sink = None
         try:
-            doc = open_document(Path(fj.path))
+            doc = open_document(Path(fj.path), self.settings.limits())
             fj.pages = doc.pages
             if not put(("begin", fj, None)):
                 return False

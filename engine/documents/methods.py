@@ -348,10 +348,9 @@ def docs_preview(
     settings: dict | None = None,
     limit: int = 200,
 ) -> dict[str, Any]:
-    from engine.documents.retrieval import chunk_fields
-
     """Split a file without indexing it: what chunks the current settings would make."""
     from engine.documents.loaders import BadFile, open_document
+    from engine.documents.retrieval import chunk_fields
     from engine.documents.splitter import Splitter
 
     docs = _docs(ctx)
@@ -364,7 +363,7 @@ def docs_preview(
     if not source.is_file():
         raise UserError(f"{source} is not a file.")
     try:
-        doc = open_document(source)
+        doc = open_document(source, values.limits())
         splitter = Splitter(
             embedder.counter(), max_tokens=values.chunk_tokens, overlap_tokens=values.overlap_tokens
         )

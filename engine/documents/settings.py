@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.core.errors import UserError
 from engine.core.options import Options, option
+from engine.documents.loaders.base import MB, Limits
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -58,12 +59,27 @@ class CollectionSettings(Options):
         range=(0.5, 1.0),
     )
 
+    max_unpacked_mb: int = option(256, "most content one file may unpack to (DOCX/PPTX parts, a "
+                                  "PDF's text); a larger file is listed as failed", range=(1, 65536),
+                                  group="limits")  # fmt: skip
+    max_ratio: float = option(100.0, "most a part of a DOCX/PPTX may unpack to, as a multiple of "
+                              "its packed size (a decompression bomb's is in the hundreds)",
+                              range=(10.0, 1_000_000.0), group="limits")  # fmt: skip
+    max_parts: int = option(10_000, "most parts in one DOCX/PPTX package", range=(10, 1_000_000),
+                            group="limits")  # fmt: skip
+    max_pages: int = option(10_000, "most pages in one PDF, slides in one presentation",
+                            range=(1, 1_000_000), group="limits")  # fmt: skip
+
     def validate(self) -> None:
         if self.overlap_tokens * 2 > self.chunk_tokens:
             raise UserError(
                 f"overlap_tokens ({self.overlap_tokens}) must be at most half of chunk_tokens "
                 f"({self.chunk_tokens})."
             )
+
+    def limits(self) -> Limits:
+        return Limits(unpacked_bytes=self.max_unpacked_mb * MB, ratio=self.max_ratio,
+                      parts=self.max_parts, pages=self.max_pages)  # fmt: skip
 
     def chunking_key(self) -> str:
         """What must match for an indexed file to count as up to date."""

@@ -43,6 +43,10 @@ LABELS = {
     "mmr": "Diversify (MMR)",
     "mmr_lambda": "MMR balance",
     "cache_similarity": "Cache similarity",
+    "max_unpacked_mb": "Most content per file (MB)",
+    "max_ratio": "Most unpacking ratio",
+    "max_parts": "Most parts per package",
+    "max_pages": "Most pages per file",
 }
 CHUNKING = ("chunk_tokens", "overlap_tokens", "batch_size")
 DEFAULT_EMBEDDER = "Bundled all-MiniLM-L6-v2 (default)"
@@ -92,11 +96,18 @@ class CollectionDialog(QDialog):
         self.chunking_form = QFormLayout(chunking)
         search = QGroupBox("Search defaults")
         self.search_form = QFormLayout(search)
+        limits = QGroupBox("File limits")
+        limits.setToolTip("What one file may make Hearth read, whatever its size on disk: a file "
+                          "beyond a limit is listed as failed, naming the limit")  # fmt: skip
+        self.limits_form = QFormLayout(limits)
         for d in descriptors:  # docs.settings's collection list: defaults, limits, help
             widget = self._field(d)
             if widget is None:
                 continue
-            form = self.chunking_form if d["name"] in CHUNKING else self.search_form
+            if d.get("group") == "limits":
+                form = self.limits_form
+            else:
+                form = self.chunking_form if d["name"] in CHUNKING else self.search_form
             form.addRow(LABELS.get(d["name"], d["name"]), widget)
 
         server = QGroupBox("Qdrant server (optional)")
@@ -128,6 +139,7 @@ class CollectionDialog(QDialog):
         layout.addLayout(top)
         layout.addWidget(chunking)
         layout.addWidget(search)
+        layout.addWidget(limits)
         layout.addWidget(server)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
@@ -199,7 +211,7 @@ class CollectionDialog(QDialog):
             low, high = (d.get("range") or [0.0, 1.0])[:2]
             widget = QDoubleSpinBox()
             widget.setDecimals(2)
-            widget.setSingleStep(0.05)
+            widget.setSingleStep(0.05 if float(high) <= 1.0 else 10.0)
             widget.setRange(float(low), float(high))
             widget.setValue(default)
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.documents.loaders.base import BadFile, Block, Document
+from engine.documents.loaders.base import BadFile, Block, Document, Limits
 
 # suffix -> type name
 SUPPORTED: dict[str, str] = {
@@ -34,15 +34,25 @@ SUPPORTED: dict[str, str] = {
 }
 TYPES = tuple(sorted(set(SUPPORTED.values())))
 
-__all__ = ["SUPPORTED", "TYPES", "BadFile", "Block", "Document", "file_type", "open_document"]
+__all__ = [
+    "SUPPORTED",
+    "TYPES",
+    "BadFile",
+    "Block",
+    "Document",
+    "Limits",
+    "file_type",
+    "open_document",
+]
 
 
 def file_type(path: Path) -> str | None:
     return SUPPORTED.get(path.suffix.lower())
 
 
-def open_document(path: Path) -> Document:
-    """The loader for ``path`` by its suffix; raises ``BadFile`` for files that can't be indexed."""
+def open_document(path: Path, limits: Limits | None = None) -> Document:
+    """The loader for ``path`` by its suffix; raises ``BadFile`` for files that can't be indexed
+    or that would unpack beyond ``limits`` (the defaults when None)."""
     path = Path(path)
     kind = file_type(path)
     if kind is None:
@@ -56,15 +66,15 @@ def open_document(path: Path) -> Document:
     if kind == "pdf":
         from engine.documents.loaders.pdf import open_pdf
 
-        return open_pdf(path)
+        return open_pdf(path, limits)
     if kind == "docx":
         from engine.documents.loaders.office import open_docx
 
-        return open_docx(path)
+        return open_docx(path, limits)
     if kind == "pptx":
         from engine.documents.loaders.office import open_pptx
 
-        return open_pptx(path)
+        return open_pptx(path, limits)
     if kind == "html":
         from engine.documents.loaders.markup import open_html
 

@@ -14,21 +14,56 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.documents.loaders.base import BadFile, Block, Document
+from engine.documents.loaders.base import MB, BadFile, Block, Document, Limits
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
 
-def _check_zip(path: Path, what: str) -> None:
-    if not zipfile.is_zipfile(path):
+def _check_zip(path: Path, what: str, limits: Limits) -> None:
+    """A readable package within ``limits``: its parts counted, and every part decompressed as a
+    stream (1 MB at a time, nothing kept) so that sizes the package merely declares cannot lie;
+    it stops at the first limit crossed. A normal document costs a few milliseconds here."""
+    try:
+        package = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        package = None
+    if package is None:
         raise BadFile(
             f"corrupt or not a {what} file (not an Office Open XML package); "
             "open it in its application and save it again"
         )
+    with package:
+        parts = package.infolist()
+        if len(parts) > limits.parts:
+            raise BadFile(
+                f"the package has {len(parts):,} parts, more than the collection's max_parts "
+                f"limit of {limits.parts:,}; if the file is genuine, raise that limit"
+            )
+        total = 0
+        for part in parts:
+            if total + part.file_size > limits.unpacked_bytes:
+                raise limits.too_much(total + part.file_size)
+            size = 0
+            try:
+                with package.open(part) as stream:
+                    while chunk := stream.read(MB):
+                        size += len(chunk)
+                        if total + size > limits.unpacked_bytes:
+                            raise limits.too_much(total + size)
+                        if size > limits.RATIO_FLOOR and size > limits.ratio * max(1, part.compress_size):  # fmt: skip
+                            raise BadFile(
+                                f"its part {part.filename} unpacks to more than {limits.ratio:g} "
+                                "times its packed size (the collection's max_ratio limit: a "
+                                "decompression bomb, or a file to check); if the file is "
+                                "genuine, raise that limit"
+                            )
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:  # fmt: skip
+                raise BadFile(f"corrupt {what} file ({_short(exc)}); open it in its application and save it again") from exc  # fmt: skip
+            total += size
 
 
-def open_docx(path: Path) -> Document:
-    _check_zip(path, "Word .docx")
+def open_docx(path: Path, limits: Limits | None = None) -> Document:
+    _check_zip(path, "Word .docx", limits or Limits())
     try:
         import docx
 
@@ -84,8 +119,9 @@ def _heading_level(para: Any) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def open_pptx(path: Path) -> Document:
-    _check_zip(path, "PowerPoint .pptx")
+def open_pptx(path: Path, limits: Limits | None = None) -> Document:
+    limits = limits or Limits()
+    _check_zip(path, "PowerPoint .pptx", limits)
     try:
         from pptx import Presentation
 
@@ -95,6 +131,8 @@ def open_pptx(path: Path) -> Document:
         raise BadFile(f"corrupt PowerPoint file ({_short(exc)})") from exc
     if n == 0:
         raise BadFile("the presentation has no slides")
+    if n > limits.pages:
+        raise BadFile(f"{n:,} slides, more than the collection's max_pages limit of {limits.pages:,}; if the file is genuine, raise that limit")  # fmt: skip
     return Document(path, "pptx", lambda: _pptx_blocks(deck), pages=n)
 
 

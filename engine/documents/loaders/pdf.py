@@ -13,14 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.documents.loaders.base import BadFile, Block, Document
+from engine.documents.loaders.base import BadFile, Block, Document, Limits
 
 log = logging.getLogger(__name__)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 
 
-def open_pdf(path: Path) -> Document:
+def open_pdf(path: Path, limits: Limits | None = None) -> Document:
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
@@ -38,8 +38,11 @@ def open_pdf(path: Path) -> Document:
         raise BadFile(f"damaged or not a PDF ({_short(exc)})") from exc
     if n_pages == 0:
         raise BadFile("the PDF has no pages")
+    limits = limits or Limits()
+    if n_pages > limits.pages:
+        raise BadFile(f"{n_pages:,} pages, more than the collection's max_pages limit of {limits.pages:,}; if the file is genuine, raise that limit")  # fmt: skip
     outline = _outline_by_page(reader)
-    doc = Document(path, "pdf", lambda: _blocks(reader, n_pages, outline, doc), pages=n_pages)
+    doc = Document(path, "pdf", lambda: _blocks(reader, n_pages, outline, doc, limits), pages=n_pages)  # fmt: skip
     return doc
 
 
@@ -58,7 +61,10 @@ def _decrypt(reader: Any) -> None:
         )
 
 
-def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc: Document):
+def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc: Document, limits: Limits):  # fmt: skip
+    """Each page's paragraphs; pypdf bounds what one compressed stream may inflate to, and the
+    text of all pages together is held to ``limits.unpacked_bytes``."""
+    extracted = 0
     empty_pages = 0
     any_text = False
     headings: tuple[str, ...] = ()
@@ -71,6 +77,9 @@ def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc:
             log.warning("%s: page %d unreadable: %s", doc.path, page_no, exc)
             doc.notes.append(f"page {page_no} unreadable")
             continue
+        extracted += len(text)
+        if extracted > limits.unpacked_bytes:
+            raise limits.too_much(extracted)
         text = _HYPHEN_BREAK.sub(r"\1\2", text.replace("\r\n", "\n").replace("\r", "\n"))
         paras = [p.strip() for p in _BLANK_LINE.split(text) if p.strip()]
         if not paras:

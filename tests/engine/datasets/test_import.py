@@ -245,3 +245,26 @@ def test_a_wrong_encoding_asked_for_is_counted_and_said(services, ctx, tmp_path)
     clean = tmp_path / "clean.csv"
     clean.write_bytes("question,answer\nCafé?,Déjà vu\n".encode())
     assert not any("could not be read" in w for w in _import(services, ctx, clean, encoding="utf-8")["warnings"])  # fmt: skip
+
+
+def test_columnar_files_that_unpack_too_far_are_refused(services, ctx, tmp_path, monkeypatch):
+    """A row group declaring more than Hearth reads at once is refused before reading; one that
+    declares little (a dictionary-encoded value standing for many rows) is caught by what it
+    actually unpacks to. Bounds scaled down: 4 MB of row group, 8 MB before the ratio counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.datasets import readers
+
+    monkeypatch.setattr(readers, "MAX_ROW_GROUP_BYTES", 4 * 2**20)
+    monkeypatch.setattr(readers, "UNPACK_FLOOR_BYTES", 8 * 2**20)
+    mixed = [{"text": f"{i}" * 2**18} for i in range(30)]  # 30 distinct values: no dictionary
+    pq.write_table(pa.Table.from_pylist(mixed), tmp_path / "wide.parquet", use_dictionary=False)
+    with pytest.raises(UserError, match=r"row group 1 of 1 unpacks to \d+ MB.*row_group_size"):
+        _import(services, ctx, tmp_path / "wide.parquet")
+    rows = [{"text": "a" * 2**20} for _ in range(600)]  # one 1 MB value, 600 times
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bomb.parquet", compression="zstd")
+    assert (tmp_path / "bomb.parquet").stat().st_size < 100_000
+    with pytest.raises(UserError, match="decompression bomb"):
+        _import(services, ctx, tmp_path / "bomb.parquet")
+    assert DatasetLibrary(services).list() == []
