@@ -36,16 +36,19 @@ OnDelta = Callable[[str], None]
 
 def default_model_id(services: Services) -> str:
     """The bundled Gemma if present, else the first chat model in the library."""
+    problem = None
     try:
         bundled = services.library.ensure_bundled()
-    except UserError:
-        bundled = []
+    except UserError as exc:  # e.g. a full disk while unpacking it: said below if nothing else
+        bundled, problem = [], exc
     for model in bundled:
         if model["role"] == "llm":
             return model["id"]
     for model in services.library.list():
         if model["role"] == "llm" and not model["missing"]:
             return model["id"]
+    if problem is not None:
+        raise problem
     raise UserError(
         "There is no chat model in the library; import a GGUF file or a Hugging Face folder "
         "(Models > Import, or `hearth-engine models import PATH`)."

@@ -109,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         print("hearth-engine: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:
+        from engine.core.space import as_user_error, is_disk_full
+
+        if is_disk_full(exc):  # a full disk where no check came first: still a message, exit 2
+            message = as_user_error(exc).message
+            logging.getLogger("engine.cli").info("disk full: %s", message)
+            print(f"hearth-engine: error: {message}", file=sys.stderr)
+            return EXIT_USER_ERROR
         logging.getLogger("engine.cli").exception("command failed")
         where = f"; details in {log_file}" if log_file else ""
         print(f"hearth-engine: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)

@@ -23,14 +23,16 @@ SUBDIRS = ("models", "collections", "datasets", "runs", "exports", "logs", "cach
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
+def data_root_path() -> Path:
+    """Where the data root is (``HEARTH_HOME``, else the OS's per-user data folder); not created."""
+    env = os.environ.get("HEARTH_HOME")
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("Hearth", appauthor=False))  # fmt: skip
+
+
 def data_root() -> Path:
     """The data root, created with its standard sub-folders if missing."""
     env = os.environ.get("HEARTH_HOME")
-    root = (
-        Path(env).expanduser()
-        if env
-        else Path(platformdirs.user_data_dir("Hearth", appauthor=False))
-    )
+    root = data_root_path()
     try:
         root.mkdir(parents=True, exist_ok=True)
         for name in SUBDIRS:
@@ -39,6 +41,10 @@ def data_root() -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            from engine.core.space import full_message
+
+            raise UserError(full_message(root)) from exc
         hint = (
             "set HEARTH_HOME to a folder you can write to"
             if env
@@ -64,8 +70,11 @@ def config_dir() -> Path:
 
 def describe_os_error(exc: OSError, what: str) -> str:
     """A one-line, actionable message for an OSError that happened while doing ``what``."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EFBIG:
-        return f"The disk is full while {what}; free some space and try again."
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        from engine.core.space import full_message
+
+        where = Path(exc.filename) if isinstance(exc.filename, str) else data_root_path()
+        return f"While {what}: {full_message(where)}"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"Permission denied while {what} ({exc.filename or ''}); choose a folder you can write to."
     if exc.errno == errno.ENOENT:

@@ -159,6 +159,10 @@ def run_import(services: Services, params: dict[str, Any], ctx: Any) -> dict[str
     library = DatasetLibrary(services)
     replaced_bytes(reset=True)  # counted from the first byte read
     items, source, default_name = open_items(services, params)
+    if source is not None:  # rows and their index take about twice the file's size
+        from engine.core.space import require_free
+
+        require_free(library.base, 2 * int(source.describe().get("size_bytes") or 0))
     head = _head(items)
     rows = [i.row for i in head if i.row is not None]
     candidates = formats.detect(rows)

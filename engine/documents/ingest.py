@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
+from engine.core.space import require_free
 from engine.documents import bm25
 from engine.documents.loaders import BadFile, file_type, open_document
 from engine.documents.settings import CollectionSettings
@@ -116,6 +117,8 @@ class Ingestor:
         )
         self.settings: CollectionSettings = stored_settings(row[0])
         self.embedder = self.docs.embedder(self.collection["embedder_id"])
+        self.folder = self.catalog.folder(self.cid)
+        require_free(self.folder)  # the store writes through memory maps: no room is SIGBUS
         self.store = self.docs.store(self.collection)
         self.summary = Summary()
 
@@ -128,6 +131,7 @@ class Ingestor:
             roots = self._roots(paths)
             self.ctx.progress(None, "Looking for files…")
             candidates = self._discover(roots)
+            require_free(self.folder, sum(c.size for c in candidates))  # text, chunks, vectors
             self._prepare_store()
             reindex = self._reconcile(roots, {c.path for c in candidates})
             self._pipeline(candidates, reindex)
@@ -422,6 +426,7 @@ class Ingestor:
     def _write(self, window: list[tuple[FileJob, Any]], open_files: dict[str, FileJob]) -> None:
         if not window:
             return
+        require_free(self.folder)  # the disk may fill while this runs: stop here, resumable
         texts = [text for _, (_, text, _) in window]
         vectors = self.embedder.embed_documents(texts, batch_size=self.settings.batch_size)
         points = []

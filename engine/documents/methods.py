@@ -97,6 +97,9 @@ def docs_create(
         from engine.documents.store.server import ServerStore
 
         ServerStore(url, "check", api_key=api_key).check()  # fail now, not at the first ingest
+    from engine.core.space import require_free
+
+    require_free(ctx.services.root)  # the store's first segments are written at once
     collection = docs.catalog.create(
         name, embedder_id=model["id"], settings=values, server_url=url, api_key=api_key or None
     )

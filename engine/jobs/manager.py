@@ -291,8 +291,15 @@ class JobManager:
             job.log(msg, "error")
             self._end(job, "failed", error=msg, message="Failed.")
         except Exception as exc:
-            log.exception("job %s (%s) crashed", job.job_id, job.kind)
+            from engine.core.space import as_user_error, is_disk_full
+
             job.flush()
+            if is_disk_full(exc):
+                msg = as_user_error(exc).message
+                job.log(msg, "error")
+                self._end(job, "failed", error=msg, message="Failed.")
+                return
+            log.exception("job %s (%s) crashed", job.job_id, job.kind)
             msg = f"Internal error: {type(exc).__name__}: {exc} (details in the engine log)."
             job.log(msg, "error")
             self._end(job, "failed", error=msg, message="Failed.")

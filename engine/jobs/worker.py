@@ -142,6 +142,11 @@ def main() -> int:
             }
         )
     except Exception as exc:
+        from engine.core.space import as_user_error, is_disk_full
+
+        if is_disk_full(exc):
+            channel.send({"type": "error", "message": as_user_error(exc).message, "user": True})
+            return 0
         traceback.print_exc()
         channel.send(
             {

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.core.names import slugify
@@ -86,6 +86,14 @@ def _gemma_ready(library: ModelLibrary, path: Path) -> bool:
     return path == target and _stamp_matches(target, _gemma_package().EXPECTED_SHA256)
 
 
+def _gemma_size(pkg: Any) -> int:
+    """The assembled GGUF's size: the sum of the package's chunks."""
+    try:
+        return sum(p.stat().st_size for p in pkg.chunk_paths())
+    except (AttributeError, OSError):
+        return 300 * 1024 * 1024  # the 270M Q4_K_M is about 253 MB
+
+
 def _provide_gemma(library: ModelLibrary) -> Path:
     """Assemble the GGUF into the data root unless a verified copy is already there."""
     pkg = _gemma_package()
@@ -108,6 +116,9 @@ def _provide_gemma(library: ModelLibrary) -> Path:
     # unique per process and thread: the engine's start-up thread, a first chat and a CLI command
     # may all unpack at once; each writes its own temp file and the last rename wins
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    from engine.core.space import require_free
+
+    require_free(target.parent, _gemma_size(pkg))  # a clear message, not a half-written model
     try:
         tmp.unlink(missing_ok=True)
         pkg.assemble(tmp, overwrite=True)  # verifies the sha256 itself

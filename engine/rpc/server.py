@@ -258,6 +258,12 @@ class Dispatcher:
         except HearthError as exc:
             self._error(request_id, exc.code, exc.message, exc.data)
         except Exception as exc:
+            from engine.core.space import as_user_error, is_disk_full
+
+            if is_disk_full(exc):
+                full = as_user_error(exc)
+                self._error(request_id, full.code, full.message, None)
+                return
             log.exception("method %s failed", entry.name)
             self._error(
                 request_id,

@@ -63,3 +63,16 @@ def native_print(ctx):
 def announces(ctx):
     """A worker job whose kind says the library changed when it ends."""
     return {}
+
+
+def _write_to_a_full_disk(ctx):
+    """Raise what a write raises on a full disk, naming a file in the data folder."""
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device", str(ctx.services.root / "x.bin"))
+
+
+job_kind("test.disk_full", title="Writes to a full disk")(_write_to_a_full_disk)
+job_kind("test.disk_full_worker", title="Writes to a full disk", subprocess=True)(
+    _write_to_a_full_disk
+)

@@ -113,7 +113,7 @@ def test_full_disk_during_copy_leaves_nothing(services, tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "write_chunk", full_disk)
     with pytest.raises(UserError) as info:
         services.library.import_model(source, ctx=SimpleContext())
-    assert "disk is full" in info.value.message
+    assert "is full" in info.value.message and "move the data folder" in info.value.message
     assert chunks  # it failed mid-copy, after the first chunk
     assert services.library.list() == []
     assert _leftovers(services) == []
