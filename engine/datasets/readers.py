@@ -218,14 +218,19 @@ def _jsonl_items(source: Source) -> Iterator[Item]:
             continue
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             yield Item(n, error=f"not valid JSON ({_json_reason(exc)})")
             continue
         row, error = _as_row(value)
         yield Item(n, row=row, error=error)
 
 
-def _json_reason(exc: ValueError) -> str:
+_TOO_DEEP = "nested deeper than Hearth reads, about 1,000 levels of [ and {"
+
+
+def _json_reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return _TOO_DEEP
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at column {exc.colno}"
     return str(exc)
@@ -253,13 +258,13 @@ def _json_is_lines(source: Source) -> bool:
         return False
     try:
         json.JSONDecoder().raw_decode(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False  # a big first object cut by the head; read it as one document
     first_line = head.split("\n", 1)[0].strip()
     try:
         json.loads(first_line)
         return "\n" in head.strip()
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -275,6 +280,8 @@ def _json_items(source: Source) -> Iterator[Item]:
             doc, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise _json_abort(source, exc) from None
+        except RecursionError:
+            raise _too_deep(source) from None
         items = _list_in(doc)
         if items is None:
             row, error = _as_row(doc)
@@ -296,6 +303,8 @@ def _json_items(source: Source) -> Iterator[Item]:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise _json_abort(source, exc) from None
+        except RecursionError:
+            raise _too_deep(source) from None
         row, error = _as_row(value)
         yield Item(line, row=row, error=error)
         pos = _skip_ws(text, end)
@@ -310,6 +319,13 @@ def _json_items(source: Source) -> Iterator[Item]:
             "is damaged. Fix it, or save it as JSONL so bad lines can be skipped."
         )
     raise UserError(f"{source.path.name}: the JSON array never ends; the file is cut short.")
+
+
+def _too_deep(source: Source) -> UserError:
+    return UserError(
+        f"{source.path.name} is {_TOO_DEEP}; nothing was imported. Flatten the data, or save "
+        "it as JSONL so such rows can be skipped."
+    )
 
 
 def _json_abort(source: Source, exc: json.JSONDecodeError) -> UserError:
@@ -408,10 +424,10 @@ def _unique_names(names: list[str]) -> list[str]:
 # Bounds on what a small columnar file may unpack to. A row group's declared size is checked up
 # front; dictionary and run-length encoding can still make one short value stand for millions of
 # rows, so what is actually read is counted too: past UNPACK_FLOOR_BYTES, more than
-# MAX_UNPACK_RATIO times the file's size is refused as a bomb. Batches of 256 rows keep what is
+# MAX_UNPACK_RATIO times the file's size is refused as a bomb. Batches of 64 rows keep what is
 # held at once small.
 MAX_ROW_GROUP_BYTES = 512 * 2**20
-UNPACK_FLOOR_BYTES = 2**30
+UNPACK_FLOOR_BYTES = 256 * 2**20
 MAX_UNPACK_RATIO = 1000
 
 
@@ -448,7 +464,7 @@ def _parquet_items(source: Source) -> Iterator[Item]:
     source._pos = lambda: done
     n = unpacked = 0
     file_bytes = source.path.stat().st_size
-    for batch in pf.iter_batches(batch_size=256):
+    for batch in pf.iter_batches(batch_size=64):
         unpacked += batch.nbytes
         _check_unpacked(source, unpacked, file_bytes)
         for row in batch.to_pylist():

@@ -54,13 +54,17 @@ _SCOPES = {"ul", "ol", "dl", "table", "body", "html", "div", "section", "article
 _SPACE = re.compile(r"\s+")
 
 
+MAX_DEPTH = 200  # elements nested deeper are flattened into their ancestor at this depth
+
+
 class Node:
-    __slots__ = ("attrs", "children", "parent", "tag")
+    __slots__ = ("attrs", "children", "depth", "parent", "tag")
 
     def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
         self.tag = tag
         self.attrs = attrs
         self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
         self.children: list[Node | str] = []
 
     def text_length(self) -> int:
@@ -83,6 +87,10 @@ class _TreeBuilder(HTMLParser):
             node = node.parent  # type: ignore[assignment]
         if target is not None:
             self.current = target.parent or self.root
+        if self.current.depth >= MAX_DEPTH:
+            # Real pages nest a few dozen deep; a page nested 100,000 deep is built to exhaust
+            # whatever walks it. Its deeper tags are dropped, their text kept where they are.
+            return
         node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
         self.current.children.append(node)
         if tag not in VOID:

@@ -101,3 +101,11 @@ def test_limits_are_collection_settings_and_ingest_lists_the_bomb_as_failed(hear
     failed = {item["file"].rsplit("/", 1)[-1]: item["reason"] for item in out["failed"]}
     assert list(failed) == ["bomb.docx"] and "max_ratio" in failed["bomb.docx"]
     assert len(out["indexed"]) == 1
+
+
+def test_html_nested_beyond_any_real_page_is_read_flat(tmp_path):
+    """200,000 nested <div>s once ended the ingest with a RecursionError (an internal error)."""
+    path = tmp_path / "deep.html"
+    path.write_text("<div>" * 200_000 + "the words" + "</div>" * 200_000 + "<p>after</p>", encoding="utf-8")  # fmt: skip
+    text = " ".join(b.text for b in open_document(path).blocks())
+    assert "the words" in text and "after" in text
