@@ -57,6 +57,20 @@ class Engine:
             self.notes.append(msg)
         raise AssertionError(f"no answer to {method} in {timeout} s")
 
+    def send(self, method: str, params: dict[str, Any]) -> int:
+        """Send a request without waiting for its answer; returns its id."""
+        self.next_id += 1
+        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+        return self.next_id
+
+    def read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("the engine ended")
+        return json.loads(line)
+
     def kill(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
@@ -65,6 +79,15 @@ class Engine:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@pytest.fixture
+def gemma_id(services, hearth_home, tmp_path_factory) -> str:  # noqa: F811
+    """The bundled Gemma, linked into the data root (not unpacked again)."""
+    from tests.engine.runtimes.fixtures import bundled_home
+
+    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    return next(m["id"] for m in services.library.ensure_bundled() if m["role"] == "llm")
 
 
 @pytest.fixture
