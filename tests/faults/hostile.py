@@ -7,6 +7,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from tests.engine.documents.test_limits import bomb_docx
 
@@ -51,14 +52,22 @@ def documents(folder: Path) -> list[str]:
             "truncated.docx", "empty.pdf", "binary.txt", "blank-pages.pdf", "self-link.txt"]  # fmt: skip
 
 
+def one_value_many_times(size: int, rows: int) -> Any:
+    """A table whose ``text`` column is one ``size``-byte string ``rows`` times, built as a
+    dictionary column so the test itself never holds the expanded rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    column = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["a" * size]))  # fmt: skip
+    return pa.table({"text": column})
+
+
 def datasets(folder: Path) -> dict[str, str]:
     """Files for ``data import``: name -> a word its refusal must contain."""
     folder.mkdir(parents=True, exist_ok=True)
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist([{"text": "a" * 2**20}] * 1200), folder / "bomb.parquet",
-                   compression="zstd")  # fmt: skip
+    pq.write_table(one_value_many_times(2**20, 1200), folder / "bomb.parquet", compression="zstd")
     whole = (folder / "bomb.parquet").read_bytes()
     (folder / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
     (folder / "json-named.parquet").write_text('{"text": "hello"}\n', encoding="utf-8")

@@ -262,8 +262,9 @@ def test_columnar_files_that_unpack_too_far_are_refused(services, ctx, tmp_path,
     pq.write_table(pa.Table.from_pylist(mixed), tmp_path / "wide.parquet", use_dictionary=False)
     with pytest.raises(UserError, match=r"row group 1 of 1 unpacks to \d+ MB.*row_group_size"):
         _import(services, ctx, tmp_path / "wide.parquet")
-    rows = [{"text": "a" * 2**20} for _ in range(600)]  # one 1 MB value, 600 times
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bomb.parquet", compression="zstd")
+    from tests.faults.hostile import one_value_many_times
+
+    pq.write_table(one_value_many_times(2**20, 600), tmp_path / "bomb.parquet", compression="zstd")
     assert (tmp_path / "bomb.parquet").stat().st_size < 100_000
     with pytest.raises(UserError, match="decompression bomb"):
         _import(services, ctx, tmp_path / "bomb.parquet")
