@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import wheel_guard
 from desktop.engine_client import EngineClient, EngineState
 from desktop.format import human_bytes
 from desktop.panels import PanelSpec, panels
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
+        self.wheel_guard = wheel_guard.install(self)  # the wheel scrolls forms, not their fields
         self.setWindowTitle("Hearth")
         self.setWindowIcon(app_icon())
         self.settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)

@@ -121,10 +121,35 @@ class FilesModel(RecordTableModel):
         return None
 
 
+SCORE_NAMES = {  # what a hit's score is, by retrieval mode: (column title, what it means)
+    "hybrid": ("Fused score", "Reciprocal-rank fusion of the dense and BM25 rankings: a rank "
+               "score, not a similarity; higher ranks first (hover a row for both parts)"),
+    "dense": ("Similarity", "Cosine similarity of the query's and the chunk's embeddings, "
+              "from -1 to 1; above the collection's relevance threshold"),
+    "bm25": ("BM25", "Keyword relevance (BM25): grows with rare query words in the chunk; "
+             "not comparable across queries"),
+}  # fmt: skip
+
+
 class HitsModel(RecordTableModel):
-    """Search results (``docs.search`` hits), ranked."""
+    """Search results (``docs.search`` hits), ranked; the score column is named for the mode
+    that produced them."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("#", "Score", "File", "Page", "Heading", "Text")
+    mode: str | None = None
+
+    def set_mode(self, mode: str | None) -> None:
+        self.mode = mode
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 1, 1)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:
+        named = SCORE_NAMES.get(self.mode or "")
+        if named and section == 1 and orientation == Qt.Orientation.Horizontal:
+            if role == DISPLAY:
+                return named[0]
+            if role == TOOLTIP:
+                return named[1]
+        return super().headerData(section, orientation, role)
 
     def row_of(self, record_id: str) -> int:
         return next((i for i, r in enumerate(self._rows) if r.get("id") == record_id), -1)

@@ -198,6 +198,7 @@ class SearchPane(QWidget):
     def _show(self, result: dict[str, Any], _seconds: float) -> None:
         self.result = result
         hits = result.get("results") or []
+        self.model.set_mode(result.get("mode"))
         self.model.set_records(hits)
         if hits:
             self.table.selectRow(0)

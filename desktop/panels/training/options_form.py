@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.labels import choice_label, field_label
+
 AUTO = "auto"
 GROUP_TITLES = {
     "lora": "LoRA adapter",
@@ -33,10 +35,6 @@ GROUP_TITLES = {
     "data": "Data",
     "eval": "Evaluation",
 }
-
-
-def label_of(name: str) -> str:
-    return name.replace("_", " ").capitalize()
 
 
 def decimals_for(default: float, low: float) -> int:
@@ -75,11 +73,11 @@ class FieldEditor(QWidget):
         if choices:
             combo = QComboBox()
             for choice in choices:
-                combo.addItem(str(choice), choice)
+                combo.addItem(choice_label(choice), choice)
             combo.currentIndexChanged.connect(lambda _i: self.sig_changed.emit())
             return combo
         if self.kind == "bool":
-            box = QCheckBox(label_of(self.name))
+            box = QCheckBox(field_label(self.name))
             box.toggled.connect(lambda _b: self.sig_changed.emit())
             return box
         if self.kind == "int":
@@ -184,7 +182,7 @@ class OptionsForm(QWidget):
                 continue
             group = field.get("group") or "other"
             if group not in forms:
-                box = QGroupBox(GROUP_TITLES.get(group, label_of(group)))
+                box = QGroupBox(GROUP_TITLES.get(group, field_label(group)))
                 box.setCheckable(True)  # unchecking folds the group away
                 box.setChecked(True)
                 content = QWidget()
@@ -201,7 +199,7 @@ class OptionsForm(QWidget):
             editor = FieldEditor(field)
             editor.sig_changed.connect(self.sig_changed.emit)
             self.editors[field["name"]] = editor
-            label = QLabel("" if editor.kind == "bool" else label_of(field["name"]) + " ?")
+            label = QLabel("" if editor.kind == "bool" else field_label(field["name"]) + " ?")
             label.setToolTip(field.get("help") or "")
             forms[group].addRow(label, editor)
 

@@ -191,7 +191,7 @@ class PlanView(QWidget):
         template_name = template.get("name") if isinstance(template, dict) else template
         lines = [
             f"<b>Data: {data.get('name') or '?'}</b> ({data.get('format') or '?'}, "
-            f"{data.get('source') or 'dataset'})",
+            f"{_source_words(data.get('source'))})",
             f"{data.get('train_rows', '–')} training rows, "
             f"{data.get('validation_rows', '–')} validation rows, "
             f"{data.get('checked_rows', '–')} checked",
@@ -216,3 +216,21 @@ class PlanView(QWidget):
     def show_data_error(self, text: str) -> None:
         self.data_label.setStyleSheet("color: #b3261e;")
         self.data_label.setText(f"<b>Data check failed:</b> {text}")
+
+
+def _source_words(source: Any) -> str:
+    """Where the rows come from, in words: "version 2, split train" (the engine sends a dict)."""
+    if isinstance(source, str) and source:
+        return source
+    if not isinstance(source, dict):
+        return "dataset"
+    parts = []
+    if source.get("path") and not source.get("dataset_id"):
+        parts.append(f"file {str(source['path']).rsplit('/', 1)[-1]}")
+    if source.get("version") is not None:
+        parts.append(f"version {source['version']}")
+    if source.get("split"):
+        parts.append(f"split {source['split']}")
+    if source.get("validation_split"):
+        parts.append(f"validation from split {source['validation_split']}")
+    return ", ".join(parts) or "dataset"
