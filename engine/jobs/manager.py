@@ -43,11 +43,14 @@ class RunningJob:
         self.cancel_event = threading.Event()
         self._last_report = 0.0
         self._pending: tuple[float | None, str | None] | None = None
+        self.final_message: str | None = None  # the message that came with progress 1.0
 
     # JobContext ---------------------------------------------------------------------------
     def progress(self, fraction: float | None, message: str | None = None) -> None:
         if fraction is not None:
             fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction == 1.0 and message:
+            self.final_message = message  # what the job says it did ("9 indexed, 1 failed")
         now = time.monotonic()
         if now - self._last_report < _PROGRESS_EVERY_S and fraction != 1.0:
             self._pending = (fraction, message)
@@ -305,7 +308,7 @@ class JobManager:
             self._end(job, "failed", error=msg, message="Failed.")
         else:
             job.flush()
-            self._end(job, "succeeded", result=result, message="Done.")
+            self._end(job, "succeeded", result=result, message=job.final_message or "Done.")
 
     def _end(
         self,

@@ -104,15 +104,38 @@ def _listen(ctx: WorkerContext) -> None:
     timer.start()
 
 
+def _warnings_to_file() -> None:
+    """Python warnings raised by libraries in a job go to ``logs/worker.log``, not to the job."""
+    from engine.core.paths import data_root_path
+
+    logging.captureWarnings(True)
+    captured = logging.getLogger("py.warnings")
+    captured.propagate = False
+    try:
+        folder = data_root_path() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(folder / "worker.log", encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(message)s"))
+    captured.addHandler(handler)
+
+
 def main() -> int:
     proto_fd = os.dup(1)
     os.dup2(2, 1)
     channel = _Channel(proto_fd)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The job's log is what the job says; libraries' progress bars and warnings are not (they
+    # go to logs/worker.log). The worker's stderr stays for what explains a crash.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    _warnings_to_file()
     import faulthandler
 
     faulthandler.enable(file=sys.stderr)

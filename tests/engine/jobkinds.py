@@ -76,3 +76,17 @@ job_kind("test.disk_full", title="Writes to a full disk")(_write_to_a_full_disk)
 job_kind("test.disk_full_worker", title="Writes to a full disk", subprocess=True)(
     _write_to_a_full_disk
 )
+
+
+@job_kind("test.noisy", title="A job whose libraries chatter", subprocess=True)
+def noisy(ctx):
+    """A library warning and a tqdm bar, then the job's own line."""
+    import warnings
+
+    from tqdm import tqdm
+
+    warnings.warn("a library's deprecation notice", FutureWarning, stacklevel=1)
+    for _ in tqdm(range(3), desc="Loading weights"):
+        pass
+    ctx.log("the job's own line")
+    return {"ok": True}

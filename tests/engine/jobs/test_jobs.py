@@ -30,6 +30,9 @@ def test_thread_job_succeeds_with_progress_metrics_and_result(services):
     assert done["state"] == "succeeded"
     assert done["result"] == {"counted": 5, "attempt": 1}
     assert done["progress"] == 1.0 and done["finished_at"] >= done["started_at"]
+    assert done["message"] == "step 5/5"  # what the job said at 1.0, not a bare "Done."
+    ended = [p for m, p in services.events if m == "job.progress" and p.get("kind") == "end"]
+    assert ended[-1]["message"] == "step 5/5"
     metrics = services.jobs.store.metrics(job["id"])
     assert [m["value"] for m in metrics] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert any(m == "job.metrics" for m, _ in services.events)
@@ -207,3 +210,12 @@ def test_worker_jobs_announce_their_changes_from_the_engine(services):
     job = services.jobs.wait(services.jobs.start("test.changes", {})["id"], 60)
     assert job["state"] == "succeeded"
     assert ("models.changed", {}) in services.events
+
+
+def test_a_workers_log_holds_the_job_and_not_library_noise(services, hearth_home):
+    job = services.jobs.wait(services.jobs.start("test.noisy", {})["id"], 60)
+    assert job["state"] == "succeeded", job
+    lines = [r["message"] for r in services.db().execute("SELECT message FROM job_log WHERE job_id = ?", (job["id"],))]  # fmt: skip
+    assert "the job's own line" in lines
+    assert not any("Loading weights" in line or "FutureWarning" in line for line in lines), lines
+    assert "a library's deprecation notice" in (hearth_home / "logs" / "worker.log").read_text()
