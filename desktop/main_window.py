@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -156,6 +157,14 @@ class EngineBanner(QFrame):
             self.title.setText(
                 "<b>The engine was restarted after a crash.</b> Jobs that were running show as interrupted in Activity."
             )
+
+
+def first_size(screen_w: int, screen_h: int) -> tuple[int, int]:
+    """The window's size on first start: 80% of the screen's free area, at least 1100 x 700
+    where the screen has room for it, never more than the screen."""
+    width = min(screen_w, max(1100, int(screen_w * 0.8)))
+    height = min(screen_h, max(700, int(screen_h * 0.8)))
+    return width, height
 
 
 class MainWindow(QMainWindow):
@@ -373,10 +382,17 @@ class MainWindow(QMainWindow):
 
     def _restore(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1180, 720)
+        screen = self.screen() or QApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else None
+        if geometry is None or not self.restoreGeometry(geometry):
+            size = first_size(available.width(), available.height()) if available else (1180, 720)
+            self.resize(*size)
+            if available is not None:  # centred on the screen it opens on
+                self.move(
+                    available.center().x() - size[0] // 2, available.center().y() - size[1] // 2
+                )
+        elif available is not None and not available.intersects(self.frameGeometry()):
+            self.move(available.topLeft())  # saved on a screen that is gone
         last = self.settings.value("window/panel", "", type=str)
         self.sidebar.setCurrentRow(self.panel_ids().index(last) if last in self.panels else 0)
 

@@ -211,3 +211,12 @@ def test_other_panels_open_their_models_in_evaluate(qtbot, window):
     assert window.current_panel_id() == "evaluate"
     qtbot.waitUntil(lambda: panel.models.count() > 0, timeout=5000)
     qtbot.waitUntil(lambda: panel.ticked_models() == ["gemma-1"], timeout=5000)
+
+
+def test_first_start_sizes_the_window_for_the_screen():
+    from desktop.main_window import first_size
+
+    assert first_size(1600, 1000) == (1280, 800)  # it once opened at 1024 x 625 here
+    assert first_size(2560, 1440) == (2048, 1152)
+    assert first_size(1366, 768) == (1100, 700)
+    assert first_size(1024, 600) == (1024, 600)  # never more than the screen
