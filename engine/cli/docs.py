@@ -36,8 +36,9 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--api-key", help="API key for the Qdrant server")
     from engine.documents.settings import CollectionSettings
 
-    limits = tuple(d["name"] for d in CollectionSettings.describe() if d["group"] == "limits")
-    CollectionSettings.add_arguments(a, skip=tuple(d["name"] for d in CollectionSettings.describe() if d["name"] not in limits))  # fmt: skip
+    described = CollectionSettings.describe()
+    limits = tuple(d["name"] for d in described if d["group"] == "limits")
+    CollectionSettings.add_arguments(a, skip=tuple(d["name"] for d in described if d["name"] not in limits))  # fmt: skip
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_create, limit_names=limits)
 

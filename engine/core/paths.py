@@ -41,9 +41,9 @@ def data_root() -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            from engine.core.space import full_message
+        from engine.core.space import full_message, is_disk_full
 
+        if is_disk_full(exc):
             raise UserError(full_message(root)) from exc
         hint = (
             "set HEARTH_HOME to a folder you can write to"
@@ -70,9 +70,9 @@ def config_dir() -> Path:
 
 def describe_os_error(exc: OSError, what: str) -> str:
     """A one-line, actionable message for an OSError that happened while doing ``what``."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        from engine.core.space import full_message
+    from engine.core.space import full_message, is_disk_full
 
+    if is_disk_full(exc):
         where = Path(exc.filename) if isinstance(exc.filename, str) else data_root_path()
         return f"While {what}: {full_message(where)}"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

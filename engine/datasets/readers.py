@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import UserError
+from engine.datasets.columnar import hf_arrow_files, hf_items, parquet_items
 from engine.datasets.decoding import (
     _ascii_compatible,
     replaced_bytes,
     set_replaced_bytes,
     sniff_encoding,
 )
+from engine.datasets.items import Item
 
 KINDS = ("jsonl", "json", "csv", "parquet", "hf", "text")
 TEXT_MODES = ("paragraph", "line", "document")
@@ -52,13 +54,6 @@ csv.field_size_limit(1 << 30)
 
 
 @dataclass
-class Item:
-    line: int | None
-    row: dict[str, Any] | None = None
-    error: str | None = None
-
-
-@dataclass
 class Source:
     """An opened source of raw rows."""
 
@@ -78,8 +73,8 @@ class Source:
             "jsonl": _jsonl_items,
             "json": _json_items,
             "csv": _csv_items,
-            "parquet": _parquet_items,
-            "hf": _hf_items,
+            "parquet": parquet_items,
+            "hf": hf_items,
             "text": _text_items,
         }[self.kind]
         yield from reader(self)
@@ -421,72 +416,6 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-# Bounds on what a small columnar file may unpack to. A row group's declared size is checked up
-# front; dictionary and run-length encoding can still make one short value stand for millions of
-# rows, so what is actually read is counted too: past UNPACK_FLOOR_BYTES, more than
-# MAX_UNPACK_RATIO times the file's size is refused as a bomb. Batches of 64 rows keep what is
-# held at once small.
-MAX_ROW_GROUP_BYTES = 512 * 2**20
-UNPACK_FLOOR_BYTES = 256 * 2**20
-MAX_UNPACK_RATIO = 1000
-
-
-def _dense(batch: Any) -> Any:
-    """``batch`` with dictionary columns decoded: what its rows really take (one 1 MB value
-    standing for 64 rows is 64 MB once they are rows)."""
-    import pyarrow as pa
-
-    if not any(pa.types.is_dictionary(f.type) for f in batch.schema):
-        return batch
-    columns = [
-        c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
-def _check_unpacked(source: Source, unpacked: int, file_bytes: int) -> None:
-    if unpacked > UNPACK_FLOOR_BYTES and unpacked > MAX_UNPACK_RATIO * max(1, file_bytes):
-        raise UserError(
-            f"{source.path.name} unpacks to more than {MAX_UNPACK_RATIO} times its "
-            f"{file_bytes:,} bytes on disk (past {unpacked // 2**20:,} MB): a decompression bomb, "
-            "or a file to check; nothing was imported."
-        )
-
-
-def _parquet_items(source: Source) -> Iterator[Item]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(source.path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"{source.path.name} is not a readable Parquet file ({exc}).") from None
-    meta = pf.metadata
-    for i in range(meta.num_row_groups):
-        unpacked = meta.row_group(i).total_byte_size
-        if unpacked > MAX_ROW_GROUP_BYTES:
-            raise UserError(
-                f"{source.path.name}: row group {i + 1} of {meta.num_row_groups} unpacks to "
-                f"{unpacked // 2**20:,} MB, more than Hearth reads at once "
-                f"({MAX_ROW_GROUP_BYTES // 2**20} MB); write the file again with smaller row "
-                "groups (pyarrow.parquet.write_table(..., row_group_size=10_000))."
-            )
-    total = max(1, meta.num_rows)
-    done = 0
-    source._size = total
-    source._pos = lambda: done
-    n = unpacked = 0
-    file_bytes = source.path.stat().st_size
-    for batch in pf.iter_batches(batch_size=64):
-        batch = _dense(batch)
-        unpacked += batch.nbytes
-        _check_unpacked(source, unpacked, file_bytes)
-        for row in batch.to_pylist():
-            n += 1
-            yield Item(n, row=row)
-        done = n
-
-
 def _open_hf_folder(path: Path, split: str | None) -> Source:
     if (path / "dataset_dict.json").exists():
         try:
@@ -503,54 +432,13 @@ def _open_hf_folder(path: Path, split: str | None) -> Source:
         source = _open_hf_folder(path / chosen, None)
         source.splits, source.split, source.path = splits, chosen, path
         return source
-    files = _hf_arrow_files(path)
+    files = hf_arrow_files(path)
     if not files:
         raise UserError(
             f"{path} is a folder but not a saved Hugging Face dataset (no dataset_info.json, "
             "state.json or .arrow files); import the files inside it instead."
         )
     return Source(path, "hf", split=split, hf_dir=path, _size=sum(f.stat().st_size for f in files))
-
-
-def _hf_arrow_files(folder: Path) -> list[Path]:
-    state = folder / "state.json"
-    if state.exists():
-        try:
-            names = [f["filename"] for f in json.loads(state.read_text("utf-8"))["_data_files"]]
-            return [folder / n for n in names]
-        except (ValueError, KeyError, TypeError):
-            pass
-    return sorted(folder.glob("*.arrow"))
-
-
-def _hf_items(source: Source) -> Iterator[Item]:
-    import pyarrow as pa
-
-    folder = source.hf_dir
-    files = [source.path] if folder is None else _hf_arrow_files(folder)
-    done = 0
-    source._pos = lambda: done
-    n = 0
-    for path in files:
-        try:
-            mm = pa.memory_map(str(path))
-            try:
-                reader: Any = pa.ipc.open_stream(mm)
-                batches = iter(reader)
-            except pa.ArrowInvalid:
-                reader = pa.ipc.open_file(mm)
-                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise UserError(f"{path.name} is not a readable Arrow file ({exc}).") from None
-        file_bytes, unpacked = path.stat().st_size, 0
-        for batch in batches:
-            batch = _dense(batch)
-            unpacked += batch.nbytes
-            _check_unpacked(source, unpacked, file_bytes)
-            for row in batch.to_pylist():
-                n += 1
-                yield Item(n, row=row)
-        done += file_bytes
 
 
 def _text_items(source: Source) -> Iterator[Item]:

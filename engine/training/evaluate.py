@@ -13,7 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from engine.core.errors import UserError
+from engine.core.errors import NotFoundError, UserError
 from engine.evaluation.scoring import perplexity
 from engine.training.data import IGNORE, Example, collate
 
@@ -232,7 +232,7 @@ def record_in_evaluations(services: Services, run: dict[str, Any], base: dict[st
     if target.get("model_id"):
         try:
             tuned_name = services.library.get(target["model_id"])["name"]
-        except Exception:  # the export was deleted since: keep the run's name
+        except NotFoundError:  # the export was deleted since: keep the run's name
             pass
     dataset = run["dataset"].get("name") or run["dataset"]["ref"]
     split = run["dataset"].get("validation_split")

@@ -40,17 +40,11 @@ class Engine:
         self.notes: list[dict[str, Any]] = []
 
     def call(self, method: str, params: dict[str, Any], timeout: float = 60.0) -> Any:
-        self.next_id += 1
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-        self.proc.stdin.flush()
+        request_id = self.send(method, params)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"the engine ended while answering {method}")
-            msg = json.loads(line)
-            if msg.get("id") == self.next_id:
+            msg = self.read()
+            if msg.get("id") == request_id:
                 if "error" in msg:
                     raise AssertionError(f"{method}: {msg['error']}")
                 return msg["result"]

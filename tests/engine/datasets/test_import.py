@@ -254,10 +254,10 @@ def test_columnar_files_that_unpack_too_far_are_refused(services, ctx, tmp_path,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.datasets import readers
+    from engine.datasets import columnar
 
-    monkeypatch.setattr(readers, "MAX_ROW_GROUP_BYTES", 4 * 2**20)
-    monkeypatch.setattr(readers, "UNPACK_FLOOR_BYTES", 8 * 2**20)
+    monkeypatch.setattr(columnar, "MAX_ROW_GROUP_BYTES", 4 * 2**20)
+    monkeypatch.setattr(columnar, "UNPACK_FLOOR_BYTES", 8 * 2**20)
     mixed = [{"text": f"{i}" * 2**18} for i in range(30)]  # 30 distinct values: no dictionary
     pq.write_table(pa.Table.from_pylist(mixed), tmp_path / "wide.parquet", use_dictionary=False)
     with pytest.raises(UserError, match=r"row group 1 of 1 unpacks to \d+ MB.*row_group_size"):
