@@ -1,4 +1,5 @@
-"""``MainWindow``: the sidebar of registered panels, the engine banner, and the status bar.
+"""``MainWindow``: the menu bar, the sidebar of registered panels, the engine banner, and the
+status bar.
 
 The banner appears when the engine dies or hangs, with the log tail (and the native crash
 text, if any) and what Hearth is doing about it; the status bar shows the engine state, the
@@ -33,7 +34,9 @@ from PySide6.QtWidgets import (
 from desktop import wheel_guard
 from desktop.engine_client import EngineClient, EngineState
 from desktop.format import human_bytes
+from desktop.menus import MenuBar
 from desktop.panels import PanelSpec, panels
+from desktop.preferences import apply_theme, saved_theme
 from desktop.widgets import app_icon, themed_icon
 
 STATUS_POLL_MS = 3000
@@ -201,6 +204,8 @@ class MainWindow(QMainWindow):
                     activated=lambda i=index: self.sidebar.setCurrentRow(i),
                 )
         self.sidebar.currentRowChanged.connect(self._show_panel)
+        self.menus = MenuBar(self)
+        apply_theme(saved_theme(self.settings))
 
         self.banner = EngineBanner(client)
         body = QHBoxLayout()

@@ -17,6 +17,7 @@ attempt). ``result["json"]`` reports the parsed value and whether it is valid.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from engine.chat.context import FittedPrompt, check_messages, fit
 from engine.chat.params import ChatParams
 from engine.chat.schema import instruction, parse_reply, validate
 from engine.chat.templates import ChatTemplate, resolve
-from engine.core.errors import UserError
+from engine.core.errors import NotFoundError, UserError
 from engine.runtimes.base import Runtime
 
 if TYPE_CHECKING:
@@ -35,15 +36,25 @@ OnDelta = Callable[[str], None]
 
 
 def default_model_id(services: Services) -> str:
-    """The bundled Gemma if present, else the first chat model in the library."""
+    """The user's preferred model (``prefs set default_model``) while it is usable, else the
+    bundled Gemma with the starter adapter, else the bare bundled Gemma (the user removed the
+    adapter), else the first chat model in the library."""
+    from engine.core.preferences import Preferences
+
+    preferred = Preferences(services).get()["default_model"]
+    if preferred:
+        with contextlib.suppress(NotFoundError):  # removed since: the usual default then
+            if not services.library.get(preferred)["missing"]:
+                return preferred
     problem = None
     try:
         bundled = services.library.ensure_bundled()
     except UserError as exc:  # e.g. a full disk while unpacking it: said below if nothing else
         bundled, problem = [], exc
-    for model in bundled:
-        if model["role"] == "llm":
-            return model["id"]
+    for role in ("adapter", "llm"):
+        for model in bundled:
+            if model["role"] == role and not model["missing"]:
+                return model["id"]
     for model in services.library.list():
         if model["role"] == "llm" and not model["missing"]:
             return model["id"]

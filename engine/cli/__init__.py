@@ -2,6 +2,7 @@
 
     hearth-engine serve                  JSON-RPC on stdio (what the desktop app starts)
     hearth-engine doctor [--json]        versions, data root, devices, runtimes
+    hearth-engine prefs [set NAME VALUE | reset NAME] [--json]   default model, CPU threads
     hearth-engine models list|import|inspect|rename|remove|convert [--json]
     hearth-engine jobs list|show|cancel|resume|log [--json]
     hearth-engine chat "prompt" [--model ID] [--system S] [--max-tokens N] ... [--json]
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         evaluate,
         jobs,
         models,
+        prefs,
         presets,
         prune,
         train,
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve JSON-RPC on stdin/stdout (used by the desktop app)")
     serve.set_defaults(func=lambda _args: _serve())
     doctor.add_parser(sub)
+    prefs.add_parser(sub)
     models.add_parser(sub)
     jobs.add_parser(sub)
     chat.add_parser(sub)

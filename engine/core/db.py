@@ -207,6 +207,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE conversations ADD COLUMN collections TEXT NOT NULL DEFAULT '[]';
     """,
+    # 6 -> 7: the user's preferences (engine.core.preferences), one JSON value per key
+    """
+    CREATE TABLE preferences (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,7 +1,8 @@
 """The data root and how files in it are written.
 
 Everything Hearth keeps lives under one folder: ``platformdirs.user_data_dir("Hearth")``,
-or ``$HEARTH_HOME`` when set (portable installs and tests). Writes that matter go through
+the folder the user chose in the app's Preferences, or ``$HEARTH_HOME`` when set (portable
+installs and tests). Writes that matter go through
 ``atomic_write_*`` or ``atomic_copy`` so a crash or a full disk never leaves a half file
 under the final name.
 """
@@ -24,9 +25,11 @@ _COPY_CHUNK = 8 * 1024 * 1024
 
 
 def data_root_path() -> Path:
-    """Where the data root is (``HEARTH_HOME``, else the OS's per-user data folder); not created."""
-    env = os.environ.get("HEARTH_HOME")
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("Hearth", appauthor=False))  # fmt: skip
+    """Where the data root is (``HEARTH_HOME``, else the folder chosen in the app's Preferences,
+    else the OS's per-user data folder: ``hearth_common.location``); not created."""
+    from hearth_common.location import data_folder
+
+    return data_folder()
 
 
 def data_root() -> Path:
@@ -48,7 +51,8 @@ def data_root() -> Path:
         hint = (
             "set HEARTH_HOME to a folder you can write to"
             if env
-            else "check the folder's permissions or set HEARTH_HOME to another folder"
+            else "check the folder's permissions, or choose another data folder (the app's "
+            "Preferences, or HEARTH_HOME)"
         )
         raise UserError(
             f"Hearth cannot write to its data folder {root} ({exc.strerror or exc}); {hint}."

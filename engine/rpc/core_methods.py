@@ -49,3 +49,23 @@ def status(ctx: RequestContext) -> dict[str, Any]:
         "ram": devices.ram(),
         "running_jobs": ctx.services.jobs.running(),
     }
+
+
+@method("prefs.get")
+def prefs_get(ctx: RequestContext) -> dict[str, Any]:
+    """The user's preferences (None: the engine's choice) and what each one means."""
+    from engine.core.preferences import Preferences
+
+    prefs = Preferences(ctx.services)
+    return {"preferences": prefs.get(), "describe": prefs.describe()}
+
+
+@method("prefs.set")
+def prefs_set(ctx: RequestContext, values: dict) -> dict[str, Any]:
+    """Change preferences (None resets one); the models loaded with old threads reload on use."""
+    from engine.core.preferences import Preferences
+
+    prefs = Preferences(ctx.services)
+    prefs.update(values)
+    ctx.notify("prefs.changed", {})
+    return {"preferences": prefs.get(), "describe": prefs.describe()}

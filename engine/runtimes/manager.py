@@ -117,6 +117,13 @@ class RuntimeManager:
         self._last_used: dict[str, float] = {}
         self._unload_requested: set[str] = set()
 
+    def settings_of(self, model_id: str) -> dict[str, Any]:
+        """The model's own settings over the user's preferences (threads)."""
+        from engine.core.preferences import Preferences
+
+        threads = Preferences(self.services).get()["threads"]
+        return {**({"n_threads": threads} if threads else {}), **self.settings.get(model_id)}
+
     # ---- use -----------------------------------------------------------------------------
     @contextmanager
     def use(self, model_id: str) -> Iterator[Runtime]:
@@ -129,7 +136,7 @@ class RuntimeManager:
     def acquire(self, model_id: str) -> Runtime:
         """The loaded runtime of ``model_id`` (loading it if needed), marked busy until ``release``."""
         model = self.services.library.get(model_id)
-        settings = self.settings.get(model_id)
+        settings = self.settings_of(model_id)
         kind = choose_runtime(model, settings)
         wanted = self._build(model, settings, kind)
         runtime = self._take_loaded(model_id, wanted)

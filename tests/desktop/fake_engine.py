@@ -31,6 +31,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 MODE = os.environ.get("FAKE_ENGINE_MODE", "normal")
 EMPTY = os.environ.get("FAKE_ENGINE_EMPTY") == "1"
+PREFS: dict = {}  # prefs.set values, checked by the engine's own PreferenceValues
 lock = threading.Lock()
 cancelled: set = set()
 
@@ -251,6 +252,18 @@ def main() -> int:
             from training import fake_train
 
             reply(rid, {"models": [] if EMPTY else MODELS + fake_train.library_models})
+        elif method in ("prefs.get", "prefs.set"):
+            from engine.core.preferences import PreferenceValues  # the engine's own checks
+
+            for key, value in (params.get("values") or {}).items():
+                if value is None:
+                    PREFS.pop(key, None)
+                else:
+                    PREFS[key] = PreferenceValues.check_value(key, value)
+            reply(rid, {"preferences": {**PreferenceValues.defaults(), **PREFS},
+                        "describe": PreferenceValues.describe()})  # fmt: skip
+            if method == "prefs.set":
+                send({"jsonrpc": "2.0", "method": "prefs.changed", "params": {}})
         elif method == "jobs.list":
             reply(rid, {"jobs": [] if EMPTY else [JOB]})
         elif method in ("jobs.get", "jobs.cancel"):

@@ -62,7 +62,7 @@ class ModelsPanel(QWidget):
         self.convert_button.setToolTip(
             "Make a torch (safetensors) copy of a GGUF model for training and pruning."
         )
-        self.import_file_button.clicked.connect(self._choose_file)
+        self.import_file_button.clicked.connect(self.choose_file)
         self.import_folder_button.clicked.connect(self._choose_folder)
         self.rename_button.clicked.connect(self._rename)
         self.locate_button.clicked.connect(self._locate)
@@ -204,7 +204,7 @@ class ModelsPanel(QWidget):
         )
         return bases[labels.index(label)]["id"] if ok and label in labels else None
 
-    def _choose_file(self) -> None:
+    def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)"
         )

@@ -1,0 +1,52 @@
+"""Where Hearth's data folder is, for the app and the engine alike.
+
+``$HEARTH_HOME`` when set (portable installs, tests); else the folder the user chose in the
+desktop app's Preferences, remembered in ``data-folder.txt`` in the OS's per-user config folder
+(outside the data folder, which it names); else the OS's per-user data folder. The choice takes
+effect at the next start of the app and for every later command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "Hearth"
+
+
+def choice_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "data-folder.txt"
+
+
+def default_folder() -> Path:
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def chosen_folder() -> Path | None:
+    """The folder chosen in Preferences, if any (an unreadable choice is no choice)."""
+    try:
+        text = choice_file().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(text).expanduser() if text else None
+
+
+def choose_folder(folder: Path | None) -> None:
+    """Remember ``folder`` as the data folder (None: back to the default)."""
+    target = choice_file()
+    if folder is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(str(Path(folder).expanduser().absolute()) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def data_folder() -> Path:
+    env = os.environ.get("HEARTH_HOME")
+    if env:
+        return Path(env).expanduser()
+    return chosen_folder() or default_folder()
