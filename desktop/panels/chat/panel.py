@@ -171,6 +171,7 @@ class ChatPanel(QWidget):
         if (conv or {}).get("id") != (self.conversation or {}).get("id"):
             self._edit_seq += 1  # answers about the conversation shown before are stale now
             self.thread_model.clear()
+            self.stats_label.clear()  # the last reply's speed belongs to that conversation
         self.current.open(conv)
         self.composer.cancel_edit()
         self.settings.set_conversation(conv)

@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.elide_combo import ElidedCombo
+from desktop.panels.chat.model_settings_box import ModelSettingsBox
+
 SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 LABELS = {
     "temperature": "Temperature",
@@ -39,6 +42,7 @@ LABELS = {
 TEMPLATE_LABELS = {"auto": "Automatic", "model": "The model's own"}
 SCHEMA_EXAMPLE = '{\n  "type": "object",\n  "properties": {"answer": {"type": "string"}},\n  "required": ["answer"]\n}'
 INT_MAX = 2**31 - 1
+STOP_HINT = "One per line: the reply ends before any of these"
 
 
 class SettingsPane(QWidget):
@@ -54,14 +58,14 @@ class SettingsPane(QWidget):
         self._loading = False
         self.defaults: dict[str, Any] = {}
         self._default_row = 0
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedCombo()
         self.model_combo.setToolTip("The model that writes the replies of this conversation")
         self.model_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.model_combo.setMinimumContentsLength(14)
         self.model_combo.activated.connect(lambda _i: self.sig_model_changed.emit(self.model_id()))
-        self.template_combo = QComboBox()
+        self.template_combo = ElidedCombo()
         self.template_combo.setToolTip(
             "How messages are laid out for the model. Automatic: the model's own template, or a "
             "plain transcript when it has none."
@@ -82,12 +86,23 @@ class SettingsPane(QWidget):
 
         self.spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
         self.sampling_form = QFormLayout()
+        self.stop_edit = QPlainTextEdit()
+        self.stop_edit.setPlaceholderText(STOP_HINT)
+        self.stop_edit.setToolTip(
+            "Stop sequences: the reply ends where one of them would appear (the chat template's "
+            "own end-of-turn markers always apply)."
+        )
+        self.stop_edit.setFixedHeight(self.stop_edit.fontMetrics().lineSpacing() * 3 + 12)
+        self.stop_edit.textChanged.connect(self._emit_changed)
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.clicked.connect(self.reset_sampling)
         sampling = QGroupBox("Sampling")
         box = QVBoxLayout(sampling)
         box.addLayout(self.sampling_form)
+        box.addWidget(QLabel("Stop sequences"))
+        box.addWidget(self.stop_edit)
         box.addWidget(self.reset_button)
+        self.model_box = ModelSettingsBox()
 
         self.json_check = QCheckBox("JSON mode")
         self.json_check.setToolTip("The reply must be JSON matching the schema below")
@@ -118,6 +133,7 @@ class SettingsPane(QWidget):
         layout.addWidget(QLabel("System prompt"))
         layout.addWidget(self.system_prompt)
         layout.addWidget(sampling)
+        layout.addWidget(self.model_box)
         layout.addWidget(json_box)
         layout.addStretch(1)
         self.set_descriptors([])  # the controls come with chat.params's answer
@@ -159,10 +175,15 @@ class SettingsPane(QWidget):
         self.set_sampling({**self.defaults, **values})
         self._loading = False
 
-    def set_models(self, models: list[dict[str, Any]], selected: str | None) -> None:
+    def set_models(
+        self, models: list[dict[str, Any]], selected: str | None, preferred: str | None = None
+    ) -> None:
+        """The chat models; ``selected`` is the conversation's, ``preferred`` the user's default
+        model (Preferences) for conversations without one, else the bundled default."""
         self.model_combo.clear()
         self._default_row = 0
         chat_models = [m for m in models if m.get("role") in ("llm", "adapter")]
+        default_is_adapter = False  # the bundled starter adapter is the default where it is
         if not chat_models:
             self.model_combo.addItem("Default model", None)
         for m in chat_models:
@@ -176,16 +197,22 @@ class SettingsPane(QWidget):
                 tip = m.get("missing_reason") or tip
             elif m.get("bundled"):
                 label += " (bundled)"
-                self._default_row = self.model_combo.count()
+                if m.get("role") == "adapter" or not default_is_adapter:
+                    self._default_row = self.model_combo.count()  # the engine's default
+                    default_is_adapter = m.get("role") == "adapter"
             self.model_combo.addItem(label, m["id"])
             if tip:
                 self.model_combo.setItemData(
                     self.model_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
                 )
+        row = self.model_combo.findData(preferred) if preferred else -1
+        if row >= 0:
+            self._default_row = row
         self.select_model(selected)
 
     def select_model(self, model_id: str | None) -> None:
-        """Show ``model_id``; None (no model chosen yet) shows the engine's default, the bundled one."""
+        """Show ``model_id``; None (no model chosen yet) shows the default: the preferred model, else
+        the bundled one."""
         row = self.model_combo.findData(model_id) if model_id else -1
         self.model_combo.setCurrentIndex(row if row >= 0 else self._default_row)
 
@@ -215,6 +242,7 @@ class SettingsPane(QWidget):
             self.set_sampling(
                 {**self.defaults, **{k: params.get(k) for k in SAMPLING if k in params}}
             )
+            self.stop_edit.setPlainText("\n".join(params.get("stop") or []))
             schema = params.get("json_schema")
             self.json_check.setChecked(schema is not None)
             text = (
@@ -235,7 +263,12 @@ class SettingsPane(QWidget):
             spin.setValue(spin.minimum() if value is None else value)
 
     def reset_sampling(self) -> None:
-        self.set_sampling(self.defaults)
+        self._loading = True
+        try:
+            self.set_sampling(self.defaults)
+            self.stop_edit.clear()
+        finally:
+            self._loading = False
         self._emit_changed()
 
     # -- reading ----------------------------------------------------------------------------
@@ -253,6 +286,9 @@ class SettingsPane(QWidget):
     def params(self) -> dict[str, Any]:
         """ChatParams for the engine: sampling, and the schema when JSON mode is on."""
         out = {k: v for k, v in self.sampling().items() if v is not None}
+        stops = [line for line in self.stop_edit.toPlainText().splitlines() if line.strip()]
+        if stops:
+            out["stop"] = stops
         if self.json_check.isChecked():
             text = self.schema_edit.toPlainText().strip() or SCHEMA_EXAMPLE
             try:

@@ -1,7 +1,8 @@
 """``SettingsSync``: keeps the Chat panel's side settings and context meter in step with the engine.
 
-- the model list (``models.list``, chat models only) and the template picker (``chat.templates``
-  for the chosen model; a pick is saved with ``chat.set_template``);
+- the model list (``models.list``, chat models only), the template picker (``chat.templates``
+  for the chosen model; a pick is saved with ``chat.set_template``) and the model's loading
+  settings (``chat.model_settings``, saved with ``chat.set_model_settings``);
 - the system prompt, sampling and JSON mode of the open conversation, saved with ``chat.update``
   a moment after the user stops changing them (the engine checks them: an invalid JSON Schema
   comes back as the engine's message, shown under the schema editor);
@@ -51,7 +52,11 @@ class SettingsSync(QObject):
         self.settings.sig_changed.connect(self._changed)
         self.settings.sig_model_changed.connect(self._model_changed)
         self.settings.sig_template_changed.connect(self._template_changed)
+        self.settings.model_box.sig_changed.connect(self._model_settings_changed)
         self.client.sig_models_changed.connect(self.load_models)
+        self.client.sig_notification.connect(
+            lambda method, _params: method == "prefs.changed" and self.load_models()
+        )
 
     def _single_shot(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -63,18 +68,44 @@ class SettingsSync(QObject):
     # -- models and templates -------------------------------------------------------------
 
     def load_models(self) -> None:
+        preferred: dict[str, Any] = {}
+
         def show(result: dict[str, Any]) -> None:
             conv = self.current.record or {}
-            self.settings.set_models(result.get("models") or [], conv.get("model_id"))
+            models = result.get("models") or []
+            self.settings.set_models(models, conv.get("model_id"), preferred.get("default_model"))
             self.load_templates()
             self.schedule_meter()
 
-        self.client.call("models.list").on_success(show).on_failure(self.sig_error.emit)
+        def listed(prefs: dict[str, Any]) -> None:
+            preferred.update(prefs.get("preferences") or {})
+            self.client.call("models.list").on_success(show).on_failure(self.sig_error.emit)
+
+        # the user's default model first (an engine without preferences: none)
+        self.client.call("prefs.get").on_success(listed).on_failure(lambda _e: listed({}))
 
     def load_templates(self) -> None:
+        """The chosen model's template choices and its loading settings."""
         model_id = self.settings.model_id()
         call = self.client.call("chat.templates", {"model_id": model_id} if model_id else {})
         call.on_success(self.settings.set_templates)
+        box = self.settings.model_box
+        if not model_id:
+            box.show_settings(None)
+            return
+        self.client.call("chat.model_settings", {"model_id": model_id}).on_success(
+            lambda reply: (
+                reply.get("model_id") == self.settings.model_id() and box.show_settings(reply)
+            )
+        )
+
+    def _model_settings_changed(self, changes: dict[str, Any]) -> None:
+        model_id = self.settings.model_id()
+        if not model_id:
+            return
+        self.client.call(
+            "chat.set_model_settings", {"model_id": model_id, "settings": changes}
+        ).on_success(self.settings.model_box.show_settings).on_failure(self.sig_error.emit)
 
     def _model_changed(self, model_id: str | None) -> None:
         self.load_templates()

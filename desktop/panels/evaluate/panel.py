@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.calls import request
+from desktop.elide_combo import ElidedCombo
 from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.panels.evaluate.tables import RunTables, _cell, _Number
@@ -82,7 +83,7 @@ class EvaluatePanel(RunTables, QWidget):
         self.kind = QComboBox()
         for text, key in KINDS:
             self.kind.addItem(text, key)
-        self.dataset = QComboBox()
+        self.dataset = ElidedCombo()
         self.dataset.setToolTip("A dataset from the Datasets library")
         self.split = QComboBox()
         self.split.setToolTip("Which split's rows (all rows when the dataset is not split)")
@@ -106,7 +107,7 @@ class EvaluatePanel(RunTables, QWidget):
         self.max_tokens.setRange(1, 4096)
         self.max_tokens.setValue(128)
         self.max_tokens.setToolTip("The longest answer a model may write")
-        self.judge = QComboBox()
+        self.judge = ElidedCombo()
         self.judge.setToolTip("A library model that rates every answer from 1 to 10 and, with two "
                               "models or more, picks the better answer of each pair, asked both "
                               "ways round (a bigger model judges better)")  # fmt: skip

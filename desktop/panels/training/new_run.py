@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.calls import request
+from desktop.elide_combo import ElidedCombo
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
 from desktop.panels.training.options_form import OptionsForm
@@ -96,11 +97,11 @@ class NewRunPane(QWidget):
         self._plan_timer.timeout.connect(self.refresh_plan)
         self.plan_calls = 0
 
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedCombo()
         self.model_combo.setToolTip(
             "The base model to fine-tune (language models from the library)"
         )
-        self.dataset_combo = QComboBox()
+        self.dataset_combo = ElidedCombo()
         self.dataset_combo.setToolTip("The training rows: a dataset from the Datasets panel")
         self.version_spin = QSpinBox()
         self.version_spin.setToolTip("The dataset version to train on (its history in Datasets)")

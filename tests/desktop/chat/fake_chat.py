@@ -56,6 +56,7 @@ class Store:
         self.msgs: dict[str, dict] = {}
         self.template = "auto"
         self.loaded: list[dict] = []
+        self.model_settings: dict[str, dict] = {}  # per model, as chat.set_model_settings saves
         if self.path and self.path.exists():
             data = json.loads(self.path.read_text())
             self.convs, self.msgs = data["convs"], data["msgs"]
@@ -494,6 +495,16 @@ def _dispatch(method: str, rid, p: dict, send, cancelled: set) -> Any:
                 "stop": [],
             }
         return out
+    if method in ("chat.model_settings", "chat.set_model_settings"):
+        from engine.runtimes.settings import SETTINGS_HELP, ModelSettingValues
+
+        saved = store.model_settings.setdefault(p["model_id"], {})
+        for key, value in (p.get("settings") or {}).items():
+            if value is None:
+                saved.pop(key, None)
+            else:
+                saved[key] = ModelSettingValues.check_value(key, value)  # the engine's checks
+        return {"model_id": p["model_id"], "settings": dict(saved), "help": SETTINGS_HELP}
     if method == "chat.loaded":
         return {"loaded": store.loaded}
     raise UserError(f"The fake engine has no {method}.")

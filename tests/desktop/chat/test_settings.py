@@ -73,3 +73,50 @@ def test_model_picker_lists_chat_models_and_adapters_but_not_embedders(qtbot, pa
     assert "was removed" in combo.itemData(2, Qt.ItemDataRole.ToolTipRole)
     panel.settings.select_model(None)
     assert combo.currentData() == "base"  # no choice yet: the bundled model
+    starter = {"id": "starter", "name": "Hearth starter", "role": "adapter", "bundled": True,
+               "base_model_id": "base", "base_name": "Gemma"}  # fmt: skip
+    panel.settings.set_models([*models, starter], None)
+    assert combo.currentData() == "starter"  # the engine's default: the bundled adapter
+    panel.settings.set_models([*models, starter], None, "tuned")
+    assert combo.currentData() == "tuned"  # the user's preferred model (Preferences)
+
+
+def test_a_changed_default_model_preference_shows_in_a_new_chat(qtbot, panel):
+    combo = panel.settings.model_combo
+    qtbot.waitUntil(lambda: combo.count() > 0, timeout=5000)
+    other = next(combo.itemData(i) for i in range(combo.count()) if i != combo.currentIndex())
+    panel.client.call("prefs.set", {"values": {"default_model": other}})
+    qtbot.waitUntil(lambda: combo.currentData() == other, timeout=5000)
+    panel.client.call("prefs.set", {"values": {"default_model": None}})
+    qtbot.waitUntil(lambda: combo.currentData() != other, timeout=5000)
+
+
+def test_stop_sequences_are_saved_with_the_conversation(qtbot, panel):
+    send_and_wait(qtbot, panel, "stop at the end")
+    panel.settings.stop_edit.setPlainText("END\n\n###")
+    qtbot.waitUntil(
+        lambda: panel.conversation["params"].get("stop") == ["END", "###"], timeout=5000
+    )
+    panel.conversations.new_button.click()
+    qtbot.waitUntil(lambda: panel.settings.stop_edit.toPlainText() == "", timeout=5000)
+    assert "stop" not in panel.settings.params()
+
+
+def test_model_loading_settings_are_the_models_own(qtbot, panel):
+    box = panel.settings.model_box
+    qtbot.waitUntil(lambda: box.isEnabled(), timeout=5000)
+    assert box.spins["n_ctx"].text() == "model's (up to 4096)"
+    assert "physical cores" in box.spins["n_threads"].toolTip()  # the engine's help text
+    box.spins["n_threads"].setValue(3)
+    model_id = panel.settings.model_id()
+    qtbot.waitUntil(lambda: box.values()["n_threads"] == 3, timeout=5000)
+    got = {}
+    panel.client.call("chat.model_settings", {"model_id": model_id}).on_success(got.update)
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert got["settings"] == {"n_threads": 3}
+    box.spins["n_threads"].setValue(box.spins["n_threads"].minimum())  # back to automatic
+    got.clear()
+    qtbot.wait(200)
+    panel.client.call("chat.model_settings", {"model_id": model_id}).on_success(got.update)
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert got["settings"] == {}

@@ -35,6 +35,8 @@ def test_send_streams_markdown_and_shows_timings(qtbot, panel):
     assert "42.0 tokens/s" in view.footer.text() and "first token 12 ms" in view.footer.text()
     assert panel.stats_label.text().startswith("Last reply: 42.0 tokens/s")
     assert panel.composer.send_button.isEnabled() and panel.composer.stop_button.isHidden()
+    panel.open_conversation(None)  # a new chat: the last reply's speed was another chat's
+    assert panel.stats_label.text() == ""
 
 
 def test_ctrl_enter_sends_and_enter_adds_a_line(qtbot, panel):
