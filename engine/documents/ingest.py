@@ -342,6 +342,14 @@ class Ingestor:
             partial.unlink(missing_ok=True)
 
     # ---- embedding and writing (job thread) ----------------------------------------------------
+    def _load_embedder(self) -> None:
+        """Before the first file to index: load the embedding model and say so (it takes up to
+        half a minute on a laptop; the reader keeps parsing files meanwhile)."""
+        if self.embedder.loaded:
+            return
+        self.ctx.progress(None, f"Loading the embedding model {self.embedder.name}…")
+        self.embedder.model()
+
     def _pipeline(self, files: list[FileJob], reindex: set[str]) -> None:
         rows = {r["path"]: r for r in self.catalog.files(self.cid)}
         batch = self.settings.batch_size
@@ -379,6 +387,7 @@ class Ingestor:
                     open_files.pop(fj.path, None)
                     self._fail(fj, data)
                 elif kind == "begin":
+                    self._load_embedder()
                     self._begin(fj)
                     open_files[fj.path] = fj
                 elif kind == "chunk":

@@ -171,6 +171,7 @@ class LoraTrainer:
                                      precision=precision, ctx=ctx)  # fmt: skip
         template = data.choose_template(self.services, model_info, option=opts.template,
                                         own=getattr(tok, "chat_template", None))  # fmt: skip
+        ctx.progress(None, f"Tokenising {len(rows.train) + len(rows.validation):,} rows")
         encoder = data.hf_encoder(tok, None if rows.format == "text" else template,
                                   train_on_prompt=opts.train_on_prompt, model_name=model_info["name"])  # fmt: skip
         train_ex, report = encoder.examples(rows.train, opts.seq_len)
@@ -185,6 +186,7 @@ class LoraTrainer:
                     f"({report.too_long} too long for seq_len {opts.seq_len}, {report.empty} empty).",
                     "warning")  # fmt: skip
         end_of_turn = encoder.end_of_turn
+        ctx.progress(None, "Preparing the model" + (f" ({opts.method})" if opts.method != "full" else ""))  # fmt: skip
         loaded = modeling.prepare(lm, tok, opts, device=device, precision=precision)
         model = loaded.model
         pad_id = int(tok.pad_token_id)

@@ -136,11 +136,19 @@ class RunActions(QObject):
         if model_id:
             self.panel.open_in_chat(model_id)
             return
+        if run.get("method") in ("lora", "qlora"):
+            # the adapter (a few MB) goes to llama.cpp as it is, on its base: nothing to decide
+            self.chat_after_export = run["id"]
+            self.panel.message.show_message("Preparing the adapter for Chat (a GGUF LoRA)…")
+            self._start_job("train.export", {"what": "adapter"}, "train.export")
+            return
         answer = QMessageBox.question(
             self.panel,
             "Export first",
-            "Chat runs on llama.cpp, so this run needs a GGUF first. Export the merged model "
-            "as q8_0 now and open it in Chat when the export is done?",
+            "Chat runs on llama.cpp, so this run needs a GGUF first, and a "
+            f"{'fully fine-tuned' if run.get('method') == 'full' else 'DoRA'} model cannot be "
+            "applied as an adapter. Export the merged model as q8_0 now and open it in Chat when "
+            "the export is done?",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.chat_after_export = run["id"]

@@ -18,6 +18,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QWidget
 
 REDRAW_MS = 400
+WAITING = "The curves appear with the first training step."
 SERIES = ("loss", "eval_loss", "lr", "tokens_per_s", "grad_norm")
 
 
@@ -40,6 +41,8 @@ class LossCurveCanvas(FigureCanvasQTAgg):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
         self._style(self.palette())
+        self.waiting = self.figure.text(0.5, 0.5, WAITING, ha="center", va="center",
+                                        color=self.fg, fontsize=10, alpha=0.7)  # fmt: skip
         self.clear()
 
     def _style(self, palette: QPalette) -> None:
@@ -48,7 +51,7 @@ class LossCurveCanvas(FigureCanvasQTAgg):
         self.figure.set_facecolor(self.bg)
 
     def clear(self) -> None:
-        """No points: empty plots with their titles."""
+        """No points: the plots hidden behind a line saying when they will appear."""
         self.points = {name: ([], []) for name in SERIES}
         self.lines = {}
         specs = (
@@ -74,7 +77,16 @@ class LossCurveCanvas(FigureCanvasQTAgg):
         self.lr_ax.yaxis.get_offset_text().set_fontsize(7)
         self.speed_ax.set_xlabel("step", color=self.fg, fontsize=8)
         self.grad_ax.set_xlabel("step", color=self.fg, fontsize=8)
+        self._show_axes(False)  # no axes (and no made-up tick labels) until there is data
         self.draw_idle()
+
+    def _show_axes(self, shown: bool) -> None:
+        for ax in (self.loss_ax, self.lr_ax, self.speed_ax, self.grad_ax):
+            ax.set_visible(shown)
+        self.waiting.set_visible(not shown)
+
+    def has_data(self) -> bool:
+        return any(steps for steps, _ys in self.points.values())
 
     def add_metrics(self, step: int, values: dict[str, Any]) -> None:
         """Keep one step's values (a later value for the same step replaces the earlier one);
@@ -116,4 +128,5 @@ class LossCurveCanvas(FigureCanvasQTAgg):
         for ax in (self.loss_ax, self.lr_ax, self.speed_ax, self.grad_ax):
             ax.relim()
             ax.autoscale_view()
+        self._show_axes(self.has_data())
         self.draw_idle()

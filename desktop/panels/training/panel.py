@@ -43,6 +43,7 @@ class TrainingPanel(QWidget):
         self._backfill: list[tuple[int, dict[str, Any]]] | None = None
         self._metrics_seq = 0
         self._relisted: set[str] = set()
+        self._phases: dict[str, tuple[str, float | None]] = {}  # job id: its last report
 
         self.message = MessageBar()
         self.runs_model = RunsModel(self)
@@ -125,6 +126,19 @@ class TrainingPanel(QWidget):
     def _on_job_progress(self, params: dict[str, Any]) -> None:
         if params.get("job_kind") == "train.lora" and params.get("kind") in ("begin", "end"):
             self._refresh_timer.start()
+        job_id = params.get("job_id")
+        if params.get("kind") == "report" and job_id:
+            self._phases[job_id] = (params.get("message") or "", params.get("progress"))
+            if self._run_of_job(job_id) is not None:
+                self.run_view.show_phase(*self._phases[job_id])
+        elif params.get("kind") == "end":
+            self._phases.pop(job_id, None)
+
+    def _show_phase_of(self, run: dict[str, Any] | None) -> None:
+        """A run shown after its job reported what it is doing: show that at once."""
+        phase = self._phases.get((run or {}).get("job_id"))
+        if phase is not None and (run or {}).get("state") in ("queued", "running"):
+            self.run_view.show_phase(*phase)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -165,6 +179,7 @@ class TrainingPanel(QWidget):
         run = self.selected_run()
         previous = (self.run_view.run or {}).get("id")
         self.run_view.show_run(dict(run) if run else None)
+        self._show_phase_of(run)
         if run is not None and run["id"] != previous:
             self._load_metrics(run["id"])
 

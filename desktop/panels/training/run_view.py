@@ -232,8 +232,22 @@ class RunView(QWidget):
         self.buttons["delete"].setEnabled(bool(run) and state not in ACTIVE)
 
     def set_progress(self, step: int, total: int) -> None:
+        self.progress.setFormat("step %v / %m")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(step, max(total, 1)))
+
+    def show_phase(self, message: str, fraction: float | None) -> None:
+        """What the run's job is doing before its first step (converting the model, loading it,
+        tokenising the data): the message in the bar, with its share done when it has one."""
+        if (self.run or {}).get("step") or not message or message.startswith("Step "):
+            return  # steps are counted by the metrics
+        self.progress.setFormat(message + (" · %p%" if fraction is not None else ""))
+        self.speed_label.setText(message)  # a busy bar draws no text in most styles
+        if fraction is None:
+            self.progress.setRange(0, 0)  # busy
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
 
     # -- live data ---------------------------------------------------------------------------
 

@@ -30,6 +30,18 @@ DEFAULTS = {f["name"]: f["default"] for f in OPTIONS["fields"]}
 PRESETS = {p["name"]: p["values"] for p in OPTIONS["presets"]}
 AVAILABLE = 4e9
 STEP_S = float(os.environ.get("FAKE_TRAIN_STEP_S", "0.02"))
+# what the real trainer reports before its first step (engine/training/trainer.py and the GGUF
+# conversion in engine/models/gguf_to_torch.py)
+PHASES = (
+    (None, "Reading the dataset"),
+    (
+        0.0,
+        "Dequantizing Fake Gemma with transformers (about a minute per 300M parameters on a CPU)",
+    ),
+    (0.6, "Reading the tokenizer of Fake Gemma"),
+    (None, "Tokenising 20 rows"),
+    (None, "Preparing the model (lora)"),
+)
 lock = threading.RLock()
 requests: list[dict[str, Any]] = []
 jobs: dict[str, dict[str, Any]] = {}
@@ -237,6 +249,11 @@ def _train(send, run_id: str, job_id: str, start_step: int) -> None:
         total = run["total_steps"]
         job = jobs[job_id]
     _progress(send, job, "begin")
+    for fraction, message in PHASES if start_step == 0 else ():
+        time.sleep(STEP_S)
+        with lock:
+            job.update(progress=fraction, message=message)
+        _progress(send, job, "report")
     for step in range(start_step + 1, total + 1):
         time.sleep(STEP_S)
         with lock:

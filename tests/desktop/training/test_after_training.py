@@ -118,18 +118,32 @@ def test_chat_with_this_model_opens_chat_with_the_model(qtbot, window):
     assert chat.settings.model_id() == "gone-2"
 
 
-def test_chat_without_a_gguf_exports_first_then_opens_chat(qtbot, window, monkeypatch):
+def test_chat_with_a_lora_run_exports_its_adapter_and_opens_it_without_asking(
+    qtbot, window, monkeypatch
+):
     training, chat = window.panels["training"], window.panels["chat"]
     select(qtbot, training, "run-done")
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a: pytest.fail("nothing to ask"))
+    training.run_view.buttons["chat"].click()
+    qtbot.waitUntil(lambda: window.current_panel_id() == "chat", timeout=5000)
+    qtbot.waitUntil(lambda: chat.settings.model_id() == "run-done-lora", timeout=5000)
+    sent = requests(qtbot, training.client, "train.export")[-1]["params"]
+    assert sent == {"run": "run-done", "what": "adapter"}
+    qtbot.waitUntil(
+        lambda: (chat.conversation or {}).get("model_id") == "run-done-lora", timeout=5000
+    )
+
+
+def test_chat_with_a_full_fine_tune_asks_before_exporting_it_merged(qtbot, window, monkeypatch):
+    training, chat = window.panels["training"], window.panels["chat"]
+    select(qtbot, training, "run-done")
+    training.run_view.run["method"] = "full"
     asked = []
     monkeypatch.setattr(QMessageBox, "question",
                         lambda _p, title, text: asked.append(text) or QMessageBox.StandardButton.Yes)  # fmt: skip
     training.run_view.buttons["chat"].click()
-    assert asked and "GGUF" in asked[0]
+    assert asked and "GGUF" in asked[0] and "fully fine-tuned" in asked[0]
     qtbot.waitUntil(lambda: window.current_panel_id() == "chat", timeout=5000)
     qtbot.waitUntil(lambda: chat.settings.model_id() == "run-done-q8_0", timeout=5000)
     sent = requests(qtbot, training.client, "train.export")[-1]["params"]
     assert sent == {"run": "run-done", "what": "merged", "quant": "q8_0"}
-    qtbot.waitUntil(
-        lambda: (chat.conversation or {}).get("model_id") == "run-done-q8_0", timeout=5000
-    )

@@ -63,6 +63,41 @@ def test_live_curves_follow_the_jobs_metrics(qtbot, panel):
     assert listed["state"] == "succeeded"
 
 
+def test_before_the_first_step_the_view_says_what_the_job_is_doing(qtbot, panel):
+    from .fake_train import PHASES
+
+    select(qtbot, panel, "run-done")
+    view = panel.run_view
+    view.run.update(state="running", step=0, job_id="job-1")
+    report = lambda job, fraction, message: panel._on_job_progress(  # noqa: E731
+        {"job_id": job, "job_kind": "train.lora", "kind": "report", "progress": fraction,
+         "message": message})  # fmt: skip
+    report("job-1", *PHASES[0])
+    assert view.progress.maximum() == 0 and view.speed_label.text() == "Reading the dataset"
+    report("job-1", *PHASES[2])
+    assert view.progress.format() == "Reading the tokenizer of Fake Gemma · %p%"
+    assert view.progress.value() == 600 and view.progress.maximum() == 1000
+    report("job-2", None, "Tokenising 20 rows")  # another run's job: kept for when it is shown
+    assert "tokenizer" in view.progress.format()
+    panel._show_phase_of({"job_id": "job-2", "state": "running"})
+    assert view.speed_label.text() == "Tokenising 20 rows"
+    panel.run_view.add_metrics(1, {"loss": 2.0})  # the first step: steps take over
+    view.run["total_steps"] = 10
+    view.set_progress(1, 10)
+    report("job-1", 0.1, "Step 1/10 · loss 2.0")
+    assert view.progress.format() == "step %v / %m"
+
+
+def test_curves_have_no_axes_before_there_is_data(qtbot, panel):
+    canvas = panel.run_view.canvas
+    canvas.clear()
+    assert canvas.waiting.get_visible() and "first training step" in canvas.waiting.get_text()
+    assert not any(ax.get_visible() for ax in (canvas.loss_ax, canvas.lr_ax, canvas.speed_ax, canvas.grad_ax))  # fmt: skip
+    canvas.add_metrics(1, {"loss": 2.0})
+    canvas.redraw()
+    assert canvas.loss_ax.get_visible() and not canvas.waiting.get_visible()
+
+
 def test_cancel_and_resume_send_their_calls(qtbot, panel):
     run = start_run(qtbot, panel, steps=200)
     view = panel.run_view

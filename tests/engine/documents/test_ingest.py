@@ -127,3 +127,15 @@ def test_ingest_rejects_missing_paths_and_a_second_run(ctx, collection, tmp_path
         methods.docs_ingest(ctx, id="Office", paths=[str(tmp_path / "nope")])
     with pytest.raises(UserError, match="Nothing to ingest"):
         methods.docs_ingest(ctx, id="Office")
+
+
+def test_loading_the_embedder_is_a_step_of_its_own(ctx, corpus, collection):
+    """Not "1/10 files" for half a minute: the model load says what it is, before any count."""
+    ctx.services.docs.embedder(collection["embedder_id"])._model = None  # as on a fresh start
+    runner = SimpleContext(services=ctx.services)
+    Ingestor(ctx.services, collection["id"], runner).run([str(corpus)])
+    messages = [e[1][1] for e in runner.events if e[0] == "progress"]
+    loading = [i for i, m in enumerate(messages) if m.startswith("Loading the embedding model")]
+    counted = [i for i, m in enumerate(messages) if " files · " in m]
+    assert len(loading) == 1 and counted and loading[0] < counted[0], messages
+    assert "all-MiniLM-L6-v2" in messages[loading[0]]
