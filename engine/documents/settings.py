@@ -69,6 +69,9 @@ class CollectionSettings(Options):
                             group="limits")  # fmt: skip
     max_pages: int = option(10_000, "most pages in one PDF, slides in one presentation",
                             range=(1, 1_000_000), group="limits")  # fmt: skip
+    ocr: bool = option(True, "read PDF pages without a text layer (scans) with OCR, offline "
+                       "(slow: a few seconds a page); off, a scan is listed as failed",
+                       group="limits")  # fmt: skip
 
     def validate(self) -> None:
         if self.overlap_tokens * 2 > self.chunk_tokens:
@@ -79,7 +82,7 @@ class CollectionSettings(Options):
 
     def limits(self) -> Limits:
         return Limits(unpacked_bytes=self.max_unpacked_mb * MB, ratio=self.max_ratio,
-                      parts=self.max_parts, pages=self.max_pages)  # fmt: skip
+                      parts=self.max_parts, pages=self.max_pages, ocr=self.ocr)  # fmt: skip
 
     def chunking_key(self) -> str:
         """What must match for an indexed file to count as up to date."""

@@ -47,6 +47,7 @@ LABELS = {
     "max_ratio": "Most unpacking ratio",
     "max_parts": "Most parts per package",
     "max_pages": "Most pages per file",
+    "ocr": "Read scans with OCR",
 }
 CHUNKING = ("chunk_tokens", "overlap_tokens", "batch_size")
 DEFAULT_EMBEDDER = "Bundled all-MiniLM-L6-v2 (default)"

@@ -15,12 +15,14 @@ class Limits:
     ``max_unpacked_mb``, ``max_ratio``, ``max_parts``, ``max_pages``): a small file that unpacks
     to gigabytes, or a package of a million parts, is refused naming the limit, before it is
     parsed. ``RATIO_FLOOR``: parts smaller than this are never judged by their ratio (XML
-    compresses 10-30x, a blank one far more)."""
+    compresses 10-30x, a blank one far more). ``ocr``: whether a PDF page without a text layer
+    is read with OCR (the collection's ``ocr`` setting)."""
 
     unpacked_bytes: int = 256 * MB
     ratio: float = 100.0
     parts: int = 10_000
     pages: int = 10_000
+    ocr: bool = True  # read pages without a text layer (scans) with OCR
     RATIO_FLOOR = 8 * MB
 
     def too_much(self, unpacked: int) -> BadFile:

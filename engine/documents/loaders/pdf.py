@@ -2,8 +2,10 @@
 
 An encrypted PDF opens if it only has an owner password (the empty user password works); one that
 needs a password is refused as such. Pages are read one at a time. The outline (bookmarks), when
-there is one, gives each page its heading path. A PDF where no page has a text layer is a scan:
-it is refused with a hint to run OCR, rather than indexed as nothing.
+there is one, gives each page its heading path. A page without a text layer is a scan: with the
+collection's ``ocr`` setting (on by default) its images are read with OCR (``ocr.py``, offline)
+and keep their page number for citations; with it off, or when OCR finds nothing, a PDF without
+any text is refused with the reason, rather than indexed as nothing.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc:
     extracted = 0
     empty_pages = 0
     any_text = False
+    ocr_state = _OcrState()
     headings: tuple[str, ...] = ()
     for index in range(n_pages):
         page_no = index + 1
@@ -82,19 +85,58 @@ def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc:
             raise limits.too_much(extracted)
         text = _HYPHEN_BREAK.sub(r"\1\2", text.replace("\r\n", "\n").replace("\r", "\n"))
         paras = [p.strip() for p in _BLANK_LINE.split(text) if p.strip()]
+        if not paras and limits.ocr and ocr_state.usable:
+            paras = _ocr(reader.pages[index], page_no, doc, ocr_state)
         if not paras:
             empty_pages += 1
             continue
         any_text = True
         for para in paras:
             yield Block(para, page=page_no, headings=headings)
+    pages = f"{n_pages} page{'s' if n_pages != 1 else ''}"
     if not any_text:
-        raise BadFile(
-            f"scanned PDF with no text layer ({n_pages} page{'s' if n_pages != 1 else ''}); "
-            "run OCR on it first (e.g. ocrmypdf) and ingest the result"
-        )
+        if not limits.ocr:
+            raise BadFile(
+                f"scanned PDF with no text layer ({pages}); turn on OCR in the collection's "
+                "settings (or run ocrmypdf on it) and ingest it again"
+            )
+        if ocr_state.problem:
+            raise BadFile(f"scanned PDF with no text layer ({pages}), and {ocr_state.problem}")
+        raise BadFile(f"scanned PDF with no text layer ({pages}), and OCR found no text in it")
+    if ocr_state.pages:
+        doc.notes.append(f"{ocr_state.pages} of {n_pages} pages read with OCR")
     if empty_pages:
-        doc.notes.append(f"{empty_pages} of {n_pages} pages have no text layer")
+        doc.notes.append(f"{empty_pages} of {n_pages} pages have no text")
+
+
+class _OcrState:
+    """How OCR went in one file: pages it read, and why it could not run (said once)."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.problem = ""
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
+
+
+def _ocr(page: Any, page_no: int, doc: Document, state: _OcrState) -> list[str]:
+    from engine.documents.loaders import ocr
+
+    try:
+        paras = ocr.page_text(page)
+    except ocr.OcrUnavailable as exc:
+        state.problem = str(exc)
+        doc.notes.append(state.problem)
+        return []
+    except Exception as exc:  # one unreadable scan should not lose the other pages
+        log.warning("%s: OCR of page %d failed: %s", doc.path, page_no, exc)
+        doc.notes.append(f"page {page_no}: OCR failed")
+        return []
+    if paras:
+        state.pages += 1
+    return paras
 
 
 def _outline_by_page(reader: Any) -> dict[int, tuple[str, ...]]:
