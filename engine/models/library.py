@@ -368,7 +368,8 @@ class ModelLibrary:
                 changed |= self._ensure_one(spec)
             except UserError as exc:
                 log.warning("bundled model %s unavailable: %s", spec.key, exc.message)
-                problems.append(exc.message)
+                if not spec.optional:
+                    problems.append(exc.message)
         if changed:
             self._changed()
         if problems:
@@ -386,6 +387,14 @@ class ModelLibrary:
         path = spec.provide(self)
         meta = read_metadata(path)
         meta["bundled_key"] = spec.key
+        if spec.base_key:  # an adapter on another bundled model, which must be registered
+            base_id = bundled.bundled_id(bundled.spec_for(spec.base_key))
+            if (
+                self._db().execute("SELECT 1 FROM models WHERE id = ?", (base_id,)).fetchone()
+                is None
+            ):
+                return False  # its base was removed: nothing to apply it to
+            meta.update(base_model_id=base_id, adapter_scale=adapters.DEFAULT_SCALE)
         if row is None:
             try:
                 self._insert(model_id, spec.name, meta, path, managed=False, bundled=True)

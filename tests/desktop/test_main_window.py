@@ -220,3 +220,22 @@ def test_first_start_sizes_the_window_for_the_screen():
     assert first_size(2560, 1440) == (2048, 1152)
     assert first_size(1366, 768) == (1100, 700)
     assert first_size(1024, 600) == (1024, 600)  # never more than the screen
+
+
+def test_an_empty_chat_says_the_bundled_model_is_tiny_and_links_to_import(
+    qtbot, window, monkeypatch
+):
+    from desktop.panels.models import panel as models_panel
+
+    asked: list[str] = []
+
+    def pick(_parent, title, *_args):
+        asked.append(title)
+        return "", ""
+
+    monkeypatch.setattr(models_panel.QFileDialog, "getOpenFileName", pick)
+    window.show_panel("chat")
+    hint = window.panels["chat"].view.hint
+    assert hint.isVisible() and "tiny" in hint.text() and "href='import'" in hint.text()
+    hint.linkActivated.emit("import")
+    assert window.current_panel_id() == "models" and asked == ["Import a GGUF model"]

@@ -13,8 +13,13 @@ from desktop.panels.chat.message_view import MessageView
 from desktop.panels.chat.thread_model import ThreadModel
 
 EMPTY_HINT = (
-    "Ask the model anything.\n\nCtrl+Enter sends, Esc stops a reply.\n"
-    "Pick the model, system prompt and sampling under Settings."
+    "<p>Ask the model anything.</p>"
+    "<p>Ctrl+Enter sends, Esc stops a reply.<br>"
+    "Pick the model, system prompt and sampling under Settings.</p>"
+    "<p style='max-width: 36em'>The bundled model is tiny: Gemma 3 270M with Hearth's starter "
+    "adapter. It gives short answers and answers questions about your documents, but it knows "
+    "little and is easily wrong. For better answers, <a href='import'>import a larger GGUF "
+    "model</a> (an instruct model of 1 to 8 billion parameters runs on most laptops).</p>"
 )
 
 
@@ -41,7 +46,10 @@ class ConversationView(QScrollArea):
         self.column.setContentsMargins(8, 8, 8, 8)
         self.column.setSpacing(8)
         self.hint = QLabel(EMPTY_HINT)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.linkActivated.connect(self._import_model)
         self.hint.setStyleSheet("color: palette(placeholder-text); font-size: 11pt;")
         self.column.addWidget(self.hint, 1)
         self.column.addStretch(0)
@@ -90,6 +98,14 @@ class ConversationView(QScrollArea):
             message = self.model.message_at(row)
             if message is not None and row < len(self.views):
                 self.views[row].set_message(message)
+
+    def _import_model(self, _link: str) -> None:
+        """The hint's link: the Models panel's file picker for a GGUF."""
+        window = self.window()
+        models = (getattr(window, "panels", None) or {}).get("models")
+        if models is not None and hasattr(window, "show_panel"):
+            window.show_panel("models")
+            models.choose_file()
 
     def _update_hint(self) -> None:
         self.hint.setVisible(not self.views)

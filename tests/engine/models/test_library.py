@@ -217,9 +217,12 @@ def test_import_job_returns_the_model(services, tmp_path):
 
 def test_ensure_bundled_is_idempotent(services, events):
     first = services.library.ensure_bundled()
-    assert sorted(m["name"] for m in first) == ["Gemma 3 270M (base)", "all-MiniLM-L6-v2"]
-    gemma = next(m for m in first if m["format"] == "gguf")
+    names = ["Gemma 3 270M (base)", "Hearth starter", "all-MiniLM-L6-v2"]
+    assert sorted(m["name"] for m in first) == names
+    gemma = next(m for m in first if m["role"] == "llm")
+    starter = next(m for m in first if m["role"] == "adapter")
     minilm = next(m for m in first if m["format"] == "hf")
+    assert starter["base_model_id"] == gemma["id"] and not starter["missing"]
     assert gemma["arch"] == "gemma3" and gemma["quant"] == "Q4_K_M" and gemma["bundled"]
     assert Path(gemma["path"]) == services.root / "models" / "bundled" / "gemma-3-270m-q4_k_m.gguf"
     assert minilm["role"] == "embedding" and minilm["capabilities"]["embed"] and minilm["bundled"]
@@ -227,14 +230,17 @@ def test_ensure_bundled_is_idempotent(services, events):
     second = services.library.ensure_bundled()
     assert second == first
     assert events == []  # nothing changed, nothing announced
-    assert len(services.library.list()) == 2
+    assert len(services.library.list()) == 3
 
-    # A removed bundled model stays removed, and its files are not deleted.
-    services.library.remove(gemma["id"], delete_files=True)
-    assert Path(gemma["path"]).exists()
+    # A removed bundled model stays removed, and its files are not deleted; the starter adapter
+    # goes with its base (it has nothing to apply to) and comes back with it.
+    with pytest.raises(UserError, match="base of 1 adapter: Hearth starter"):
+        services.library.remove(gemma["id"])
+    services.library.remove(gemma["id"], delete_files=True, with_adapters=True)
+    assert Path(gemma["path"]).exists() and Path(starter["path"]).exists()
     assert [m["id"] for m in services.library.ensure_bundled()] == [minilm["id"]]
     restored = services.library.ensure_bundled(restore=True)
-    assert {m["id"] for m in restored} == {gemma["id"], minilm["id"]}
+    assert {m["id"] for m in restored} == {gemma["id"], starter["id"], minilm["id"]}
 
 
 def test_ensure_bundled_reassembles_a_damaged_gguf(services):
@@ -277,7 +283,7 @@ def test_ensure_bundled_from_many_threads_at_once(services):
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(m["role"] for m in services.library.list()) == ["embedding", "llm"]
+    assert sorted(m["role"] for m in services.library.list()) == ["adapter", "embedding", "llm"]
 
 
 def test_relink_a_moved_model_keeps_its_id_and_refuses_another_model(services, tmp_path):
@@ -320,6 +326,6 @@ def test_a_bundled_model_named_on_a_fresh_data_folder_is_registered_then(service
     gemma_id = next(bundled.bundled_id(s) for s in bundled.SPECS if "gemma" in s.key.lower())
     assert services.library.list() == []
     assert services.library.get(gemma_id)["bundled"]
-    services.library.remove(gemma_id)
+    services.library.remove(gemma_id, with_adapters=True)
     with pytest.raises(NotFoundError, match="may have been removed"):  # removed stays removed
         services.library.get(gemma_id)
