@@ -40,6 +40,14 @@ from desktop.preferences import apply_theme, saved_theme
 from desktop.widgets import app_icon, themed_icon
 
 STATUS_POLL_MS = 3000
+ENGINE_STATES = {
+    "starting": "Engine: starting…",
+    "ready": "Engine: ready",
+    "crashed": "Engine: crashed",
+    "restarting": "Engine: restarting…",
+    "stopped": "Engine: stopped",
+    "failed": "Engine: not running",
+}
 
 
 def settings_path() -> Path:
@@ -220,6 +228,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.engine_label = QLabel()
+        longest = max(ENGINE_STATES.values(), key=self.engine_label.fontMetrics().horizontalAdvance)
+        self.engine_label.setMinimumWidth(self.engine_label.fontMetrics().horizontalAdvance(longest) + 6)  # fmt: skip
         self.device_label = QLabel("Device: –")
         self.memory_label = QLabel("Engine memory: –")
         self.loaded_label = QLabel("No model loaded")
@@ -273,15 +283,7 @@ class MainWindow(QMainWindow):
     # -- engine state ---------------------------------------------------------------------
 
     def _on_state(self, state: str) -> None:
-        labels = {
-            "starting": "Engine: starting…",
-            "ready": "Engine: ready",
-            "crashed": "Engine: crashed",
-            "restarting": "Engine: restarting…",
-            "stopped": "Engine: stopped",
-            "failed": "Engine: not running",
-        }
-        self.engine_label.setText(labels.get(state, state))
+        self.engine_label.setText(ENGINE_STATES.get(state, state))
         if state != "ready":
             self.loaded_label.setText("No model loaded")  # a new engine starts empty
             self.memory_label.setText("Engine memory: –")

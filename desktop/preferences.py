@@ -35,6 +35,19 @@ from hearth_common import location
 THEMES = (("system", "Same as the system"), ("light", "Light"), ("dark", "Dark"))
 
 
+def os_config_dir() -> Path:
+    """Where the chosen data folder is remembered (the engine reads the same file)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("Hearth", appauthor=False))
+
+
+def default_data_folder() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("Hearth", appauthor=False))
+
+
 def apply_theme(name: str) -> None:
     """Light, dark, or the system's colours (Qt 6.8 and later; older Qt keeps the system's)."""
     hints = QGuiApplication.styleHints()
@@ -74,9 +87,10 @@ class PreferencesDialog(QDialog):
         self.setWindowTitle("Preferences")
         self.message = MessageBar()
         self._prefs: dict[str, Any] = {}
-        self._folder: Path | None = location.chosen_folder()
+        self._folder: Path | None = location.chosen_folder(os_config_dir())
 
-        self.folder_edit = QLineEdit(data_root or str(location.data_folder()))
+        here = location.data_folder(os_config_dir(), default_data_folder())
+        self.folder_edit = QLineEdit(data_root or str(here))
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setMinimumWidth(360)
         self.change_button = QPushButton("Change…")
@@ -176,16 +190,17 @@ class PreferencesDialog(QDialog):
 
     def _default_folder(self) -> None:
         self._folder = None
-        self.folder_edit.setText(str(location.default_folder()))
+        self.folder_edit.setText(str(default_data_folder()))
         self.message.show_message("Hearth will use its default folder from its next start.")
 
     def save(self) -> None:
         theme = self.theme_combo.currentData()
         self.settings.setValue("appearance/theme", theme)
         apply_theme(theme)
-        if not os.environ.get("HEARTH_HOME") and self._folder != location.chosen_folder():
+        config = os_config_dir()
+        if not os.environ.get("HEARTH_HOME") and self._folder != location.chosen_folder(config):
             try:
-                location.choose_folder(self._folder)
+                location.choose_folder(config, self._folder)
             except OSError as exc:
                 self.message.show_message(f"Could not remember the data folder: {exc.strerror or exc}.", "error")  # fmt: skip
                 return

@@ -3,7 +3,9 @@
 ``$HEARTH_HOME`` when set (portable installs, tests); else the folder the user chose in the
 desktop app's Preferences, remembered in ``data-folder.txt`` in the OS's per-user config folder
 (outside the data folder, which it names); else the OS's per-user data folder. The choice takes
-effect at the next start of the app and for every later command.
+effect at the next start of the app and for every later command. The callers pass the OS's
+folders (both processes get them from platformdirs), so this module needs only the standard
+library.
 """
 
 from __future__ import annotations
@@ -11,31 +13,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
-APP = "Hearth"
+FILE_NAME = "data-folder.txt"
 
 
-def choice_file() -> Path:
-    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "data-folder.txt"
+def choice_file(config_dir: Path) -> Path:
+    return Path(config_dir) / FILE_NAME
 
 
-def default_folder() -> Path:
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
-
-
-def chosen_folder() -> Path | None:
+def chosen_folder(config_dir: Path) -> Path | None:
     """The folder chosen in Preferences, if any (an unreadable choice is no choice)."""
     try:
-        text = choice_file().read_text(encoding="utf-8").strip()
+        text = choice_file(config_dir).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
     return Path(text).expanduser() if text else None
 
 
-def choose_folder(folder: Path | None) -> None:
+def choose_folder(config_dir: Path, folder: Path | None) -> None:
     """Remember ``folder`` as the data folder (None: back to the default)."""
-    target = choice_file()
+    target = choice_file(config_dir)
     if folder is None:
         target.unlink(missing_ok=True)
         return
@@ -45,8 +41,8 @@ def choose_folder(folder: Path | None) -> None:
     os.replace(tmp, target)
 
 
-def data_folder() -> Path:
+def data_folder(config_dir: Path, default: Path) -> Path:
     env = os.environ.get("HEARTH_HOME")
     if env:
         return Path(env).expanduser()
-    return chosen_folder() or default_folder()
+    return chosen_folder(config_dir) or Path(default)

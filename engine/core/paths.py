@@ -29,7 +29,12 @@ def data_root_path() -> Path:
     else the OS's per-user data folder: ``hearth_common.location``); not created."""
     from hearth_common.location import data_folder
 
-    return data_folder()
+    return data_folder(os_config_dir(), Path(platformdirs.user_data_dir("Hearth", appauthor=False)))
+
+
+def os_config_dir() -> Path:
+    """The OS's per-user config folder for Hearth (where the chosen data folder is remembered)."""
+    return Path(platformdirs.user_config_dir("Hearth", appauthor=False))
 
 
 def data_root() -> Path:

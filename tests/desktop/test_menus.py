@@ -74,7 +74,7 @@ def test_help_and_about_are_offline_pages(qtbot, window):
 
 def test_preferences_save_theme_folder_and_engine_preferences(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.delenv("HEARTH_HOME", raising=False)  # the folder choice is open to the user
-    monkeypatch.setattr(location, "choice_file", lambda: tmp_path / "config" / "data-folder.txt")
+    monkeypatch.setattr("desktop.preferences.os_config_dir", lambda: tmp_path / "config")
     chosen = tmp_path / "my data"
     monkeypatch.setattr(
         "desktop.preferences.QFileDialog.getExistingDirectory", lambda *_a: str(chosen)
@@ -93,7 +93,12 @@ def test_preferences_save_theme_folder_and_engine_preferences(qtbot, window, tmp
     with qtbot.waitSignal(dialog.accepted, timeout=5000):
         dialog.ok_button.click()
     assert saved_theme(settings) == "dark"
-    assert location.chosen_folder() == chosen and location.data_folder() == chosen
+    assert location.chosen_folder(tmp_path / "config") == chosen
+    assert location.data_folder(tmp_path / "config", tmp_path / "default") == chosen
+    from engine.core import paths  # the engine reads the same choice
+
+    monkeypatch.setattr(paths, "os_config_dir", lambda: tmp_path / "config")
+    assert paths.data_root_path() == chosen
     got = {}
     window.client.call("prefs.get").on_success(got.update)
     qtbot.waitUntil(lambda: bool(got), timeout=5000)
@@ -103,7 +108,7 @@ def test_preferences_save_theme_folder_and_engine_preferences(qtbot, window, tmp
 
 def test_an_unwritable_folder_is_refused_with_the_reason(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.delenv("HEARTH_HOME", raising=False)
-    monkeypatch.setattr(location, "choice_file", lambda: tmp_path / "data-folder.txt")
+    monkeypatch.setattr("desktop.preferences.os_config_dir", lambda: tmp_path)
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     monkeypatch.setattr(

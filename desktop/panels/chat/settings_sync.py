@@ -68,21 +68,26 @@ class SettingsSync(QObject):
     # -- models and templates -------------------------------------------------------------
 
     def load_models(self) -> None:
-        preferred: dict[str, Any] = {}
+        """The chat models and the user's default model, asked together, shown when both are in
+        (an engine without preferences: no default model of the user's)."""
+        answers: dict[str, Any] = {}
 
-        def show(result: dict[str, Any]) -> None:
+        def arrived(key: str, value: dict[str, Any]) -> None:
+            answers[key] = value
+            if len(answers) < 2:
+                return
             conv = self.current.record or {}
-            models = result.get("models") or []
-            self.settings.set_models(models, conv.get("model_id"), preferred.get("default_model"))
+            preferred = (answers["prefs"].get("preferences") or {}).get("default_model")
+            self.settings.set_models(answers["models"].get("models") or [], conv.get("model_id"), preferred)  # fmt: skip
             self.load_templates()
             self.schedule_meter()
 
-        def listed(prefs: dict[str, Any]) -> None:
-            preferred.update(prefs.get("preferences") or {})
-            self.client.call("models.list").on_success(show).on_failure(self.sig_error.emit)
-
-        # the user's default model first (an engine without preferences: none)
-        self.client.call("prefs.get").on_success(listed).on_failure(lambda _e: listed({}))
+        self.client.call("prefs.get").on_success(lambda r: arrived("prefs", r)).on_failure(
+            lambda _e: arrived("prefs", {})
+        )
+        self.client.call("models.list").on_success(lambda r: arrived("models", r)).on_failure(
+            self.sig_error.emit
+        )
 
     def load_templates(self) -> None:
         """The chosen model's template choices and its loading settings."""

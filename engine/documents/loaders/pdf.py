@@ -106,7 +106,8 @@ def _blocks(reader: Any, n_pages: int, outline: dict[int, tuple[str, ...]], doc:
     if ocr_state.pages:
         doc.notes.append(f"{ocr_state.pages} of {n_pages} pages read with OCR")
     if empty_pages:
-        doc.notes.append(f"{empty_pages} of {n_pages} pages have no text")
+        found = ", and OCR found none" if limits.ocr and ocr_state.usable else ""
+        doc.notes.append(f"{empty_pages} of {n_pages} pages have no text layer{found}")
 
 
 class _OcrState:

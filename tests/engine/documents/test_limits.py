@@ -84,7 +84,7 @@ def test_limits_are_collection_settings_and_ingest_lists_the_bomb_as_failed(hear
     from engine.cli import main
 
     described = {d["name"]: d for d in CollectionSettings.describe() if d["group"] == "limits"}
-    assert set(described) == {"max_unpacked_mb", "max_ratio", "max_parts", "max_pages"}
+    assert set(described) == {"max_unpacked_mb", "max_ratio", "max_parts", "max_pages", "ocr"}
     assert CollectionSettings.from_dict({"max_unpacked_mb": 5}).limits().unpacked_bytes == 5 * 1024 * 1024  # fmt: skip
     with pytest.raises(Exception, match="max_ratio"):
         CollectionSettings.from_dict({"max_ratio": 1})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.documents.loaders import BadFile, open_document
+from engine.documents.loaders.base import Limits
 from tests.engine.documents.files import (
     CSV,
     HTML,
@@ -134,7 +135,10 @@ def test_pdf_with_some_image_pages_keeps_the_text_pages(tmp_path):
     pdf = write_pdf(tmp_path / "mixed.pdf", ["Typed page.", None])
     doc = open_document(pdf)
     assert [b.page for b in doc.blocks()] == [1]
-    assert doc.notes == ["1 of 2 pages have no text layer"]
+    assert doc.notes == ["1 of 2 pages have no text layer, and OCR found none"]
+    without = open_document(pdf, Limits(ocr=False))
+    assert [b.page for b in without.blocks()] == [1]
+    assert without.notes == ["1 of 2 pages have no text layer"]
 
 
 def test_corrupt_docx_and_damaged_pdf(tmp_path):
