@@ -158,8 +158,8 @@ class RunView(QWidget):
 
     @property
     def canvas(self) -> Any:
-        """The curves (a ``LossCurveCanvas``). matplotlib loads on first use, when a run is
-        shown, so opening Hearth does not wait for it."""
+        """The curves (a ``LossCurveCanvas``), made when a run is first shown; matplotlib loads
+        on its render thread, so neither opening Hearth nor showing a run waits for it."""
         if self._canvas is None:
             from desktop.panels.training.curves import LossCurveCanvas
 

@@ -90,12 +90,36 @@ def test_before_the_first_step_the_view_says_what_the_job_is_doing(qtbot, panel)
 
 def test_curves_have_no_axes_before_there_is_data(qtbot, panel):
     canvas = panel.run_view.canvas
+    from PySide6.QtGui import QImage
+
     canvas.clear()
-    assert canvas.waiting.get_visible() and "first training step" in canvas.waiting.get_text()
-    assert not any(ax.get_visible() for ax in (canvas.loss_ax, canvas.lr_ax, canvas.speed_ax, canvas.grad_ax))  # fmt: skip
+    canvas.resize(600, 400)
+    assert not canvas.shows_curves()  # the waiting line, no axes
+    empty = QImage(canvas.size(), QImage.Format.Format_RGB32)
+    canvas.render(empty)
     canvas.add_metrics(1, {"loss": 2.0})
     canvas.redraw()
-    assert canvas.loss_ax.get_visible() and not canvas.waiting.get_visible()
+    assert canvas.shows_curves() and canvas.line_data("loss") == ([1.0], [2.0])
+    drawn = QImage(canvas.size(), QImage.Format.Format_RGB32)
+    canvas.render(drawn)
+    assert drawn != empty
+    canvas.clear()
+    assert not canvas.shows_curves()
+
+
+def test_curves_paint_every_series(qtbot, panel):
+    from PySide6.QtGui import QColor, QImage
+
+    canvas = panel.run_view.canvas
+    canvas.resize(800, 500)
+    canvas.set_metrics([{"step": s, "loss": 3.0 / s, "lr": 2e-4 * (1 - s / 500),
+                         "tokens_per_s": 250.0 + s % 9, "grad_norm": 1.0 + (s % 5) / 10}
+                        for s in range(1, 501)])  # fmt: skip
+    image = QImage(canvas.size(), QImage.Format.Format_RGB32)
+    canvas.render(image)
+    colours = {image.pixelColor(x, y).name() for x in range(0, 800, 2) for y in range(0, 500, 2)}
+    for colour in ("#d9822b", "#6aa84f", "#a64d79", "#888888"):  # every series is drawn
+        assert any(QColor(c).name() == colour for c in colours), colour
 
 
 def test_cancel_and_resume_send_their_calls(qtbot, panel):
@@ -144,4 +168,5 @@ def test_engine_restart_lists_the_runs_again(qtbot, panel):
     qtbot.waitUntil(lambda: bool(requests(qtbot, panel.client, "train.list")), timeout=5000)
     qtbot.waitUntil(lambda: bool(requests(qtbot, panel.client, "train.metrics")), timeout=5000)
     assert panel.runs_model.rowCount() == 3 and panel.run_view.run["id"] == "run-done"
-    assert len(panel.run_view.canvas.line_data("loss")[0]) == 20
+    canvas = panel.run_view.canvas
+    qtbot.waitUntil(lambda: len(canvas.line_data("loss")[0]) == 20, timeout=10000)  # drawn
