@@ -213,6 +213,27 @@ SPECS: tuple[BundledSpec, ...] = (
 )
 
 
+# ---- the bundled models the user removed (they stay removed until restored) ---------------
+def _removed_file(models_dir: Path) -> Path:
+    return models_dir / "bundled" / "removed.json"
+
+
+def removed_keys(models_dir: Path) -> set[str]:
+    try:
+        return set(json.loads(_removed_file(models_dir).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def write_removed_keys(models_dir: Path, keys: set[str]) -> None:
+    atomic_write_text(_removed_file(models_dir), json.dumps(sorted(keys)))
+
+
+def mark_removed(models_dir: Path, key: str | None) -> None:
+    if key:
+        write_removed_keys(models_dir, removed_keys(models_dir) | {key})
+
+
 def spec_for(key: str) -> BundledSpec:
     return next(spec for spec in SPECS if spec.key == key)
 

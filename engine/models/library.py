@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, NotFoundError, UserError
 from engine.core.names import slugify
-from engine.core.paths import atomic_copy, atomic_write_text, describe_os_error
+from engine.core.paths import atomic_copy, describe_os_error
 from engine.models import adapters
 from engine.models.capabilities import capabilities
 from engine.models.gguf_meta import read_gguf
@@ -230,7 +230,9 @@ class ModelLibrary:
         if cache.exists():
             doomed.append(cache)
         if row["bundled"]:
-            self._mark_bundled_removed(json.loads(row["meta"]).get("bundled_key"))
+            from engine.models import bundled
+
+            bundled.mark_removed(self.models_dir, json.loads(row["meta"]).get("bundled_key"))
         self._db().execute("DELETE FROM models WHERE id = ?", (model_id,))
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
@@ -341,7 +343,7 @@ class ModelLibrary:
         return self.get(model_id)
 
     def ensure_bundled(self, *, restore: bool = False) -> list[dict[str, Any]]:
-        """Register the bundled Gemma and MiniLM (idempotent; no network).
+        """Register the bundled Gemma, MiniLM and the starter adapter (idempotent; no network).
 
         A bundled model the user removed stays removed unless ``restore``. Returns the bundled
         models now in the library. Problems with one package do not stop the other; they are
@@ -357,9 +359,9 @@ class ModelLibrary:
     def _ensure_bundled(self, restore: bool) -> list[dict[str, Any]]:
         from engine.models import bundled
 
-        removed = set() if restore else self._removed_bundled()
+        removed = set() if restore else bundled.removed_keys(self.models_dir)
         if restore:
-            self._write_removed_bundled(set())
+            bundled.write_removed_keys(self.models_dir, set())
         problems, changed = [], False
         for spec in bundled.SPECS:
             if spec.key in removed:
@@ -389,10 +391,8 @@ class ModelLibrary:
         meta["bundled_key"] = spec.key
         if spec.base_key:  # an adapter on another bundled model, which must be registered
             base_id = bundled.bundled_id(bundled.spec_for(spec.base_key))
-            if (
-                self._db().execute("SELECT 1 FROM models WHERE id = ?", (base_id,)).fetchone()
-                is None
-            ):
+            base = self._db().execute("SELECT 1 FROM models WHERE id = ?", (base_id,)).fetchone()
+            if base is None:
                 return False  # its base was removed: nothing to apply it to
             meta.update(base_model_id=base_id, adapter_scale=adapters.DEFAULT_SCALE)
         if row is None:
@@ -406,22 +406,6 @@ class ModelLibrary:
                 (self._store_path(path), json.dumps(meta), model_id),
             )
         return True
-
-    def _removed_file(self) -> Path:
-        return self.models_dir / "bundled" / "removed.json"
-
-    def _removed_bundled(self) -> set[str]:
-        try:
-            return set(json.loads(self._removed_file().read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            return set()
-
-    def _write_removed_bundled(self, keys: set[str]) -> None:
-        atomic_write_text(self._removed_file(), json.dumps(sorted(keys)))
-
-    def _mark_bundled_removed(self, key: str | None) -> None:
-        if key:
-            self._write_removed_bundled(self._removed_bundled() | {key})
 
     def _copy_in(self, source: Path, model_id: str, ctx: JobContext | None) -> Path:
         """Copy a file or folder into ``models/<id>/`` via a temp folder renamed at the end."""
