@@ -69,6 +69,8 @@ class VersionsModel(RecordTableModel):
 
 class HistoryPane(QWidget):
     sig_message = Signal(str, str)
+    sig_can_move = Signal(bool, bool)
+    """Whether there is a version to undo to, and one to redo (the toolbar's buttons follow)."""
     """Something to tell the user: text, kind (info, success, error)."""
 
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
@@ -138,6 +140,7 @@ class HistoryPane(QWidget):
         self.redo_button.setEnabled(
             has and any(v and v.get("parent") == self.model.current for v in versions)
         )
+        self.sig_can_move.emit(self.undo_button.isEnabled(), self.redo_button.isEnabled())
         selected = self.selected_version()
         self.checkout_button.setEnabled(
             has and selected is not None and selected["version"] != self.model.current

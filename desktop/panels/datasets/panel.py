@@ -164,6 +164,12 @@ class DatasetsPanel(QWidget):
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Back to the previous version (Ctrl+Z)")
         self.undo_button.clicked.connect(self.history.undo)
+        self.history.sig_can_move.connect(
+            lambda undo, redo: (
+                self.undo_button.setEnabled(undo),
+                self.redo_button.setEnabled(redo),
+            )
+        )
         self.redo_button = QPushButton("Redo")
         self.redo_button.setToolTip("Forward to the version you undid (Ctrl+Shift+Z)")
         self.redo_button.clicked.connect(self.history.redo)
@@ -277,9 +283,10 @@ class DatasetsPanel(QWidget):
     def _update_enabled(self) -> None:
         has = self.dataset is not None
         for w in (self.rename_button, self.delete_button, self.clean_button, self.convert_button,
-                  self.split_button, self.export_button, self.undo_button, self.redo_button,
-                  self.rows_view.add_button):  # fmt: skip
+                  self.split_button, self.export_button, self.rows_view.add_button):  # fmt: skip
             w.setEnabled(has)
+        self.undo_button.setEnabled(has and self.history.undo_button.isEnabled())
+        self.redo_button.setEnabled(has and self.history.redo_button.isEnabled())
         has_row = has and self.rows_view.current_row() >= 0
         self.rows_view.edit_button.setEnabled(has_row)
         self.rows_view.delete_button.setEnabled(has_row)

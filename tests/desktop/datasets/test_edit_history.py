@@ -20,6 +20,8 @@ def history_rows(panel) -> list[tuple[str, str]]:
 
 def test_edit_a_row_then_undo_redo_and_checkout(qtbot, panel):
     select(qtbot, panel, "small")
+    qtbot.waitUntil(lambda: len(history_rows(panel)) == 1, timeout=5000)
+    assert not panel.undo_button.isEnabled() and not panel.redo_button.isEnabled()  # one version
     current_row(qtbot, panel, 1)
     panel.actions.edit_row()
     dialog = panel.actions.dialog
@@ -32,11 +34,15 @@ def test_edit_a_row_then_undo_redo_and_checkout(qtbot, panel):
     assert "Undo reverts it" in panel.message.text()
     qtbot.waitUntil(lambda: len(history_rows(panel)) == 2, timeout=5000)
     assert history_rows(panel)[0] == ("●", "edit")  # newest first, and current
+    qtbot.waitUntil(lambda: panel.undo_button.isEnabled(), timeout=5000)
+    assert not panel.redo_button.isEnabled()
 
     panel.undo_button.click()
     qtbot.waitUntil(lambda: shown_rows(panel)[1:2] == ["Add 2 and 2"], timeout=5000)
     qtbot.waitUntil(lambda: history_rows(panel)[1] == ("●", "import"), timeout=5000)
     assert panel.history.redo_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.redo_button.isEnabled(), timeout=5000)
+    assert not panel.undo_button.isEnabled()  # back at the first version: nothing to undo
     panel.redo_button.click()
     qtbot.waitUntil(lambda: shown_rows(panel)[1:2] == ["Add 3 and 3"], timeout=5000)
 
