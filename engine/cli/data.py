@@ -176,7 +176,10 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--max-chunks", type=int)
     a.add_argument("--seeds", help="self-instruct: a JSONL or text file of seed tasks")
     a.add_argument("--seed-dataset", help="self-instruct: a dataset of seed tasks")
-    a.add_argument("--count", type=int, help="self-instruct: tasks to write (default 20)")
+    a.add_argument("--count", type=int, help="self-instruct: tasks to write (default 20); "
+                   "question/answer: stop at this many pairs (default: as many as the chunks give)")  # fmt: skip
+    a.add_argument("--files", help="question/answer: only these of the collection's files "
+                   "(names or paths, comma-separated)")  # fmt: skip
     a.add_argument("--prompt", help="prompt template ({chunk}, {n}, {file}, {page} or {examples})")
     a.add_argument("--prompt-file")
     a.add_argument("--name")
@@ -524,15 +527,19 @@ def cmd_generate(args: Any) -> int:
                    per_chunk=args.per_chunk, max_chunks=args.max_chunks,
                    seeds=_read_seeds(args.seeds) if args.seeds else None,
                    seed_dataset=args.seed_dataset, count=args.count, prompt=prompt,
+                   files=[f.strip() for f in args.files.split(",") if f.strip()] if args.files else None,
                    params=chat_params, name=args.name)  # fmt: skip
     out = {"name": result["name"], "rows": result["rows"], "id": result["dataset"]["id"],
-           "steps": result["steps"], "rejected": result["rejected"]}  # fmt: skip
+           "steps": result["steps"], "rejected": result["rejected"],
+           "shortfall": result.get("shortfall")}  # fmt: skip
     if args.json:
         emit_json(out)
     else:
         print(
             f"Generated {out['rows']:,} rows as {out['name']} in {out['steps']} model calls; rejected: {out['rejected'] or 'none'}."
         )
+        if out["shortfall"]:
+            print(out["shortfall"][0].upper() + out["shortfall"][1:] + ".")
     return 0
 
 

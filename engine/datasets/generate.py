@@ -7,7 +7,10 @@ alpaca row that carries its source chunk (``source_text``, ``source_file``, ``so
 and asks for a new one with its answer, until ``count`` rows are kept.
 
 Quality filters drop pairs that are too short or too long, repeat an earlier question, merely copy
-the passage, or (self-instruct) are too similar to an existing task. Every model call goes through
+the passage, echo the prompt's layout (``<question>``), name a file the chunk does not come from,
+or answer with words mostly absent from the chunk; self-instruct tasks too similar to an existing
+one. Q&A can be limited to some of the collection's files and asked for ``count`` pairs: it stops
+there, or says why it made fewer. Every model call goes through
 ``engine.chat.generate.generate`` -- the chat engine's path, any chat model the user installed.
 
 The job keeps its work in ``datasets/.work/<job id>/`` (rows so far, chunks or attempts done) after
@@ -54,7 +57,19 @@ DEFAULT_FILTERS = {
     "max_answer_chars": 4000,
     "max_similarity": 0.7,
     "dedup": True,
+    "min_support": 0.5,  # Q&A: share of the answer's words that its chunk contains
 }
+# the prompt's own layout echoed back ("<question>", "{chunk}", "[answer]") instead of a pair
+_PLACEHOLDER = re.compile(
+    r"<\s*/?\s*(?:question|answer|q|a)\s*>|\{\w+\}|\[\s*(?:question|answer)\s*\]", re.I
+)
+_FILE_NAME = re.compile(r"\b[\w.-]+\.(?:pdf|docx?|pptx?|txt|md|markdown|html?|csv|json)\b", re.I)
+_STOP = frozenset(
+    ("a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or",
+     "but", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these",
+     "those", "as", "what", "which", "who", "whom", "when", "where", "why", "how", "do", "does",
+     "did", "not", "no", "yes")
+)  # fmt: skip
 _QA_RE = re.compile(
     r"(?:^|\n)\s*(?:\d+[.)]\s*)?(?:\*\*)?(?:Q|Question)\s*\d*\s*[:.)](?:\*\*)?\s*(?P<q>.+?)\s*\n+"
     r"\s*(?:\*\*)?(?:A|Answer)\s*\d*\s*[:.)](?:\*\*)?\s*(?P<a>.+?)"
@@ -83,6 +98,15 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
         out["per_chunk"] = _int(params.get("per_chunk", 3), "per_chunk", 1, 20)
         if params.get("max_chunks") is not None:
             out["max_chunks"] = _int(params["max_chunks"], "max_chunks", 1, 10_000_000)
+        if params.get("count") is not None:
+            out["count"] = _int(params["count"], "count", 1, 1_000_000)
+        files = params.get("files")
+        if files is not None and (
+            not isinstance(files, list) or not all(isinstance(f, str) and f for f in files)
+        ):
+            raise UserError("files must be a list of the collection's file paths or names.")
+        if files == []:
+            raise UserError("Pick at least one of the collection's files to generate from.")
     else:
         seeds = params.get("seeds")
         if not seeds and not params.get("seed_dataset"):
@@ -270,6 +294,7 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
         "steps": work.state["done"],
         "rejected": work.state["rejected"],
     }
+    shortfall = work.state.get("shortfall")
     try:
         ds = lib.create(
             dataset_id,
@@ -285,18 +310,22 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
         shutil.rmtree(lib.folder(dataset_id), ignore_errors=True)
         raise
     shutil.rmtree(work.dir, ignore_errors=True)
+    ctx.progress(1.0, f"{ds['name']}: {ds['rows']:,} rows" + (f"; {shortfall}" if shortfall else _rejected_text(work.state["rejected"])))  # fmt: skip
     return {
         "dataset": ds,
         "name": ds["name"],
         "rows": ds["rows"],
         "steps": work.state["done"],
         "rejected": work.state["rejected"],
+        "requested": params.get("count"),
+        "shortfall": shortfall,
     }
 
 
 def _run_qa(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -> None:
-    chunks = sources.chunks_source(services, params["collection"])
+    chunks = sources.chunks_source(services, params["collection"], files=params.get("files"))
     total = sources.count_hint(chunks)
+    wanted = params.get("count")
     limit = params.get("max_chunks")
     if limit is not None:
         total = min(total, limit) if total is not None else limit
@@ -305,6 +334,8 @@ def _run_qa(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -
     seen = {normalize(r["instruction"]) for r in work.rows()} if f.get("dedup") else set()
     for i, chunk in enumerate(chunks):
         if limit is not None and i >= limit:
+            break
+        if wanted is not None and work.state["rows"] >= wanted:
             break
         if i < work.state["done"]:
             continue  # done before a resume
@@ -323,8 +354,11 @@ def _run_qa(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -
         pairs = parse_qa(reply)
         if not pairs:
             rejected["unparsed_replies"] = 1
+        room = params["per_chunk"] if wanted is None else min(params["per_chunk"], wanted - work.state["rows"])  # fmt: skip
         for q, a in pairs[: params["per_chunk"]]:
-            reason = _qa_reason(q, a, text, f, seen)
+            if len(rows) >= room:
+                break
+            reason = _qa_reason(q, a, text, f, seen, chunk.get("file"))
             if reason:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
@@ -342,10 +376,40 @@ def _run_qa(services: Services, params: dict[str, Any], work: _Work, ctx: Any) -
             )
         work.save(rows, rejected)
         done = work.state["done"]
-        ctx.progress(done / total if total else None, f"{done} chunks, {work.state['rows']} pairs")
+        made = work.state["rows"]
+        if wanted is not None:
+            ctx.progress(min(made / wanted, 0.99), f"{made} of {wanted} pairs from {done} chunks")
+        else:
+            ctx.progress(done / total if total else None, f"{done} chunks, {made} pairs")
+    if wanted is not None and work.state["rows"] < wanted:
+        limited = limit is not None and work.state["done"] >= limit
+        ran_out = (
+            f"the {limit} chunks allowed ran out"
+            if limited
+            else f"the collection's {work.state['done']} chunks ran out"
+        )
+        work.state["shortfall"] = (
+            f"made {work.state['rows']} of the {wanted} pairs asked for: {ran_out}"
+            + _rejected_text(work.state["rejected"])
+        )
 
 
-def _qa_reason(q: str, a: str, chunk: str, f: dict[str, Any], seen: set[str]) -> str | None:
+def _rejected_text(rejected: dict[str, int]) -> str:
+    if not rejected:
+        return ""
+    return " (rejected: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rejected.items()) + ")"  # fmt: skip
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if w not in _STOP}
+
+
+def _qa_reason(q: str, a: str, chunk: str, f: dict[str, Any], seen: set[str], file: Any = None) -> str | None:  # fmt: skip
+    """Why a pair is not kept, or None. Besides lengths and repeats: the prompt's layout echoed
+    back, a file name the chunk does not have, an answer whose words are mostly not in its chunk
+    (small models answer from nowhere)."""
+    if _PLACEHOLDER.search(q) or _PLACEHOLDER.search(a):
+        return "template_placeholders"
     if not f["min_question_chars"] <= len(q) <= f["max_question_chars"]:
         return "bad_question_length"
     if not f["min_answer_chars"] <= len(a) <= f["max_answer_chars"]:
@@ -354,6 +418,15 @@ def _qa_reason(q: str, a: str, chunk: str, f: dict[str, Any], seen: set[str]) ->
         return "duplicate_question"
     if len(q) > 200 and normalize(q) in normalize(chunk):
         return "copied_passage"
+    own = str(file or "").replace("\\", "/").rsplit("/", 1)[-1].lower()
+    lowered = chunk.lower()
+    for name in _FILE_NAME.findall(f"{q}\n{a}"):
+        if name.lower() != own and name.lower() not in lowered:
+            return "invented_file_names"
+    words = _content_words(a)
+    minimum = float(f.get("min_support", 0.0) or 0.0)
+    if words and minimum and len(words & _content_words(chunk)) / len(words) < minimum:
+        return "unsupported_answers"
     return None
 
 

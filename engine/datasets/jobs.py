@@ -102,7 +102,7 @@ def export(ctx: JobContext) -> dict[str, Any]:
 @job_kind(
     "data.generate",
     title=lambda p: (
-        "Generate Q&A from " + str(p.get("collection"))
+        "Generate Q&A from " + str(p.get("collection_name") or p.get("collection"))
         if p.get("collection")
         else "Generate tasks (self-instruct)"
     ),

@@ -434,6 +434,7 @@ def generate(
     seeds: list | None = None,
     seed_dataset: str | None = None,
     count: int | None = None,
+    files: list | None = None,
     prompt: str | None = None,
     params: dict | None = None,
     filters: dict | None = None,
@@ -445,7 +446,8 @@ def generate(
 
     job_params = {"mode": mode, "model_id": model_id, "collection": collection,
                   "per_chunk": per_chunk, "max_chunks": max_chunks, "seeds": seeds,
-                  "seed_dataset": seed_dataset, "count": count, "prompt": prompt or None,
+                  "seed_dataset": seed_dataset, "count": count, "files": files,
+                  "prompt": prompt or None,
                   "params": params, "filters": filters, "name": name}  # fmt: skip
     job_params = {k: v for k, v in job_params.items() if v is not None}
     check_params(job_params)
@@ -459,5 +461,5 @@ def generate(
     if collection:
         from engine.datasets import sources
 
-        sources.check_collection(ctx.services, collection)
+        job_params["collection_name"] = sources.check_collection(ctx.services, collection)
     return _start(ctx, "data.generate", None, job_params)

@@ -1,10 +1,10 @@
 """Where question/answer generation reads document chunks from.
 
-The whole contract is ``chunks_source(services, collection) -> iterable of {text, file, page}``
-(``page`` may be None). Tests replace it with a fake; the default asks the Documents engine:
-an ``iter_chunks(services, collection)`` it offers, else the indexed files of the collection from
-its catalog, loaded and split again with the collection's chunk size (words standing in for the
-embedder's tokens), so page numbers come along.
+The whole contract is ``chunks_source(services, collection, files=None) -> iterable of {text,
+file, page}`` (``page`` may be None). Tests replace it with a fake; the default reads the indexed
+files of the collection (those named in ``files``, if given) from the Documents catalog, loaded
+and split again with the collection's chunk size (words standing in for the embedder's tokens),
+so page numbers come along.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ if TYPE_CHECKING:
     from engine.services import Services
 
 
-def chunks_source(services: Services, collection: str) -> Iterable[dict[str, Any]]:
-    try:
-        from engine.documents import chunks as doc_chunks  # the Documents engine's own API
-
-        return doc_chunks.iter_chunks(services, collection)
-    except ImportError:
-        pass
+def chunks_source(
+    services: Services, collection: str, files: list[str] | None = None
+) -> Iterable[dict[str, Any]]:
+    """The collection's chunks (of ``files`` only, given as paths or names, when set)."""
     try:
         from engine.documents.catalog import Catalog
     except ImportError:
@@ -34,21 +31,33 @@ def chunks_source(services: Services, collection: str) -> Iterable[dict[str, Any
             "seeds instead."
         ) from None
     found = Catalog(services).get(collection)
-    files = Catalog(services).files(found["id"], status="indexed")
-    if not files:
+    indexed = Catalog(services).files(found["id"], status="indexed")
+    if not indexed:
         raise UserError(
             f"The collection {found['name']} has no indexed files; add documents to it first."
         )
-    return _resplit(found, files)
+    if files:
+        wanted = {str(f) for f in files}
+        chosen = [r for r in indexed if r["path"] in wanted or Path(r["path"]).name in wanted]
+        known = {r["path"] for r in chosen} | {Path(r["path"]).name for r in chosen}
+        missing = sorted(wanted - known)
+        if missing:
+            names = ", ".join(Path(r["path"]).name for r in indexed[:20])
+            raise UserError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not an indexed file "
+                f"of {found['name']}; its files: {names}."
+            )
+        indexed = chosen
+    return _resplit(found, indexed)
 
 
-def check_collection(services: Services, collection: str) -> None:
-    """Raise ``NotFoundError`` now, before a job starts, when the collection does not exist."""
+def check_collection(services: Services, collection: str) -> str:
+    """The collection's name; ``NotFoundError`` now, before a job starts, when it does not exist."""
     try:
         from engine.documents.catalog import Catalog
     except ImportError:
-        return
-    Catalog(services).get(collection)
+        return collection
+    return str(Catalog(services).get(collection)["name"])
 
 
 def _resplit(collection: dict[str, Any], files: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

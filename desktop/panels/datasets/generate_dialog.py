@@ -1,6 +1,7 @@
 """``GenerateDialog``: set up a ``data.generate`` job -- self-instruct tasks written by a local
 model from a few seed tasks, or question/answer pairs from a document collection (when the
-engine has collections: ``docs.list``). The prompt is editable; its placeholders are listed.
+engine has collections: ``docs.list``), from the files the user ticks (``docs.files``) and up to
+the number of pairs asked for. The prompt is editable; its placeholders are listed.
 The job makes a new dataset, reports progress, can be cancelled and resumed.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -16,6 +18,8 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QRadioButton,
     QSpinBox,
@@ -77,6 +81,16 @@ class GenerateDialog(QDialog):
         self.max_chunks = QSpinBox()
         self.max_chunks.setRange(0, 10_000_000)
         self.max_chunks.setSpecialValueText("all")
+        self.qa_count = QSpinBox()
+        self.qa_count.setRange(0, 1_000_000)
+        self.qa_count.setSpecialValueText("as many as the chunks give")
+        self.qa_count.setToolTip(
+            "Stop once this many pairs are kept; if the chosen files give fewer, the job says why"
+        )
+        self.files = QListWidget()
+        self.files.setToolTip("Generate only from the ticked files")
+        self.files.setMaximumHeight(110)
+        self.collection.currentIndexChanged.connect(lambda _i: self._load_files())
         self.qa_note = QLabel()
         self.qa_note.setWordWrap(True)
         self.qa_note.setStyleSheet("color: gray; margin-left: 22px;")
@@ -85,6 +99,8 @@ class GenerateDialog(QDialog):
         qa_form.addRow("Collection", self.collection)
         qa_form.addRow("Pairs per chunk", self.per_chunk)
         qa_form.addRow("Chunks at most", self.max_chunks)
+        qa_form.addRow("Pairs to make", self.qa_count)
+        qa_form.addRow("Files", self.files)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(si_page)
@@ -128,6 +144,30 @@ class GenerateDialog(QDialog):
         self.qa_note.setText("")
         self.qa_note.hide()
 
+    def _load_files(self) -> None:
+        self.files.clear()
+        collection = self.collection.currentData()
+        if collection:
+            request(self, self.client, "docs.files", {"id": collection}, ok=self._show_files)
+
+    def _show_files(self, result: dict[str, Any]) -> None:
+        self.files.clear()
+        for f in result.get("files") or []:
+            if f.get("status") != "indexed":
+                continue
+            item = QListWidgetItem(f.get("name") or f["path"])
+            item.setData(Qt.ItemDataRole.UserRole, f["path"])
+            item.setToolTip(f["path"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.files.addItem(item)
+
+    def chosen_files(self) -> list[str] | None:
+        """The ticked files' paths; None when all are ticked (the whole collection)."""
+        items = [self.files.item(i) for i in range(self.files.count())]
+        ticked = [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]  # fmt: skip
+        return None if len(ticked) == len(items) else ticked
+
     def _no_collections(self, text: str) -> None:
         self.qa.setEnabled(False)
         self.qa.setToolTip(text)
@@ -144,6 +184,11 @@ class GenerateDialog(QDialog):
                      per_chunk=self.per_chunk.value())  # fmt: skip
             if self.max_chunks.value():
                 p["max_chunks"] = self.max_chunks.value()
+            if self.qa_count.value():
+                p["count"] = self.qa_count.value()
+            files = self.chosen_files()
+            if files is not None:
+                p["files"] = files
         else:
             seeds = [line.strip() for line in self.seeds.toPlainText().splitlines() if line.strip()]
             p.update(mode="self_instruct", seeds=seeds, count=self.count.value())

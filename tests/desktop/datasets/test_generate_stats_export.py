@@ -84,3 +84,26 @@ def test_export_writes_rows_and_card(qtbot, panel, tmp_path):
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 6
     assert (tmp_path / "out.README.md").exists()
     assert "out.README.md" in panel.message.text()
+
+
+def test_qa_generation_takes_the_ticked_files_and_a_count(qtbot, panel):
+    from PySide6.QtCore import Qt
+
+    panel.generate_button.click()
+    dialog = panel.actions.dialog
+    dialog.collection.addItem("Manuals", "c-1")
+    dialog.qa.setEnabled(True)
+    dialog.qa.setChecked(True)
+    dialog._show_files({"files": [
+        {"name": "kettle.pdf", "path": "/docs/kettle.pdf", "status": "indexed"},
+        {"name": "toaster.pdf", "path": "/docs/toaster.pdf", "status": "indexed"},
+        {"name": "scan.pdf", "path": "/docs/scan.pdf", "status": "failed"},
+    ]})  # fmt: skip
+    assert dialog.files.count() == 2  # only indexed files have chunks
+    assert "files" not in dialog.params() and "count" not in dialog.params()  # all, as many
+    dialog.files.item(1).setCheckState(Qt.CheckState.Unchecked)
+    dialog.qa_count.setValue(40)
+    params = dialog.params()
+    assert params["files"] == ["/docs/kettle.pdf"] and params["count"] == 40
+    assert params["mode"] == "qa" and "{chunk}" in dialog.prompt.placeholderText()
+    dialog.reject()

@@ -19,8 +19,11 @@ CHUNKS = [
 
 @pytest.fixture
 def fake_collection(monkeypatch):
-    monkeypatch.setattr(sources, "chunks_source", lambda services, collection: list(CHUNKS))
-    monkeypatch.setattr(sources, "check_collection", lambda services, collection: None)
+    def chunks(services, collection, files=None):
+        return [c for c in CHUNKS if not files or c["file"] in files]
+
+    monkeypatch.setattr(sources, "chunks_source", chunks)
+    monkeypatch.setattr(sources, "check_collection", lambda services, collection: "Field notes")
 
 
 class FakeModel:
@@ -84,6 +87,66 @@ def test_qa_rows_keep_their_source_chunk_and_bad_pairs_are_filtered(
     assert history[0]["operation"] == "generate"
 
 
+def test_echoed_templates_invented_files_and_unsupported_answers_are_rejected(
+    services, fake_collection, monkeypatch
+):
+    def model(services, *, model_id, messages, params, cancelled):
+        prompt = messages[-1]["content"]
+        if "Paris" not in prompt:
+            return {"text": "Q: <question>\nA: <answer>", "finish_reason": "stop"}
+        return {"text": "Q: What does the report2019.pdf say about France?\nA: It is big.\n"
+                        "Q: Which city is the capital of Germany?\nA: Berlin, a large city.\n"
+                        "Q: Which river runs through Paris?\nA: The Seine.", "finish_reason": "stop"}  # fmt: skip
+
+    monkeypatch.setattr(generate, "chat_generate", model)
+    ctx = SimpleContext(services=services, job_id="gen-bad")
+    out = generate.run_generate(services, {"collection": "docs", "per_chunk": 3, "name": "strict"}, ctx)  # fmt: skip
+    assert out["rows"] == 1
+    assert out["rejected"] == {"invented_file_names": 1, "unsupported_answers": 1,
+                               "template_placeholders": 2}  # fmt: skip
+    row = DatasetLibrary(services).page("strict")["rows"][0]["row"]
+    assert row["output"] == "The Seine." and row["source_file"] == "geo.pdf"
+    final = [e[1] for e in ctx.events if e[0] == "progress"][-1]
+    assert (
+        final[0] == 1.0 and "strict: 1 rows" in final[1] and "2 template placeholders" in final[1]
+    )
+
+
+def test_qa_stops_at_the_count_asked_for_or_says_why_it_made_fewer(
+    services, fake_collection, monkeypatch
+):
+    model = FakeModel()
+    monkeypatch.setattr(generate, "chat_generate", model)
+    ctx = SimpleContext(services=services, job_id="gen-count")
+    out = generate.run_generate(services, {"collection": "docs", "per_chunk": 2, "count": 2, "name": "two"}, ctx)  # fmt: skip
+    assert out["rows"] == 2 and out["steps"] == 1 and out["shortfall"] is None
+    assert len(model.prompts) == 1  # stopped as soon as it had them
+    ctx = SimpleContext(services=services, job_id="gen-more")
+    out = generate.run_generate(services, {"collection": "docs", "per_chunk": 2, "count": 10, "name": "ten"}, ctx)  # fmt: skip
+    assert out["rows"] == 3 and out["requested"] == 10
+    assert out["shortfall"].startswith("made 3 of the 10 pairs asked for: the collection's 3 chunks ran out")  # fmt: skip
+    assert "1 bad question length" in out["shortfall"]
+    only = generate.run_generate(
+        services, {"collection": "docs", "files": ["sci.txt"], "name": "sci"},
+        SimpleContext(services=services, job_id="gen-files"),
+    )  # fmt: skip
+    rows = [r["row"] for r in DatasetLibrary(services).page("sci")["rows"]]
+    assert only["steps"] == 1 and {r["source_file"] for r in rows} == {"sci.txt"}
+
+
+def test_a_qa_job_is_titled_with_the_collections_name(services, fake_collection, monkeypatch):
+    from engine.datasets import methods
+
+    class Ctx:
+        def __init__(self, services):
+            self.services = services
+
+    monkeypatch.setattr(generate, "chat_generate", FakeModel())
+    started = methods.generate(Ctx(services), collection="c-1a2b3c", per_chunk=1)
+    job = services.jobs.wait(started["job"]["id"], timeout=60)
+    assert job["title"] == "Generate Q&A from Field notes"
+
+
 def test_generation_cancels_and_resumes_where_it_stopped(services, fake_collection, monkeypatch):
     ctx = SimpleContext(services=services, job_id="gen2")
     model = FakeModel(ctx, cancel_after=1)
@@ -119,6 +182,8 @@ def test_bad_generation_requests_answer_at_once(services):
         ({"collection": "c", "per_chunk": 0}, "per_chunk"),
         ({"seeds": ["x"], "prompt": "no placeholder"}, "examples"),
         ({"collection": "c", "prompt": "{chunk} {oops}"}, "unknown placeholder"),
+        ({"collection": "c", "files": []}, "at least one of the collection's files"),
+        ({"collection": "c", "count": 0}, "count"),
     ):
         with pytest.raises(UserError, match=match):
             generate.check_params(params)
@@ -155,8 +220,27 @@ def test_chunks_come_from_a_documents_collection(services, tmp_path):
     catalog = catalog_mod.Catalog(services)
     col = catalog.create("Notes", embedder_id="none", settings=CollectionSettings())
     catalog.set_file(col["id"], str(doc), name="notes.md", status="indexed")
-    chunks = list(sources.chunks_source(services, "Notes"))
+    other = tmp_path / "other.md"
+    other.write_text("# Hills\n\nMontmartre is a hill in Paris.\n", encoding="utf-8")
+    catalog.set_file(col["id"], str(other), name="other.md", status="indexed")
+    chunks = list(sources.chunks_source(services, "Notes", files=["notes.md"]))
     assert len(chunks) == 1 and chunks[0]["file"] == "notes.md"
     assert "The Seine flows through Paris." in chunks[0]["text"]
+    assert len(list(sources.chunks_source(services, "Notes"))) == 2
+    with pytest.raises(UserError, match=r"gone\.md is not an indexed file of Notes; its files: "):
+        sources.chunks_source(services, "Notes", files=["gone.md"])
     with pytest.raises(UserError):
         sources.check_collection(services, "No such collection")
+
+
+def test_cli_generate_says_why_it_made_fewer(hearth_home, fake_collection, monkeypatch, capsys):
+    import json
+
+    from engine.cli import main
+
+    monkeypatch.setattr(generate, "chat_generate", FakeModel())
+    args = ["data", "generate", "--collection", "docs", "--count", "10", "--files", "geo.pdf,sci.txt"]  # fmt: skip
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["rows"] == 3 and out["steps"] == 2
+    assert out["shortfall"].startswith("made 3 of the 10 pairs asked for: the collection's 2 chunks ran out")  # fmt: skip
