@@ -61,7 +61,8 @@ DEFAULT_FILTERS = {
 }
 # the prompt's own layout echoed back ("<question>", "{chunk}", "[answer]") instead of a pair
 _PLACEHOLDER = re.compile(
-    r"<\s*/?\s*(?:question|answer|q|a)\s*>|\{\w+\}|\[\s*(?:question|answer)\s*\]", re.I
+    r"<\s*/?\s*(?:question|answer|q|a)\s*>|\{(?:n|chunk|file|page|examples)\}|\[\s*(?:question|answer)\s*\]",
+    re.I,
 )
 _FILE_NAME = re.compile(r"\b[\w.-]+\.(?:pdf|docx?|pptx?|txt|md|markdown|html?|csv|json)\b", re.I)
 _STOP = frozenset(
