@@ -35,6 +35,7 @@ class ModelSettingsBox(QGroupBox):
             # one step below the lowest real value stands for "unset" (shown as its meaning)
             spin.setRange(low - 1 if name != "n_gpu_layers" else -2, high)
             spin.setSpecialValueText(automatic)
+            spin.setValue(spin.minimum())  # before a model is known: the engine's choice
             spin.setKeyboardTracking(False)  # one change when the user is done typing
             spin.valueChanged.connect(lambda _v, n=name: self._changed(n))
             self.spins[name] = spin

@@ -103,6 +103,11 @@ def test_stop_sequences_are_saved_with_the_conversation(qtbot, panel):
 
 
 def test_model_loading_settings_are_the_models_own(qtbot, panel):
+    from desktop.panels.chat.model_settings_box import ModelSettingsBox
+
+    fresh = ModelSettingsBox()  # before any model is known: the engine's choices, not 0
+    qtbot.addWidget(fresh)
+    assert [s.text() for s in fresh.spins.values()] == ["model's (up to 4096)", "automatic", "automatic"]  # fmt: skip
     box = panel.settings.model_box
     qtbot.waitUntil(lambda: box.isEnabled(), timeout=5000)
     assert box.spins["n_ctx"].text() == "model's (up to 4096)"
