@@ -108,7 +108,7 @@ def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home, write_lora_gguf
 
-    bundled_home(hearth_home, tmp_path)  # the bundled Gemma in the library, without assembling
+    bundled_home(hearth_home)  # the bundled Gemma in the library, without assembling
     services = Services(hearth_home)
     services.library.ensure_bundled()
     services.close()

@@ -80,7 +80,7 @@ def gemma_id(services, hearth_home, tmp_path_factory) -> str:  # noqa: F811
     """The bundled Gemma, linked into the data root (not unpacked again)."""
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    bundled_home(hearth_home)
     return next(m["id"] for m in services.library.ensure_bundled() if m["role"] == "llm")
 
 

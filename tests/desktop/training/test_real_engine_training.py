@@ -14,7 +14,7 @@ def test_real_options_and_plan_for_the_bundled_model(qtbot, make_client, hearth_
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path)  # the bundled Gemma in the library, without assembling
+    bundled_home(hearth_home)  # the bundled Gemma in the library, without assembling
     services = Services(hearth_home)
     services.library.ensure_bundled()
     services.close()

@@ -15,7 +15,7 @@ TOKEN = "hearth-test-token-0123456789"
 @pytest.fixture(scope="module")
 def api_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("api-home")
-    bundled_home(home, tmp_path_factory.getbasetemp())
+    bundled_home(home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HEARTH_HOME", str(home))
         yield home

@@ -103,7 +103,7 @@ def test_alignment_of_an_unconverted_gguf_reads_its_own_vocabulary(hearth_home, 
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path)
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")

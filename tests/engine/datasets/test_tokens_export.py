@@ -74,7 +74,7 @@ def clean_ctx(services):
 
 
 def test_gguf_tokenizer_without_loading_weights(services, tmp_path_factory):
-    bundled_home(services.root, tmp_path_factory.getbasetemp())
+    bundled_home(services.root)
     gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
     out = render_row(services, CHAT, "messages", model_id=gemma["id"], template=None)
     assert out["template"] == "plain" and out["exact"] and out["context_length"] == 32768

@@ -86,7 +86,7 @@ def test_ask_says_when_nothing_is_relevant_without_calling_the_model(ctx, manual
 def test_ask_with_the_bundled_model(ctx, manual, hearth_home, tmp_path_factory):
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    bundled_home(hearth_home)
     try:
         result = methods.docs_ask(
             ctx,

@@ -236,7 +236,7 @@ def test_gguf_and_its_torch_conversion_agree_on_perplexity(hearth_home, tmp_path
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path)
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
@@ -419,7 +419,7 @@ def test_batched_gguf_answers_do_not_depend_on_their_neighbours(hearth_home, tmp
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path)
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")

@@ -30,7 +30,7 @@ _SOURCE = re.compile(r"^\[(\d+)\] (\S+)$", re.MULTILINE)
 @pytest.fixture
 def home(hearth_home, tmp_path_factory):
     """A data folder with the bundled Gemma already in place (linked, not reassembled)."""
-    return bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    return bundled_home(hearth_home)
 
 
 def _rows() -> list[dict]:

@@ -17,7 +17,7 @@ def test_default_width_selector_beats_maw_on_the_bundled_gemma(hearth_home, tmp_
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home, tmp_path)
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")

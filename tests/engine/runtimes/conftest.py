@@ -12,7 +12,7 @@ from tests.engine.runtimes.fixtures import bundled_home, tiny_hf
 
 @pytest.fixture
 def services(hearth_home: Path, tmp_path_factory):
-    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    bundled_home(hearth_home)
     svc = Services(hearth_home)
     svc.library.ensure_bundled()
     yield svc

@@ -1,8 +1,9 @@
 """Shared test set-up for the runtime and chat tests.
 
 - ``bundled_home(home)``: a data root with the bundled models registered in milliseconds: the
-  Gemma GGUF is assembled once per test session and hard-linked (same inode, so its verification
-  stamp still matches) into each test's data root.
+  Gemma GGUF is assembled once per test session (in a folder of its own, removed at exit: tests'
+  own folders go when they pass) and hard-linked (same inode, so its verification stamp still
+  matches) into each test's data root.
 - ``build_tiny_hf(folder)``: a 2-layer, hidden-64 random Llama with a byte-level BPE tokenizer and
   a ChatML chat template, built on the spot with ``tokenizers`` -- nothing is downloaded.
 - ``write_lora_gguf(path, base)``: a llama.cpp LoRA adapter GGUF with small random A/B matrices
@@ -11,8 +12,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -20,14 +23,14 @@ _lock = threading.Lock()
 _bundled_dir: list[Path] = []
 
 
-def _assembled(tmp_root: Path) -> Path:
+def _assembled() -> Path:
     """``models/bundled`` of a data root where ensure_bundled() ran once (built once per session)."""
     with _lock:
         if not _bundled_dir:
             from engine.services import Services
 
-            home = tmp_root / "bundled-source"
-            home.mkdir(parents=True, exist_ok=True)
+            home = Path(tempfile.mkdtemp(prefix="hearth-tests-bundled-"))
+            atexit.register(shutil.rmtree, home, True)
             services = Services(home)
             services.library.ensure_bundled()
             services.close()
@@ -35,9 +38,9 @@ def _assembled(tmp_root: Path) -> Path:
         return _bundled_dir[0]
 
 
-def bundled_home(home: Path, tmp_root: Path) -> Path:
+def bundled_home(home: Path) -> Path:
     """Put the bundled Gemma into ``home`` (hard links) so ensure_bundled() finds it ready."""
-    source = _assembled(tmp_root)
+    source = _assembled()
     target = home / "models" / "bundled"
     target.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():

@@ -115,7 +115,7 @@ def test_gemma_adapter_gguf_loads_with_the_bundled_gguf(
     from tests.engine.training.conftest import EXTRA_KINDS, import_dataset
 
     monkeypatch.setenv("HEARTH_EXTRA_JOB_MODULES", EXTRA_KINDS)
-    bundled_home(hearth_home, tmp_path_factory.getbasetemp())
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     try:
         gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
