@@ -34,7 +34,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scratch import scratch_dir
 from streaming import PROMPT, SAMPLING, RawPath, print_table, sample, summarize, take_turns
 
 TOKEN = "hearth-bench-token-0123456789"
@@ -202,7 +202,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    home = tempfile.mkdtemp(prefix="hearth-bench-api-")
+    home = str(scratch_dir(prefix="hearth-bench-api-"))
     os.environ["HEARTH_HOME"] = home
     from engine.chat.templates import TEMPLATES, ChatTemplate, render
     from engine.core.devices import physical_cores

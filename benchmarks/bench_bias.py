@@ -28,7 +28,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_env
+from scratch import scratch_dir
 
 CAPTURE_TARGET_S = 15.0
 REDRAW_TARGET_MS = 100.0
@@ -109,7 +109,7 @@ def reference_seconds(services: Any, gemma: dict[str, Any], pair: Any) -> float:
     from engine.pruning.pipeline import load
 
     lm, tok = load(services, gemma, SimpleContext(services=services))
-    out = Path(tempfile.mkdtemp(prefix="optipfair-bias-"))
+    out = scratch_dir(prefix="optipfair-bias-")
     t0 = time.perf_counter()
     visualize_bias(lm, tok, prompt_pairs=[(pair.a, pair.b)], visualization_types=["mean_diff", "heatmap", "pca"],
                    layers="first_middle_last", output_dir=str(out))  # fmt: skip
@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--skip-prune", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    home = args.home or tempfile.mkdtemp(prefix="hearth-bench-bias-")
+    home = args.home or str(scratch_dir(prefix="hearth-bench-bias-"))
     os.environ["HEARTH_HOME"] = home
     from engine.bias.pairs import builtin_set
     from engine.jobs.registry import SimpleContext

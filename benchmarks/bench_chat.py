@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scratch import scratch_dir
 from streaming import PROMPT, SAMPLING, RawPath, print_table, sample, summarize, take_turns
 
 
@@ -165,7 +165,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    home = tempfile.mkdtemp(prefix="hearth-bench-chat-")
+    home = str(scratch_dir(prefix="hearth-bench-chat-"))
     os.environ["HEARTH_HOME"] = home
     from engine.chat.templates import TEMPLATES, ChatTemplate, render
     from engine.core.devices import physical_cores

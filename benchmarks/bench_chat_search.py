@@ -15,11 +15,13 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 WORDS = ["river", "light", "stone", "garden", "quiet", "market", "ancient", "signal", "orange", "winter", "careful", "question", "answer", "model", "simple", "bridge", "travel", "number", "paper", "music", "window", "forest", "engine", "yellow"]  # fmt: skip
 
@@ -34,7 +36,7 @@ def main() -> int:
 
     import os
 
-    home = Path(tempfile.mkdtemp(prefix="hearth-bench-search-"))
+    home = scratch_dir(prefix="hearth-bench-search-")
     os.environ["HEARTH_HOME"] = str(home)
     from engine.chat.store import ChatStore
     from engine.services import Services

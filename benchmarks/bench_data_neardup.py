@@ -29,12 +29,13 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 DATASKETCH = "datasketch==1.10.0"
 SECONDS_TARGET = 60.0
@@ -108,7 +109,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="hearth-bench-neardup-"))
+    home = scratch_dir(prefix="hearth-bench-neardup-")
     os.environ["HEARTH_HOME"] = str(home)
     try:
         from engine.datasets.clean import dedup

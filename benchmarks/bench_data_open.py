@@ -24,11 +24,14 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
+
 REPO = Path(__file__).resolve().parent.parent
 
 FIRST_PAGE_TARGET_S = 2.0
@@ -116,7 +119,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="hearth-bench-open-"))
+    home = scratch_dir(prefix="hearth-bench-open-")
     os.environ["HEARTH_HOME"] = str(home)
     try:
         from engine.datasets.importer import run_import

@@ -22,11 +22,13 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 
 def write_corpus(folder: Path, n_files: int, rng: random.Random) -> None:
@@ -63,7 +65,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="hearth-bench-ingest-"))
+    home = scratch_dir(prefix="hearth-bench-ingest-")
     os.environ["HEARTH_HOME"] = str(home)
     write_corpus(home / "corpus", args.files, random.Random(3))
 

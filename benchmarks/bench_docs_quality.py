@@ -22,12 +22,13 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 ARTICLES = {
     "varn-isles": """# The Varn Isles
@@ -257,7 +258,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="hearth-bench-quality-"))
+    home = scratch_dir(prefix="hearth-bench-quality-")
     os.environ["HEARTH_HOME"] = str(home)
     corpus = home / "corpus"
     corpus.mkdir()

@@ -22,11 +22,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 PPL_TARGET = 3.0
@@ -52,7 +54,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     ensure_docs()
-    home = Path(args.home or tempfile.mkdtemp(prefix="hearth-bench-eval-"))
+    home = Path(args.home or str(scratch_dir(prefix="hearth-bench-eval-")))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["HEARTH_HOME"] = str(home)
 

@@ -16,11 +16,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from scratch import scratch_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +80,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    report_file = Path(tempfile.mkdtemp(prefix="hearth-faults-")) / "report.xml"
+    report_file = scratch_dir(prefix="hearth-faults-") / "report.xml"
     env = dict(os.environ, HEARTH_FAULT_TRIALS=str(args.trials), HEARTH_FAULT_SEED=str(args.seed))
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -14,7 +14,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
+
+from scratch import scratch_dir
 
 TARGET_RATIO = 10.0
 
@@ -45,7 +46,7 @@ def run(env: dict[str, str]) -> dict:
 
 
 def main() -> int:
-    env = dict(os.environ, HEARTH_HOME=tempfile.mkdtemp(prefix="hearth-bench-load-"))
+    env = dict(os.environ, HEARTH_HOME=str(scratch_dir(prefix="hearth-bench-load-")))
     env.setdefault("HF_HUB_OFFLINE", "1")
     first = run(env)
     second = run(env)

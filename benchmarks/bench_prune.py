@@ -33,7 +33,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_env
+from scratch import scratch_dir
 
 DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 OPTIPFAIR = "optipfair==0.4.2"
@@ -79,7 +79,7 @@ def main() -> int:
     args = ap.parse_args()
 
     ensure_docs()
-    home = Path(args.home or tempfile.mkdtemp(prefix="hearth-bench-prune-"))
+    home = Path(args.home or str(scratch_dir(prefix="hearth-bench-prune-")))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["HEARTH_HOME"] = str(home)
     reference_env.ensure(OPTIPFAIR, "optipfair")

@@ -25,8 +25,9 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from scratch import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts" / "starter"), str(ROOT)]
@@ -63,7 +64,7 @@ def main() -> int:
     import foldoc
     import heldout
 
-    home = Path(args.home or tempfile.mkdtemp(prefix="hearth-bench-starter-"))
+    home = Path(args.home or str(scratch_dir(prefix="hearth-bench-starter-")))
     os.environ["HEARTH_HOME"] = str(home)
     files = home / "foldoc"
     files.mkdir(parents=True, exist_ok=True)

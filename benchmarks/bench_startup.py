@@ -15,8 +15,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from scratch import scratch_dir
 
 TARGET_S = 2.0
 BARE_QT = (
@@ -39,7 +40,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
-    env["HEARTH_HOME"] = tempfile.mkdtemp(prefix="hearth-bench-")
+    env["HEARTH_HOME"] = str(scratch_dir(prefix="hearth-bench-"))
     hearth = [sys.executable, "-m", "desktop", "--smoke-test"]
     timed(
         hearth, env

@@ -32,12 +32,14 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_dir
 
 LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.05}
 LR = 2e-4
@@ -196,7 +198,7 @@ def main() -> int:
         print(json.dumps(fn(args)))
         return 0
 
-    args.home = Path(args.home or tempfile.mkdtemp(prefix="hearth-bench-train-"))
+    args.home = Path(args.home or str(scratch_dir(prefix="hearth-bench-train-")))
     args.home.mkdir(parents=True, exist_ok=True)
     model_id = prepare(args.home, args.device)
     rows_file = args.home / "bench-rows.jsonl"
