@@ -46,6 +46,19 @@ def _check_unpacked(source: Source, unpacked: int, file_bytes: int) -> None:
         )
 
 
+def _rows(source: Source, batches: Any, file_bytes: int, start: int) -> Iterator[Item]:
+    """The rows of ``batches`` (from one file of ``file_bytes``) as items numbered from
+    ``start + 1``, refusing the file as a bomb once what it unpacks to passes the bounds."""
+    n, unpacked = start, 0
+    for batch in batches:
+        batch = _dense(batch)
+        unpacked += batch.nbytes
+        _check_unpacked(source, unpacked, file_bytes)
+        for row in batch.to_pylist():
+            n += 1
+            yield Item(n, row=row)
+
+
 def parquet_items(source: Source) -> Iterator[Item]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -68,16 +81,9 @@ def parquet_items(source: Source) -> Iterator[Item]:
     done = 0
     source._size = total
     source._pos = lambda: done
-    n = unpacked = 0
-    file_bytes = source.path.stat().st_size
-    for batch in pf.iter_batches(batch_size=64):
-        batch = _dense(batch)
-        unpacked += batch.nbytes
-        _check_unpacked(source, unpacked, file_bytes)
-        for row in batch.to_pylist():
-            n += 1
-            yield Item(n, row=row)
-        done = n
+    for item in _rows(source, pf.iter_batches(batch_size=64), source.path.stat().st_size, 0):
+        yield item
+        done = item.line
 
 
 def hf_arrow_files(folder: Path) -> list[Path]:
@@ -110,12 +116,8 @@ def hf_items(source: Source) -> Iterator[Item]:
                 batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
         except (pa.ArrowInvalid, OSError) as exc:
             raise UserError(f"{path.name} is not a readable Arrow file ({exc}).") from None
-        file_bytes, unpacked = path.stat().st_size, 0
-        for batch in batches:
-            batch = _dense(batch)
-            unpacked += batch.nbytes
-            _check_unpacked(source, unpacked, file_bytes)
-            for row in batch.to_pylist():
-                n += 1
-                yield Item(n, row=row)
+        file_bytes = path.stat().st_size
+        for item in _rows(source, batches, file_bytes, n):
+            n = item.line
+            yield item
         done += file_bytes
