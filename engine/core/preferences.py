@@ -8,6 +8,9 @@ Stored in the ``preferences`` table, one JSON value per key; ``None`` (or no row
 own choice: the bundled model (with the starter adapter) for chat, and the machine's physical
 cores for llama.cpp. A model's own settings (``n_threads`` in Chat's model settings) win over the
 preference. Window matters -- theme, the data folder -- stay with the desktop app.
+
+Read at each use, not cached: the table is a few rows (about 10 us a read), and
+``hearth-engine prefs`` in another process may change it under a running engine.
 """
 
 from __future__ import annotations
