@@ -9,7 +9,6 @@ Geometry and the last panel are restored.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from desktop.menus import MenuBar
 from desktop.panels import PanelSpec, panels
 from desktop.preferences import apply_theme, saved_theme
 from desktop.widgets import app_icon, themed_icon
+from hearth_common import location
 
 STATUS_POLL_MS = 3000
 ENGINE_STATES = {
@@ -51,14 +51,7 @@ ENGINE_STATES = {
 
 
 def settings_path() -> Path:
-    home = os.environ.get("HEARTH_HOME")
-    if home:
-        folder = Path(home) / "config"
-    else:
-        import platformdirs
-
-        folder = Path(platformdirs.user_config_dir("Hearth", appauthor=False))
-    return folder / "desktop.ini"
+    return location.settings_folder() / "desktop.ini"
 
 
 def device_text(reply: dict[str, Any]) -> str:

@@ -31,21 +31,9 @@ from PySide6.QtWidgets import (
 from desktop.engine_client import EngineClient
 from desktop.widgets import MessageBar
 from hearth_common import location
+from hearth_common.location import os_config_dir
 
 THEMES = (("system", "Same as the system"), ("light", "Light"), ("dark", "Dark"))
-
-
-def os_config_dir() -> Path:
-    """Where the chosen data folder is remembered (the engine reads the same file)."""
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("Hearth", appauthor=False))
-
-
-def default_data_folder() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("Hearth", appauthor=False))
 
 
 def apply_theme(name: str) -> None:
@@ -89,7 +77,7 @@ class PreferencesDialog(QDialog):
         self._prefs: dict[str, Any] = {}
         self._folder: Path | None = location.chosen_folder(os_config_dir())
 
-        here = location.data_folder(os_config_dir(), default_data_folder())
+        here = location.data_folder(os_config_dir(), location.os_data_dir())
         self.folder_edit = QLineEdit(data_root or str(here))
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setMinimumWidth(360)
@@ -190,7 +178,7 @@ class PreferencesDialog(QDialog):
 
     def _default_folder(self) -> None:
         self._folder = None
-        self.folder_edit.setText(str(default_data_folder()))
+        self.folder_edit.setText(str(location.os_data_dir()))
         self.message.show_message("Hearth will use its default folder from its next start.")
 
     def save(self) -> None:

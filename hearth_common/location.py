@@ -3,9 +3,9 @@
 ``$HEARTH_HOME`` when set (portable installs, tests); else the folder the user chose in the
 desktop app's Preferences, remembered in ``data-folder.txt`` in the OS's per-user config folder
 (outside the data folder, which it names); else the OS's per-user data folder. The choice takes
-effect at the next start of the app and for every later command. The callers pass the OS's
-folders (both processes get them from platformdirs), so this module needs only the standard
-library.
+effect at the next start of the app and for every later command. Settings files (the window's,
+the local API's) live in ``settings_folder()``: ``$HEARTH_HOME/config`` when that is set, else the
+same OS config folder.
 """
 
 from __future__ import annotations
@@ -14,6 +14,28 @@ import os
 from pathlib import Path
 
 FILE_NAME = "data-folder.txt"
+APP = "Hearth"
+
+
+def os_config_dir() -> Path:
+    """The OS's per-user config folder for Hearth (where the chosen data folder is remembered)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def os_data_dir() -> Path:
+    """The OS's per-user data folder for Hearth: the data folder unless another is chosen."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def settings_folder() -> Path:
+    """Where settings files live (not created): inside the data folder in portable mode
+    (``$HEARTH_HOME``), else the OS config folder."""
+    env = os.environ.get("HEARTH_HOME")
+    return Path(env).expanduser() / "config" if env else os_config_dir()
 
 
 def choice_file(config_dir: Path) -> Path:

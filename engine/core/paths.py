@@ -16,9 +16,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
 from engine.core.errors import Cancelled, UserError
+from hearth_common import location
+from hearth_common.location import os_config_dir
 
 SUBDIRS = ("models", "collections", "datasets", "runs", "exports", "logs", "cache")
 _COPY_CHUNK = 8 * 1024 * 1024
@@ -27,14 +27,7 @@ _COPY_CHUNK = 8 * 1024 * 1024
 def data_root_path() -> Path:
     """Where the data root is (``HEARTH_HOME``, else the folder chosen in the app's Preferences,
     else the OS's per-user data folder: ``hearth_common.location``); not created."""
-    from hearth_common.location import data_folder
-
-    return data_folder(os_config_dir(), Path(platformdirs.user_data_dir("Hearth", appauthor=False)))
-
-
-def os_config_dir() -> Path:
-    """The OS's per-user config folder for Hearth (where the chosen data folder is remembered)."""
-    return Path(platformdirs.user_config_dir("Hearth", appauthor=False))
+    return location.data_folder(os_config_dir(), location.os_data_dir())
 
 
 def data_root() -> Path:
@@ -67,12 +60,7 @@ def data_root() -> Path:
 
 def config_dir() -> Path:
     """Where settings live: inside the data root in portable mode, else the OS config folder."""
-    env = os.environ.get("HEARTH_HOME")
-    path = (
-        Path(env).expanduser() / "config"
-        if env
-        else Path(platformdirs.user_config_dir("Hearth", appauthor=False))
-    )
+    path = location.settings_folder()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
