@@ -1,5 +1,6 @@
 """``ElidedCombo``: a combo box that shows a long choice whole at both ends -- "Gemma 3 270M
-(base) … (q8_0)" rather than "Gemma 3 270M (base) − wid" -- with the full text as its tooltip.
+(base) … (q8_0)" rather than "Gemma 3 270M (base) − wid" -- with the full text as its tooltip,
+above what ``setToolTip`` says the box is for.
 
 Model, template and dataset names share long prefixes and differ at the end (a quantization,
 a pruning ratio, a version), so eliding in the middle keeps what tells them apart.
@@ -14,11 +15,18 @@ from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePai
 class ElidedCombo(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._purpose = ""
         self.currentIndexChanged.connect(self._update_tip)
+
+    def setToolTip(self, text: str) -> None:
+        """What the box is for; the tooltip shows it under the current choice."""
+        self._purpose = text
+        self._update_tip(self.currentIndex())
 
     def _update_tip(self, _index: int) -> None:
         own = self.itemData(self.currentIndex(), Qt.ItemDataRole.ToolTipRole)
-        self.setToolTip(self.currentText() + (f"\n{own}" if own else ""))
+        parts = [self.currentText(), own, self._purpose]
+        super().setToolTip("\n".join(str(p) for p in parts if p))
 
     def shown_text(self) -> str:
         """The current text as painted: elided in the middle to the room the frame leaves."""

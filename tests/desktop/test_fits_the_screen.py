@@ -79,3 +79,23 @@ def test_long_model_names_are_elided_in_the_middle_with_the_whole_name_as_toolti
     assert combo.toolTip() == long
     combo.setCurrentIndex(0)
     assert combo.shown_text() == "Short" and combo.toolTip() == "Short"
+
+
+def test_an_elided_combo_keeps_what_it_is_for_in_its_tooltip(qtbot):
+    from desktop.elide_combo import ElidedCombo
+
+    combo = ElidedCombo()
+    qtbot.addWidget(combo)
+    combo.setToolTip("The model that writes the replies")
+    assert combo.toolTip() == "The model that writes the replies"
+    combo.addItem("Gemma 3 270M (base)", "a")
+    combo.addItem("Gemma 3 270M (base) (q8_0)", "b")
+    combo.setItemData(1, "8-bit copy", Qt.ItemDataRole.ToolTipRole)
+    combo.setCurrentIndex(1)
+    assert combo.toolTip().splitlines() == [
+        "Gemma 3 270M (base) (q8_0)",
+        "8-bit copy",
+        "The model that writes the replies",
+    ]
+    combo.setCurrentIndex(0)
+    assert combo.toolTip() == "Gemma 3 270M (base)\nThe model that writes the replies"
