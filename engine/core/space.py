@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hearth_common.units import human_bytes
 
 MARGIN_BYTES = 64 * 1024 * 1024
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 class DiskFull(UserError):
@@ -63,7 +65,13 @@ def require_free(path: Path, need: int = 0) -> None:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
+    """An ENOSPC/EDQUOT/EFBIG, or a short write that lost its errno on the way (numpy's
+    ``tofile``, which the GGUF writer uses, says only "8192 requested and 6624 written")."""
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno is None and _SHORT_WRITE.search(str(exc)):
+        return True
+    return exc.errno in FULL_ERRNOS
 
 
 def as_user_error(exc: OSError, path: Path | None = None) -> DiskFull:

@@ -123,3 +123,11 @@ def test_enospc_in_an_rpc_method_is_a_user_error(hearth_home, monkeypatch):
         client.close()
         registry._METHODS.pop("test.fill_disk", None)
     assert answer["error"]["code"] == UserError.code and "is full" in answer["error"]["message"]
+
+
+def test_a_short_write_without_errno_is_a_full_disk():
+    # numpy's tofile (the GGUF writer's) says only how much it wrote
+    assert space.is_disk_full(OSError("8192 requested and 6624 written"))
+    assert space.is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not space.is_disk_full(OSError("8192 bytes"))
+    assert not space.is_disk_full(OSError(errno.EACCES, "Permission denied"))
