@@ -139,9 +139,12 @@ def app_icon() -> QIcon:
     return QIcon(pixmap) if not pixmap.isNull() else QIcon()
 
 
-def open_in_evaluate(widget: QWidget, *model_ids: str, run_id: str | None = None) -> bool:
-    """Switch ``widget``'s main window to Evaluate with ``model_ids`` ticked, or with the stored
-    evaluation ``run_id`` shown; False when there is no such window or panel."""
+def open_in_evaluate(
+    widget: QWidget, *model_ids: str, run_id: str | None = None, kind: str | None = None
+) -> bool:
+    """Switch ``widget``'s main window to Evaluate with ``model_ids`` ticked (and the measure
+    ``kind`` picked, e.g. "perplexity"), or with the stored evaluation ``run_id`` shown; False
+    when there is no such window or panel."""
     window = widget.window()
     panel = (getattr(window, "panels", None) or {}).get("evaluate")
     if panel is None or not hasattr(panel, "open_model") or not hasattr(window, "show_panel"):
@@ -149,6 +152,8 @@ def open_in_evaluate(widget: QWidget, *model_ids: str, run_id: str | None = None
     for model_id in model_ids:
         if model_id:
             panel.open_model(model_id)
+    if kind:
+        panel.pick_kind(kind)
     if run_id:
         panel.open_run(run_id)
     window.show_panel("evaluate")

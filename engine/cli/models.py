@@ -1,13 +1,16 @@
-"""``hearth-engine models``: list, import, inspect, rename, remove and convert models.
+"""``hearth-engine models``: list, import, inspect, rename, remove, convert and quantize models.
 
 A LoRA adapter GGUF is imported on top of the GGUF chat model it was trained on
 (``models import adapter.gguf --base ID``) and then chatted with by its own id;
 ``models set-adapter ID --base ID --scale S`` relinks it or changes how strongly it applies.
 ``models relink ID PATH`` points a model whose file or folder moved at its new place.
+``models quantize ID --quant q4_k_m`` writes a smaller GGUF next to it (``--list``: the types
+it can take, and why not the others).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from engine.cli.context import LocalContext
@@ -89,6 +92,16 @@ def add_parser(sub: Any) -> None:
     a.add_argument("id")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_convert)
+
+    a = msub.add_parser(
+        "quantize", help="write a smaller GGUF of a model with llama.cpp's quantizer (k-quants)"
+    )
+    a.add_argument("id")
+    a.add_argument("--quant", default="q4_k_m", type=str.lower,
+                   help="f16, q8_0, q6_k, q5_k_m or q4_k_m [default: q4_k_m]")  # fmt: skip
+    a.add_argument("--list", action="store_true", help="show the types this model can take")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_quantize)
 
 
 def _methods():
@@ -263,4 +276,33 @@ def cmd_convert(args: Any) -> int:
             else f"converted in {result.get('seconds', 0):.1f} s"
         )
         print(f"{result['model_id']}: {how} -> {result['torch_path']}")
+    return 0
+
+
+def cmd_quantize(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    if args.list:
+        options = _methods().quantize_options(ctx, id=args.id)
+        if args.json:
+            emit_json(options)
+            return 0
+        print(f"{options['name']} ({options['source_quant'] or 'not quantized'}):")
+        for t in options["types"]:
+            size = f"~{human_bytes(t['estimated_bytes'])}"
+            print(
+                f"  {t['quant']:7s} {size:>10s}  "
+                + (t["help"] if t["allowed"] else f"no: {t['reason']}")
+            )
+        return 0
+    job = ctx.run_job(_methods().quantize_model(ctx, id=args.id, quant=args.quant)["job"])
+    if job["state"] != "succeeded":
+        raise UserError(job.get("error") or f"Quantization {job['state']}.")
+    result = job["result"]
+    if result.get("note"):
+        print(result["note"], file=sys.stderr)
+    if args.json:
+        emit_json({k: result[k] for k in ("model_id", "path", "size_bytes")})
+    else:
+        print(f"{result['path']} ({human_bytes(result['size_bytes'])})")
+        print(f'chat with it: hearth-engine chat --model {result["model_id"]} "..."')
     return 0

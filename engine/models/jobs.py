@@ -1,8 +1,10 @@
-"""Job kinds of the model library: importing a model and converting a GGUF to torch.
+"""Job kinds of the model library: importing a model, converting a GGUF to torch, quantizing.
 
 ``models.import`` copies files, so it runs in a thread and reports bytes copied; ``models.convert``
 loads transformers and dequantizes a whole model, so it runs in a worker subprocess (an OOM kills
 only the job) and can be resumed -- a rerun simply converts again, or finds the cache done.
+``models.quantize`` runs llama.cpp's quantizer, which cannot be interrupted, in a worker
+subprocess too: a cancel ends the process.
 """
 
 from __future__ import annotations
@@ -36,3 +38,16 @@ def convert_model(ctx: JobContext) -> dict[str, Any]:
     from engine.models import gguf_to_torch
 
     return gguf_to_torch.convert(ctx.params["id"], ctx.services, ctx)
+
+
+@job_kind(
+    "models.quantize",
+    title=lambda p: f"Quantize {p.get('name') or p.get('model_id')} to {p.get('quant')}",
+    subprocess=True,
+    changes=("models.changed",),
+)
+def quantize_model(ctx: JobContext) -> dict[str, Any]:
+    """Write a quantized GGUF of a library model and add it (params: model_id, quant)."""
+    from engine.models import quantize
+
+    return quantize.run(ctx.services, ctx.params, ctx)

@@ -120,16 +120,19 @@ class ModelLibrary:
         base_model_id: str | None = None,
         scale: float | None = None,
         chat_template: str | None = None,
+        lineage: dict[str, Any] | None = None,
         ctx: JobContext | None = None,
     ) -> dict[str, Any]:
         """Add a model: copy it into the data root (``copy``) or remember where it is (``reference``).
 
         A LoRA adapter needs ``base_model_id`` (and takes ``scale``, default 1); ``chat_template``
-        is the template it was trained with, when that was the base's own (a run's export).
+        is the template it was trained with, when that was the base's own (a run's export);
+        ``lineage`` names the library model it was made from, when its file does not.
         """
         source, meta, name = self.validate_import(
             path, mode=mode, name=name, base_model_id=base_model_id, scale=scale
         )
+        meta.update({"lineage": lineage} if lineage else {})
         if chat_template and meta["role"] == "adapter":
             meta["chat_template"] = chat_template
         model_id = self._new_id(name)
@@ -305,6 +308,7 @@ class ModelLibrary:
         name: str,
         base_model_id: str | None = None,
         chat_template: str | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add a file Hearth made (a run's export) by reference, or refresh its entry in place.
 
@@ -319,6 +323,7 @@ class ModelLibrary:
                 source, mode="copy", name=name, base_model_id=base_model_id
             )
             old = json.loads(row["meta"])
+            meta.update({"lineage": lineage} if lineage else {})
             if meta["role"] == "adapter":
                 meta["adapter_scale"] = old.get("adapter_scale", adapters.DEFAULT_SCALE)
                 if chat_template:
@@ -331,7 +336,7 @@ class ModelLibrary:
             return self.get(row["id"])
         return self.import_model(
             source, mode="reference", name=name, base_model_id=base_model_id,
-            chat_template=chat_template,
+            chat_template=chat_template, lineage=lineage,
         )  # fmt: skip
 
     def set_torch_path(self, model_id: str, path: Path | str | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """JSON-RPC methods ``models.*`` (see docs/PROTOCOL.md): list, inspect, import, rename, remove,
-convert, and set_adapter (relink a LoRA adapter to its base, or change its scale).
+convert, quantize (with quantize_options, the types a model can take), and set_adapter (relink a
+LoRA adapter to its base, or change its scale).
 
-Quick operations answer directly with Model objects. Import and convert are jobs: the method checks
-the request first -- a path that does not exist, a file that is not a model, a model that cannot be
+Quick operations answer directly with Model objects. Import, convert and quantize are jobs: the
+method checks the request first -- a path that does not exist, a file that is not a model, a model that cannot be
 converted -- and answers with a ``UserError`` at once, so the user never waits for a job that was
 bound to fail; only then does it start the job and return ``{"job": Job}``.
 """
@@ -97,3 +98,22 @@ def convert_model(ctx: RequestContext, id: str) -> dict[str, Any]:
     check_convertible(model)
     job = ctx.services.jobs.start("models.convert", {"id": model["id"], "name": model["name"]})
     return {"job": job}
+
+
+@method("models.quantize_options")
+def quantize_options(ctx: RequestContext, id: str) -> dict[str, Any]:
+    """The quantization types for a model, each allowed or not with the reason, and its
+    estimated size (the Quantize dialog's choices)."""
+    from engine.models import quantize
+
+    return quantize.options(ctx.services, _text(id, "id"))
+
+
+@method("models.quantize")
+def quantize_model(ctx: RequestContext, id: str, quant: str = "q4_k_m") -> dict[str, Any]:
+    """Start writing a quantized GGUF of a library model with llama.cpp's quantizer: {job}."""
+    from engine.models import quantize
+
+    model, target = quantize.check(ctx.services, _text(id, "id"), quant)
+    params = {"model_id": model["id"], "quant": target.name, "name": model["name"]}
+    return {"job": ctx.services.jobs.start("models.quantize", params)}

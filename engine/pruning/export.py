@@ -78,29 +78,37 @@ def base_gguf(services: Services, model: dict[str, Any]) -> Path | None:
 
 def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The ``models.export_gguf`` job: write, register, return {path, model_id}."""
-    from engine.training.export_gguf import export_model
     from engine.training.merge import register
 
     model = check(services, params["model_id"], params["quant"])
     quant = params["quant"]
-    folder = Path(model["path"])
     base = base_gguf(services, model)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", model["name"]).strip("-").lower() or model["id"]
     out = Path(services.root) / "exports" / model["id"] / f"{slug}-{quant}.gguf"
     ctx.progress(0.02, f"Writing {out.name}")
-    reshaped = base is not None and _differs(folder, base)
-    from engine.pruning.pipeline import read_lineage
-
-    lineage = {**(read_lineage(folder) or {}), "exported_from": model["id"], "quant": quant}
-    export_model(folder, out, quant=quant, base_gguf=base, name=model["name"], reshaped=reshaped,
-                 lineage=lineage,
-                 progress=lambda f: ctx.progress(0.02 + 0.9 * f, f"Writing {out.name}"))  # fmt: skip
+    write_gguf(services, model, out, quant, base=base,
+               progress=lambda f: ctx.progress(0.02 + 0.9 * f, f"Writing {out.name}"))  # fmt: skip
     ctx.progress(0.95, "Adding the GGUF to the library")
     model_id = register(services, out, f"{model['name']} ({quant})", template=None)
     ctx.progress(0.97, "Measuring tokens/s in llama.cpp")
     _note_export(services, model, out, model_id, quant, base)
     ctx.progress(1.0, "Exported")
     return {"path": str(out), "model_id": model_id}
+
+
+def write_gguf(services: Services, model: dict[str, Any], out: Path, quant: str, *,
+               base: Path | None = None, progress: Any = None) -> None:  # fmt: skip
+    """Write the Hugging Face ``model`` as a GGUF at ``out`` (its lineage in the header); with
+    its nearest GGUF ancestor ``base`` (looked up when None), that one's metadata is reused."""
+    from engine.pruning.pipeline import read_lineage
+    from engine.training.export_gguf import export_model
+
+    folder = Path(model["path"])
+    base = base if base is not None else base_gguf(services, model)
+    reshaped = base is not None and _differs(folder, base)
+    lineage = {**(read_lineage(folder) or {}), "exported_from": model["id"], "quant": quant}
+    export_model(folder, out, quant=quant, base_gguf=base, name=model["name"], reshaped=reshaped,
+                 lineage=lineage, progress=progress)  # fmt: skip
 
 
 def _differs(folder: Path, base: Path) -> bool:

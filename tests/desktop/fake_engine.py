@@ -252,6 +252,14 @@ def main() -> int:
             from training import fake_train
 
             reply(rid, {"models": [] if EMPTY else MODELS + fake_train.library_models})
+        elif method == "models.quantize_options":
+            from engine.models.quantize import options_for  # the engine's own rules
+
+            model = next((m for m in MODELS if m["id"] == params.get("id")), None)
+            if model is None:
+                send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32002, "message": "No such model."}})  # fmt: skip
+            else:
+                reply(rid, options_for(model))
         elif method in ("prefs.get", "prefs.set"):
             from engine.core.preferences import PreferenceValues  # the engine's own checks
 

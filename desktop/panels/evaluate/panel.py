@@ -348,6 +348,12 @@ class EvaluatePanel(RunTables, QWidget):
             self._wanted.add(model_id)
         self.message.show_message("Pick the data and what to measure, then Evaluate.", "info", timeout_ms=6000)  # fmt: skip
 
+    def pick_kind(self, kind: str) -> None:
+        """Choose what to measure ("tasks", "choice", "perplexity", "arena")."""
+        index = self.kind.findData(kind)
+        if index >= 0:
+            self.kind.setCurrentIndex(index)
+
     def open_run(self, run_id: str) -> None:
         """Show the stored evaluation ``run_id`` (Training's evaluation lands here)."""
         self.refresh_runs(select=run_id)

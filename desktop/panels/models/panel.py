@@ -12,6 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -27,8 +28,9 @@ from PySide6.QtWidgets import (
 from desktop.engine_client import EngineClient, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.format import human_bytes, human_count
+from desktop.panels.models.quantize_dialog import QuantizeDialog
 from desktop.panels.models.table_model import ModelsTableModel, capabilities_text, source_of
-from desktop.widgets import HintTableView, MessageBar
+from desktop.widgets import HintTableView, MessageBar, open_in_evaluate
 
 EMPTY_HINT = (
     "No models yet.\nDrop a .gguf file or a Hugging Face folder here, or click Import file…"
@@ -62,18 +64,24 @@ class ModelsPanel(QWidget):
         self.convert_button.setToolTip(
             "Make a torch (safetensors) copy of a GGUF model for training and pruning."
         )
+        self.quantize_button = QPushButton("Quantize…")
+        self.quantize_button.setToolTip(
+            "Write a smaller GGUF of this model (8, 6, 5 or 4-bit) with llama.cpp's quantizer."
+        )
         self.import_file_button.clicked.connect(self.choose_file)
         self.import_folder_button.clicked.connect(self._choose_folder)
         self.rename_button.clicked.connect(self._rename)
         self.locate_button.clicked.connect(self._locate)
         self.remove_button.clicked.connect(self._remove)
         self.convert_button.clicked.connect(self._convert)
+        self.quantize_button.clicked.connect(self._quantize)
 
         toolbar = QHBoxLayout()
         for w in (self.import_file_button, self.import_folder_button, self.copy_checkbox):
             toolbar.addWidget(w)
         toolbar.addStretch(1)
-        for w in (self.rename_button, self.locate_button, self.remove_button, self.convert_button):
+        for w in (self.rename_button, self.locate_button, self.remove_button, self.convert_button,
+                  self.quantize_button):  # fmt: skip
             toolbar.addWidget(w)
 
         self.table_model = ModelsTableModel(self)
@@ -145,6 +153,9 @@ class ModelsPanel(QWidget):
         caps = (model or {}).get("capabilities") or {}
         self.convert_button.setEnabled(
             bool(model and caps.get("convert") and not model.get("missing"))
+        )
+        self.quantize_button.setEnabled(
+            bool(model and model.get("role") == "llm" and not model.get("missing"))
         )
         self.details.setHtml(
             details_html(model)
@@ -294,13 +305,43 @@ class ModelsPanel(QWidget):
         text = f"Converting {model['name']} to torch (about a minute for a small model)"
         self._follow(self.client.start_job("models.convert", {"id": model["id"]}), text)
 
+    def _quantize(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        self.client.call("models.quantize_options", {"id": model["id"]}).on_success(
+            lambda options: self._ask_quantize(model, options)
+        ).on_failure(self._show_error)
+
+    def _ask_quantize(self, model: dict[str, Any], options: dict[str, Any]) -> None:
+        dialog = QuantizeDialog(options, self)
+        if not self.run_dialog(dialog) or dialog.quant() is None:
+            return
+        quant, compare = dialog.quant(), dialog.compare.isChecked()
+
+        def done(result: dict[str, Any]) -> None:
+            size = human_bytes(result.get("size_bytes"))
+            note = f" {result['note']}" if result.get("note") else ""
+            self.message.show_message(f"Quantized {model['name']} to {quant} ({size}).{note}", "success")  # fmt: skip
+            if compare:
+                open_in_evaluate(self, model["id"], result["model_id"], kind="perplexity")
+
+        handle = self.client.start_job("models.quantize", {"id": model["id"], "quant": quant})
+        self._follow(handle, f"Quantizing {model['name']} to {quant}", done=done)
+
+    def run_dialog(self, dialog: QDialog) -> bool:
+        """Show a dialog modally (a seam: tests answer it without a window manager)."""
+        return dialog.exec() == QDialog.DialogCode.Accepted
+
     def _follow(
         self,
         handle: JobHandle,
         text: str,
         refused: Callable[[EngineError], None] | None = None,
+        done: Callable[[Any], None] | None = None,
     ) -> None:
-        """Say in the panel's message line what the job does and how it ended."""
+        """Say in the panel's message line what the job does and how it ended (``done`` then
+        gets the job's result)."""
 
         def started(reply: dict[str, Any]) -> None:
             self.sig_import_started.emit(handle.job_id)
@@ -309,9 +350,11 @@ class ModelsPanel(QWidget):
                     f"{text}… Progress is in the status bar and the Activity panel.", "info"
                 )
 
-        def finished(_result: Any) -> None:
+        def finished(result: Any) -> None:
             self.message.show_message(f"{text}: done.", "success", timeout_ms=8000)
             self.refresh()
+            if done is not None:
+                done(result)
 
         def failed(error: Exception) -> None:
             if isinstance(error, JobFailure) and error.state != "failed":
@@ -368,6 +411,8 @@ def role_text(m: dict[str, Any]) -> str:
 def lineage_text(lineage: dict[str, Any]) -> str:
     """Where a model made in Hearth came from: parent, method and amount."""
     parent = lineage.get("parent_name") or lineage.get("parent_id") or "another model"
+    if lineage.get("method") == "quantize":
+        return f"{parent}, quantized to {lineage.get('quant')} by llama.cpp"
     method = {"distill": "distillation from its original"}.get(lineage.get("method"), f"{lineage.get('method')} pruning")  # fmt: skip
     text = f"{parent}, by {method}"
     if lineage.get("amount"):

@@ -36,6 +36,8 @@ def source_of(model: dict[str, Any]) -> str:
     if model.get("bundled"):
         return "bundled"
     lineage = model.get("lineage") or {}
+    if lineage.get("method") == "quantize":
+        return f"quantized ({lineage.get('quant')})"
     if lineage.get("method"):  # made in Hearth from another library model
         return "distilled" if lineage["method"] == "distill" else f"pruned ({lineage['method']})"
     return "copied" if model.get("managed") else "referenced"
