@@ -117,3 +117,13 @@ def quantize_model(ctx: RequestContext, id: str, quant: str = "q4_k_m") -> dict[
     model, target = quantize.check(ctx.services, _text(id, "id"), quant)
     params = {"model_id": model["id"], "quant": target.name, "name": model["name"]}
     return {"job": ctx.services.jobs.start("models.quantize", params)}
+
+
+@method("models.quantized")
+def quantized_family(ctx: RequestContext, id: str) -> dict[str, Any]:
+    """A model with the quantizations made from it (or its original): {root_id, base_id, rows:
+    [{model_id, name, quant, size_bytes, perplexity, change}], run_id, text} (rows empty when
+    there are none)."""
+    from engine.models import quantize
+
+    return quantize.family(ctx.services, _text(id, "id"))

@@ -270,3 +270,57 @@ def _quiet_llama_log() -> list[str]:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
     _errors.clear()
     return _errors
+
+
+def _quantized_from(model: dict[str, Any]) -> str | None:
+    lineage = model.get("lineage") or {}
+    return lineage.get("parent_id") if lineage.get("method") == "quantize" else None
+
+
+def family(services: Services, model_id: str) -> dict[str, Any]:
+    """A model with every quantization made from it (or from the model it was quantized from):
+    name, type, size and perplexity, the last from the latest Evaluate perplexity run that
+    measured two or more of them (so all on the same text); ``change`` is against the most
+    precise one measured (``base_id``). ``rows`` is empty when the model has no quantized
+    relatives."""
+    from engine.evaluation.records import list_runs
+
+    models = {m["id"]: m for m in services.library.list()}
+    root = services.library.get(model_id)
+    seen = {root["id"]}
+    while (up := _quantized_from(root)) in models and up not in seen:
+        root = models[up]
+        seen.add(up)
+    members, frontier = [root], [root["id"]]
+    while frontier:
+        taken = {m["id"] for m in members}
+        children = [
+            m for m in models.values() if _quantized_from(m) in frontier and m["id"] not in taken
+        ]
+        members += children
+        frontier = [m["id"] for m in children]
+    out: dict[str, Any] = {"root_id": root["id"], "base_id": None, "rows": [], "run_id": None,
+                           "text": None}  # fmt: skip
+    if len(members) < 2:
+        return out
+    ids = {m["id"] for m in members}
+    measured: dict[str, float] = {}
+    for run in list_runs(services):  # newest first
+        got = {
+            r["model_id"]: r["metrics"].get("perplexity", {}).get("value") for r in run["results"]
+        }
+        if run.get("kind") == "perplexity" and len(ids & set(got)) > 1:
+            measured = {k: v for k, v in got.items() if k in ids and v is not None}
+            out.update(run_id=run["run_id"], text=run.get("dataset_name"))
+            break
+    # members run from the original down the quantizations: the first measured is the most precise
+    out["base_id"] = next((m["id"] for m in members if m["id"] in measured), None)
+    base = measured.get(out["base_id"])
+    for m in members:
+        ppl = measured.get(m["id"])
+        out["rows"].append({
+            "model_id": m["id"], "name": m["name"], "quant": m.get("quant") or "not quantized",
+            "size_bytes": m.get("size_bytes"), "perplexity": ppl,
+            "change": (ppl / base - 1) if ppl is not None and base else None,
+        })  # fmt: skip
+    return out

@@ -260,6 +260,9 @@ def main() -> int:
                 send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32002, "message": "No such model."}})  # fmt: skip
             else:
                 reply(rid, options_for(model))
+        elif method == "models.quantized":  # no quantized versions in the fake library
+            reply(rid, {"root_id": params.get("id"), "base_id": None, "rows": [], "run_id": None,
+                        "text": None})  # fmt: skip
         elif method in ("prefs.get", "prefs.set"):
             from engine.core.preferences import PreferenceValues  # the engine's own checks
 

@@ -68,3 +68,9 @@ def test_quantize_through_the_panel_with_the_real_engine(qtbot, make_client, tmp
     assert evaluate.kind.currentData() == "perplexity"
     qtbot.waitUntil(lambda: len(evaluate.ticked_models()) == 2, timeout=10000)
     assert made["id"] in evaluate.ticked_models()
+    # back in Models, the original lists its quantized version with its size
+    window.show_panel("models")
+    panel.table.selectRow(panel.table_model.row_of_name("tiny-llama"))
+    qtbot.waitUntil(lambda: "Quantized versions" in panel.details.toPlainText(), timeout=10000)
+    text = panel.details.toPlainText()
+    assert "tiny-llama (q8_0)" in text and "Q8_0" in text and "Perplexity not measured yet" in text

@@ -103,6 +103,8 @@ class ModelsPanel(QWidget):
 
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
+        self.details.anchorClicked.connect(self._link)
+        self._family: dict[str, Any] = {}
         self.details.setMinimumWidth(260)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
@@ -162,6 +164,18 @@ class ModelsPanel(QWidget):
             if model
             else "<p style='color:gray'>Select a model to see its details.</p>"
         )
+        if model and model.get("role") == "llm" and model.get("id"):
+            self.client.call("models.quantized", {"id": model["id"]}).on_success(
+                lambda family: self._show_family(model, family)
+            )
+
+    def _show_family(self, model: dict[str, Any], family: dict[str, Any]) -> None:
+        """Add the quantized versions (size, perplexity) under the details of ``model``."""
+        shown = self.selected_model()
+        if not family.get("rows") or shown is None or shown["id"] != model["id"]:
+            return
+        self._family = family
+        self.details.setHtml(details_html(model) + family_html(family, model["id"]))
 
     # -- actions --------------------------------------------------------------------------
 
@@ -305,6 +319,11 @@ class ModelsPanel(QWidget):
         text = f"Converting {model['name']} to torch (about a minute for a small model)"
         self._follow(self.client.start_job("models.convert", {"id": model["id"]}), text)
 
+    def _link(self, url: Any) -> None:
+        if url.toString() == "hearth:compare-quantized":
+            ids = [r["model_id"] for r in self._family.get("rows", [])]
+            open_in_evaluate(self, *ids, kind="perplexity")
+
     def _quantize(self) -> None:
         model = self.selected_model()
         if model is None:
@@ -420,6 +439,29 @@ def lineage_text(lineage: dict[str, Any]) -> str:
     if lineage.get("quant"):
         text += f", exported as GGUF {lineage['quant']}"
     return text
+
+
+def family_html(family: dict[str, Any], shown_id: str | None = None) -> str:
+    """The table of a model and its quantized versions: type, size, perplexity and its change
+    (the row of ``shown_id`` in bold)."""
+    cells = "padding:2px 10px 2px 0"
+    head = "".join(f"<th align='left' style='{cells}'>{h}</th>" for h in ("Type", "Size", "Perplexity"))  # fmt: skip
+    body = ""
+    for r in family["rows"]:
+        ppl = "–" if r["perplexity"] is None else f"{r['perplexity']:.2f}"
+        if r["change"] is not None and r["model_id"] != family.get("base_id"):
+            ppl += f" ({r['change']:+.1%})"
+        kind = r["quant"] if r["model_id"] != family["root_id"] else f"{r['quant']} (original)"
+        row = "".join(f"<td style='{cells}'>{html.escape(str(v))}</td>"
+                      for v in (kind, human_bytes(r["size_bytes"]), ppl))  # fmt: skip
+        body += f"<tr style='font-weight:bold'>{row}</tr>" if r["model_id"] == shown_id else f"<tr>{row}</tr>"  # fmt: skip
+    if family.get("run_id"):
+        note = f"Perplexity on {html.escape(family.get('text') or 'the same text')}, from Evaluate."
+    else:
+        note = "Perplexity not measured yet."
+    link = "<a href='hearth:compare-quantized'>Compare their perplexity in Evaluate</a>"
+    return (f"<h4>Quantized versions</h4><table><tr>{head}</tr>{body}</table>"
+            f"<p style='color:gray'>{note} {link}</p>")  # fmt: skip
 
 
 def details_html(m: dict[str, Any]) -> str:

@@ -203,3 +203,40 @@ def test_cli_quantizes_and_lists_the_types(services, tiny_model, hearth_home):
     refused = subprocess.run([*run, "--quant", "q9"], capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "quant must be one of" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_family_table_has_sizes_and_perplexity_from_one_run(services, tiny_model, tmp_path):
+    from types import SimpleNamespace
+
+    from engine.evaluation import methods as evaluation
+
+    assert quantize.family(services, tiny_model["id"])["rows"] == []  # nothing quantized yet
+    f16 = _job(services, tiny_model["id"], "f16")["result"]["model_id"]
+    q4 = _job(services, f16, "q4_k_m")["result"]["model_id"]
+    family = quantize.family(services, q4)  # from any member: the whole line, from its root
+    assert family["root_id"] == tiny_model["id"]
+    assert [r["model_id"] for r in family["rows"]] == [tiny_model["id"], f16, q4]
+    assert family["run_id"] is None and all(r["perplexity"] is None for r in family["rows"])
+
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60, encoding="utf-8")
+    ctx = SimpleNamespace(services=services, request_id=1, cancelled=lambda: False,
+                          notify=lambda *_a: None)  # fmt: skip
+    started = evaluation.perplexity(ctx, models=[tiny_model["id"], q4], file=str(text),
+                                    max_tokens=256, seq_len=64)  # fmt: skip
+    assert services.jobs.wait(started["job"]["id"], 120)["state"] == "succeeded"
+    family = quantize.family(services, tiny_model["id"])
+    assert family["run_id"] == started["run_id"]
+    by_id = {r["model_id"]: r for r in family["rows"]}
+    base, small = by_id[tiny_model["id"]]["perplexity"], by_id[q4]["perplexity"]
+    assert base > 1 and small > 1 and by_id[f16]["perplexity"] is None  # not in that run
+    assert family["base_id"] == tiny_model["id"]
+    assert by_id[q4]["change"] == pytest.approx(small / base - 1)
+    assert by_id[q4]["size_bytes"] < by_id[f16]["size_bytes"]
+    # a newer run without the original: the change is against the f16
+    again = evaluation.perplexity(ctx, models=[q4, f16], file=str(text), max_tokens=256, seq_len=64)
+    assert services.jobs.wait(again["job"]["id"], 120)["state"] == "succeeded"
+    family = quantize.family(services, f16)
+    by_id = {r["model_id"]: r for r in family["rows"]}
+    assert family["run_id"] == again["run_id"] and family["base_id"] == f16
+    assert by_id[tiny_model["id"]]["perplexity"] is None and by_id[f16]["change"] == 0.0
