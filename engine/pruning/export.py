@@ -57,7 +57,8 @@ def check(services: Services, model_id: Any, quant: Any) -> dict[str, Any]:
 
 
 def base_gguf(services: Services, model: dict[str, Any]) -> Path | None:
-    """The nearest GGUF ancestor of a model, following lineage files (None when there is none)."""
+    """The nearest GGUF ancestor of a model, following lineage files, or the GGUF a torch copy
+    was converted from (None when there is none)."""
     from engine.pruning.pipeline import read_lineage
 
     seen: set[str] = set()
@@ -66,13 +67,22 @@ def base_gguf(services: Services, model: dict[str, Any]) -> Path | None:
         seen.add(current["id"])
         lineage = read_lineage(current["path"])
         if not lineage or not lineage.get("parent_id"):
-            return None
+            return _converted_from(services, Path(current["path"]))
         try:
             current = services.library.get(lineage["parent_id"])
         except UserError:
             return None
     if current["format"] == "gguf" and not current.get("missing"):
         return Path(current["path"])
+    return None
+
+
+def _converted_from(services: Services, folder: Path) -> Path | None:
+    """The library GGUF whose torch copy (Models > Convert) ``folder`` is, if any."""
+    for m in services.library.list():
+        torch_path = m.get("torch_path")
+        if m["format"] == "gguf" and torch_path and Path(torch_path) == folder and not m["missing"]:
+            return Path(m["path"])
     return None
 
 
