@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_env
+from python_docs import ensure_docs
 from scratch import scratch_dir
 
 CAPTURE_TARGET_S = 15.0
 REDRAW_TARGET_MS = 100.0
 REFERENCE = [("optipfair==0.4.2", "optipfair"), ("seaborn==0.13.2", "seaborn"),
              ("pandas==2.2.3", "pandas"), ("pytz==2024.2", "pytz")]  # fmt: skip
-DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 
 
 class Engine:
@@ -88,13 +88,6 @@ class Engine:
             self.proc.wait(20)
         except Exception:
             self.proc.kill()
-
-
-def ensure_docs() -> None:
-    if (DOCS / "tutorial").is_dir():
-        return
-    print("installing python3.11-doc (apt-get)...", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "python3.11-doc"], check=True)
 
 
 def reference_seconds(services: Any, gemma: dict[str, Any], pair: Any) -> float:

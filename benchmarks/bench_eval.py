@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,22 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from python_docs import ensure_docs, read_dir
 from scratch import scratch_dir
 
-DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 PPL_TARGET = 3.0
 ANSWER_TARGET = 1.5
-
-
-def ensure_docs() -> None:
-    if (DOCS / "howto").is_dir():
-        return
-    print("installing python3.11-doc (apt-get)...", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "python3.11-doc"], check=True)
-
-
-def read_dir(name: str) -> str:
-    return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted((DOCS / name).rglob("*.txt")))  # fmt: skip
 
 
 def main() -> int:

@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,25 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_env
+from python_docs import ensure_docs, read_dir
 from scratch import scratch_dir
 
-DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 OPTIPFAIR = "optipfair==0.4.2"
 SEQ = 256
 EVAL_TOKENS = 8192
 CAL_TOKENS = 8192
-
-
-def ensure_docs() -> None:
-    if (DOCS / "tutorial").is_dir():
-        return
-    print("installing python3.11-doc (apt-get)...", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "python3.11-doc"], check=True)
-
-
-def read_dir(name: str) -> str:
-    files = sorted((DOCS / name).rglob("*.txt"))
-    return "\n\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
 
 
 def main() -> int:
