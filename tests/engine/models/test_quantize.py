@@ -240,3 +240,13 @@ def test_the_family_table_has_sizes_and_perplexity_from_one_run(services, tiny_m
     by_id = {r["model_id"]: r for r in family["rows"]}
     assert family["run_id"] == again["run_id"] and family["base_id"] == f16
     assert by_id[tiny_model["id"]]["perplexity"] is None and by_id[f16]["change"] == 0.0
+
+
+def test_a_torch_copy_exports_with_the_gguf_it_was_converted_from(services, tiny_model, tmp_path):
+    from engine.pruning.export import base_gguf
+    from tests.engine.models.conftest import write_gguf
+
+    assert base_gguf(services, tiny_model) is None  # no lineage, no GGUF behind it
+    gguf = services.library.import_model(write_gguf(tmp_path / "orig.gguf"), mode="reference")
+    services.library.set_torch_path(gguf["id"], tiny_model["path"])  # as Models > Convert does
+    assert base_gguf(services, tiny_model) == Path(gguf["path"])
