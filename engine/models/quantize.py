@@ -18,6 +18,7 @@ nothing in the library. The library entry names its parent (``lineage``: parent,
 from __future__ import annotations
 
 import ctypes
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -70,8 +71,28 @@ def parse_type(quant: Any) -> QuantType:
     return TYPES[key]
 
 
-def estimated_bytes(params: int | None, target: QuantType) -> int:
-    return int((params or 0) * target.bpw / 8) + 16 * 2**20  # header, vocabulary, f32 norms
+def estimated_bytes(params: int | None, target: QuantType, embedding: int = 0) -> int:
+    """The file's size: llama.cpp keeps the token embedding in q8_0 below 8 bits (when
+    ``embedding``, its weight count, is known), plus the header, vocabulary and f32 norms."""
+    params = params or 0
+    rest = max(0, params - embedding) if target.bits < 8 else params
+    kept = embedding * 8.5 if target.bits < 8 else 0
+    return int((rest * target.bpw + kept) / 8) + 16 * 2**20
+
+
+def embedding_params(model: dict[str, Any]) -> int:
+    """Weights in the token embedding (rows x width), read from the model's files; 0 unknown."""
+    try:
+        if model["format"] == "gguf":
+            from engine.models.gguf_meta import read_header
+
+            return next((t[2] for t in read_header(model["path"]).tensors
+                         if t[0] == "token_embd.weight"), 0)  # fmt: skip
+        config = json.loads((Path(model["path"]) / "config.json").read_text(encoding="utf-8"))
+        text = config.get("text_config") or config
+        return int(text["vocab_size"]) * int(text["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return 0
 
 
 def refusal(model: dict[str, Any], target: QuantType) -> str | None:
@@ -112,10 +133,12 @@ def options(services: Services, model_id: str) -> dict[str, Any]:
 
 def options_for(model: dict[str, Any]) -> dict[str, Any]:
     rows = []
+    embedding = embedding_params(model)
     for t in TYPES.values():
         why = refusal(model, t)
+        size = estimated_bytes(model.get("params"), t, embedding)
         rows.append({"quant": t.name, "help": t.help, "bits": t.bits, "allowed": why is None,
-                     "reason": why, "estimated_bytes": estimated_bytes(model.get("params"), t)})  # fmt: skip
+                     "reason": why, "estimated_bytes": size})  # fmt: skip
     have = source_bits(model.get("quant"))
     return {"model_id": model["id"], "name": model["name"], "source_quant": model.get("quant"),
             "source_bytes": model.get("size_bytes"), "types": rows,
@@ -151,7 +174,8 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     out = out_path(services, model, target)
     partial = out.with_name(f".{out.name}.partial")
     staged = out.with_name(f".{out.stem}.source-f16.gguf.partial")
-    need = estimated_bytes(model.get("params"), target)
+    size = estimated_bytes(model.get("params"), target, embedding_params(model))
+    need = size  # and the f16 it goes through, for a Hugging Face model
     if model["format"] == "hf" and target.name != "f16":
         need += estimated_bytes(model.get("params"), TYPES["f16"])
     require_free(out.parent, need)
@@ -170,7 +194,7 @@ def run(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                         "the model the result would be a little more accurate.")  # fmt: skip
         if source is not partial:
             start = 0.5 if model["format"] == "hf" else 0.02
-            _quantize(source, partial, target, need, ctx, start=start,
+            _quantize(source, partial, target, size, ctx, start=start,
                       requantize=note is not None)  # fmt: skip
         partial.replace(out)
     except OSError as exc:

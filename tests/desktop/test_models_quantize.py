@@ -73,4 +73,4 @@ def test_quantize_through_the_panel_with_the_real_engine(qtbot, make_client, tmp
     panel.table.selectRow(panel.table_model.row_of_name("tiny-llama"))
     qtbot.waitUntil(lambda: "Quantized versions" in panel.details.toPlainText(), timeout=10000)
     text = panel.details.toPlainText()
-    assert "tiny-llama (q8_0)" in text and "Q8_0" in text and "Perplexity not measured yet" in text
+    assert "f32 (original)" in text and "Q8_0" in text and "Perplexity not measured yet" in text

@@ -114,6 +114,8 @@ def test_the_bundled_model_is_already_4_bit(services, hearth_home):
     assert options["source_quant"] == "Q4_K_M" and not any(t["allowed"] for t in options["types"])
     assert "already 4-bit (Q4_K_M)" in options["types"][-1]["reason"]
     assert "Hearth writes nothing smaller" in options["types"][-1]["reason"]
+    # the size a q4_k_m of it would have (the embedding kept in q8_0) is the bundled file's
+    assert options["types"][-1]["estimated_bytes"] == pytest.approx(gemma["size_bytes"], rel=0.05)
 
 
 def test_a_full_disk_is_refused_before_writing(services, tiny_model, monkeypatch):
