@@ -4,7 +4,6 @@ to its parent."""
 
 from __future__ import annotations
 
-from desktop.engine_client import EngineState
 from desktop.panels.models.quantize_dialog import QuantizeDialog
 from engine.models.quantize import options_for
 
@@ -32,17 +31,11 @@ def test_a_model_that_is_already_4_bit_cannot_be_quantized(qtbot):
 
 
 def test_quantize_through_the_panel_with_the_real_engine(qtbot, make_client, tmp_path_factory):
-    from desktop.main_window import MainWindow
+    from tests.desktop.test_real_engine import models_window
     from tests.engine.runtimes.fixtures import tiny_hf
 
     folder = tiny_hf(tmp_path_factory.getbasetemp())
-    client = make_client(real=True)
-    window = MainWindow(client)
-    qtbot.addWidget(window)
-    window.show()
-    window.show_panel("models")
-    panel = window.panels["models"]
-    qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
+    window, panel = models_window(qtbot, make_client(real=True))
     panel.copy_checkbox.setChecked(False)
     panel.import_paths([str(folder)])
     qtbot.waitUntil(lambda: panel.table_model.row_of_name("tiny-llama") >= 0, timeout=30000)

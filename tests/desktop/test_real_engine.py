@@ -101,10 +101,21 @@ def test_models_panel_imports_a_dropped_gguf_through_the_engine(qtbot, make_clie
     assert "GGUF" in panel.message.text()
 
 
+def models_window(qtbot, client):
+    """The main window on the Models panel, once the engine is ready: (window, panel)."""
+    from desktop.main_window import MainWindow
+
+    window = MainWindow(client)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("models")
+    qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
+    return window, window.panels["models"]
+
+
 def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     qtbot, make_client, hearth_home, tmp_path
 ):
-    from desktop.main_window import MainWindow
     from engine.services import Services
     from tests.engine.runtimes.fixtures import bundled_home, write_lora_gguf
 
@@ -113,12 +124,7 @@ def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     services.library.ensure_bundled()
     services.close()
     client = make_client(real=True)
-    window = MainWindow(client)
-    qtbot.addWidget(window)
-    window.show()
-    window.show_panel("models")
-    panel = window.panels["models"]
-    qtbot.waitUntil(lambda: client.state == EngineState.READY, timeout=30000)
+    window, panel = models_window(qtbot, client)
     panel.refresh()
     qtbot.waitUntil(
         lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000
