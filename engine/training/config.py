@@ -84,9 +84,9 @@ class TrainOptions(Options):
                          group="schedule", range=(0.01, 1000.0))  # fmt: skip
     max_steps: int = option(0, "optimizer steps to run; 0 = as many as the epochs need",
                           group="schedule", range=(0, 10_000_000))  # fmt: skip
-    batch_size: int = option(4, "rows per forward pass; memory grows with it",
+    batch_size: int = option(2, "rows per forward pass; memory grows with it",
                            group="schedule", range=(1, 4096), cli=("--batch",))  # fmt: skip
-    gradient_accumulation: int = option(1, "forward passes per optimizer step (effective batch = "
+    gradient_accumulation: int = option(2, "forward passes per optimizer step (effective batch = "
                                       "batch_size x this, at the memory of one batch)",
                                       group="schedule", range=(1, 4096),
                                       cli=("--grad-accum",))  # fmt: skip
@@ -167,14 +167,16 @@ class TrainOptions(Options):
 PRESETS: dict[str, dict[str, Any]] = {
     # a few minutes on a laptop CPU: does the pipeline work, does the loss move?
     "quick": {"rank": 8, "alpha": 16.0, "max_steps": 30, "seq_len": 256, "batch_size": 2,
-              "learning_rate": 3e-4, "warmup_ratio": 0.0, "save_every": 10, "eval_every": 10,
-              "eval_rows": 32, "sample_tokens": 32},
-    # one pass over the data with the usual LoRA settings
+              "gradient_accumulation": 1, "learning_rate": 3e-4, "warmup_ratio": 0.0,
+              "save_every": 10, "eval_every": 10, "eval_rows": 32, "sample_tokens": 32},
+    # one pass over the data with the usual LoRA settings (an effective batch of 4)
     "balanced": {"rank": 16, "alpha": 32.0, "epochs": 1.0, "max_steps": 0, "seq_len": 512,
-                 "batch_size": 4, "learning_rate": 2e-4, "save_every": 100, "eval_every": 100},
-    # several passes, a bigger adapter, an effective batch of 16
+                 "batch_size": 2, "gradient_accumulation": 2, "learning_rate": 2e-4,
+                 "save_every": 100, "eval_every": 100},
+    # several passes, a bigger adapter, an effective batch of 16; one row per forward pass keeps
+    # longer rows within a laptop's memory
     "thorough": {"rank": 32, "alpha": 64.0, "dropout": 0.1, "epochs": 3.0, "max_steps": 0,
-                 "seq_len": 1024, "batch_size": 4, "gradient_accumulation": 4,
+                 "seq_len": 1024, "batch_size": 1, "gradient_accumulation": 16,
                  "learning_rate": 1e-4, "warmup_ratio": 0.05, "save_every": 200,
                  "eval_every": 200},
 }  # fmt: skip

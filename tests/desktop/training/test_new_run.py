@@ -75,19 +75,19 @@ def test_preset_fills_the_fields(qtbot, panel):
 def test_refused_plan_offers_suggestions_that_change_the_form(qtbot, panel):
     new = open_form(panel)
     qtbot.waitUntil(lambda: new.plan_view.verdict() == "ok", timeout=5000)
-    editor(panel, "batch_size").editor.setValue(16)
+    editor(panel, "batch_size").editor.setValue(8)
     qtbot.waitUntil(lambda: new.plan_view.verdict() == "refuse", timeout=5000)
     assert "Will not fit" in new.plan_view.verdict_label.text()
     assert new.force_button.isVisible()
     buttons = new.plan_view.suggestion_buttons
-    assert buttons and "batch_size 4 with gradient_accumulation 4" in buttons[0].text()
+    assert buttons and "batch_size 2 with gradient_accumulation 8" in buttons[0].text()
     buttons[0].click()
-    assert editor(panel, "batch_size").value() == 4
-    assert editor(panel, "gradient_accumulation").value() == 4
+    assert editor(panel, "batch_size").value() == 2
+    assert editor(panel, "gradient_accumulation").value() == 8
     qtbot.waitUntil(lambda: new.plan_view.verdict() == "ok", timeout=5000)
     last = requests(qtbot, panel.client, "train.plan")[-1]["params"]["options"]
-    assert "batch_size" not in last  # 4 is the default again: the engine's own value
-    assert last["gradient_accumulation"] == 4
+    assert "batch_size" not in last  # 2 is the default again: the engine's own value
+    assert last["gradient_accumulation"] == 8
     buttons = new.plan_view.suggestion_buttons
     assert not buttons  # nothing to suggest once it fits
     assert not new.force_button.isVisible()
