@@ -428,9 +428,14 @@ class _Loop:
         learned = max(1, sum(b.learned for b in batches))
         loss_sum = 0.0
         tokens = 0
+        # a step cancelled between its micro-batches did not happen: the random state goes back
+        # to its start, so the checkpoint saved then resumes with the dropout masks it would have
+        rng_at_start = checkpoint.rng_state() if accum > 1 else None
         for batch in batches:
             if ctx.cancelled():
                 self.optimizer.zero_grad(set_to_none=True)
+                if rng_at_start is not None:
+                    checkpoint.set_rng_state(rng_at_start)
                 return None
             evaluate.to_device(batch, self.device)
             with modeling.autocast(self.device, self.precision):

@@ -63,6 +63,43 @@ def test_resume_after_cancel_reaches_the_same_loss_at_the_same_step(services, ti
         assert math.isclose(a[step], b[step], rel_tol=1e-5, abs_tol=1e-6), (step, a[step], b[step])
 
 
+class _MidStepCancel(StepContext):
+    """Asks to cancel once the next step's first micro-batch has run (its second is next)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.calls_after: int | None = None
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        super().metrics(step, values)
+        if step == self.cancel_at and "loss" in values:
+            self.cancel_flag, self.calls_after = False, 0
+
+    def cancelled(self) -> bool:
+        if self.calls_after is not None:
+            self.calls_after += 1  # the loop's check, micro-batch 1's, micro-batch 2's
+            return self.calls_after >= 3
+        return super().cancelled()
+
+
+def test_a_step_cancelled_between_its_micro_batches_resumes_with_the_same_dropout(
+    services, tiny_id, memo
+):
+    options = {"max_steps": 12, "save_every": 0, "dropout": 0.1, "gradient_accumulation": 2,
+               "batch_size": 2, "learning_rate": 5e-3}  # fmt: skip
+    straight = new_run(services, tiny_id, memo, **options)
+    train(services, straight)
+    interrupted = new_run(services, tiny_id, memo, **options)
+    with pytest.raises(Cancelled) as info:
+        train(services, interrupted, _MidStepCancel(services=services, cancel_at=5))
+    assert info.value.partial["step"] == 5  # step 6 had begun, and did not count
+    train(services, interrupted, StepContext(services=services, attempt=2))
+    a, b = losses(services, straight), losses(services, interrupted)
+    assert sorted(b) == list(range(1, 13))
+    for step in a:
+        assert math.isclose(a[step], b[step], rel_tol=1e-5, abs_tol=1e-6), (step, a[step], b[step])
+
+
 def test_resume_after_kill_9_of_the_worker(services, tiny_id, memo):
     options = {"max_steps": 12, "save_every": 4, "dropout": 0.1}
     straight = new_run(services, tiny_id, memo, **options)
