@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
+from engine.core.names import slugify
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -161,7 +162,7 @@ def check(services: Services, model_id: Any, quant: Any) -> tuple[dict[str, Any]
 
 
 def out_path(services: Services, model: dict[str, Any], target: QuantType) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model["name"]).strip("-").lower() or model["id"]
+    slug = slugify(model["name"], limit=120, fallback=model["id"])
     slug = re.sub(r"-(f32|f16|bf16|q\d\w*)$", "", slug)  # "gemma-f16" quantized is "gemma-q4_k_m"
     return Path(services.root) / "exports" / model["id"] / f"{slug}-{target.name}.gguf"
 
