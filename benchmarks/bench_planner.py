@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from engine_cli import engine_json
 from scratch import scratch_dir
 
 TOLERANCE = 0.25
@@ -59,14 +58,6 @@ def licence_rows(n: int) -> list[dict[str, str]]:
     return rows
 
 
-def engine(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "engine", *args, "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2)
@@ -77,7 +68,7 @@ def main() -> int:
 
     home = Path(args.home) if args.home else scratch_dir(prefix="hearth-bench-planner-")
     env = dict(os.environ, HEARTH_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    models = engine(["models", "list"], env)
+    models = engine_json(["models", "list"], env)
     model_id = next(m["id"] for m in models if m["role"] == "llm" and m.get("bundled"))
     rows_file = home / "planner-rows.jsonl"
     rows_file.write_text("".join(json.dumps(r) + "\n" for r in licence_rows(64)), "utf-8")
@@ -86,8 +77,8 @@ def main() -> int:
     for preset in args.presets.split(","):
         chosen = [] if preset == "default" else ["--preset", preset]
         common = ["--model", model_id, *chosen]
-        plan = engine(["train", "plan", *common], env)
-        run = engine(["train", "lora", *common, "--dataset", str(rows_file),
+        plan = engine_json(["train", "plan", *common], env)
+        run = engine_json(["train", "lora", *common, "--dataset", str(rows_file),
                       "--max-steps", str(args.steps), "--save-every", "0", "--force"], env)  # fmt: skip
         measured = run["peak_rss_mb"] * 2**20
         estimate = plan["total_bytes"]

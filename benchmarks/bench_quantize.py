@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,19 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from engine_cli import engine_json
 from python_docs import ensure_docs, read_dir
 from scratch import scratch_dir
 
 Q8_TARGET = 1.01
 TYPES = ("q8_0", "q6_k", "q5_k_m", "q4_k_m")
-
-
-def engine(args: list[str], env: dict[str, str]) -> Any:
-    proc = subprocess.run([sys.executable, "-m", "engine", *args, "--json"], capture_output=True,
-                          text=True, env=env, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def torch_model(home: Path) -> tuple[str, str]:
@@ -81,19 +73,19 @@ def main() -> int:
 
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    f16 = engine(["models", "quantize", torch_id, "--quant", "f16"], env)
+    f16 = engine_json(["models", "quantize", torch_id, "--quant", "f16"], env)
     rows.append({"quant": "f16", **f16, "seconds": round(time.perf_counter() - t0, 1)})
     for quant in TYPES:
         t0 = time.perf_counter()
-        made = engine(["models", "quantize", f16["model_id"], "--quant", quant], env)
+        made = engine_json(["models", "quantize", f16["model_id"], "--quant", quant], env)
         rows.append({"quant": quant, **made, "seconds": round(time.perf_counter() - t0, 1)})
-    bundled = engine(["models", "list"], env)
+    bundled = engine_json(["models", "list"], env)
     bundled_size = next(m["size_bytes"] for m in bundled if m["id"] == gemma_id)
     rows.append({"quant": "bundled Q4_K_M", "model_id": gemma_id, "size_bytes": bundled_size,
                  "seconds": None})  # fmt: skip
 
     models = [a for r in rows for a in ("--model", r["model_id"])]
-    measured = engine(["eval", "perplexity", *models, "--file", str(text),
+    measured = engine_json(["eval", "perplexity", *models, "--file", str(text),
                        "--max-tokens", str(args.max_tokens), "--seq-len", str(args.seq_len)], env)  # fmt: skip
     ppl = {r["model_id"]: r["ppl"] for r in measured["results"]}
     base_ppl, base_size = ppl[f16["model_id"]], f16["size_bytes"]
