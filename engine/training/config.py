@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core.errors import UserError
 from engine.core.options import Options, option
+from engine.training.preference import DPO_LOSSES, OBJECTIVES
 
 METHODS = ("lora", "dora", "qlora", "full")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -135,6 +136,22 @@ class TrainOptions(Options):
     sample_tokens: int = option(48, "longest sample answer, in tokens", group="eval",
                               range=(1, 4096))  # fmt: skip
 
+    # -- preference ---------------------------------------------------------------------------
+    objective: str = option("sft", "what the run learns: sft, the answers of the rows; dpo, to "
+                          "prefer each pair's chosen reply over its rejected one, measured "
+                          "against the starting model; orpo, the chosen replies plus an odds "
+                          "ratio against the rejected ones (no reference model). dpo and orpo "
+                          "need a preference dataset", group="preference", choices=OBJECTIVES)  # fmt: skip
+    beta: float = option(0.1, "dpo: how far the model may move from the starting model (lower = "
+                       "further); orpo: the weight of the odds-ratio term", group="preference",
+                       range=(0.001, 10.0))  # fmt: skip
+    dpo_loss: str = option("sigmoid", "sigmoid: the DPO loss; ipo: the squared, length-normalised "
+                         "IPO loss, which overfits less on small sets", group="preference",
+                         choices=DPO_LOSSES)  # fmt: skip
+    label_smoothing: float = option(0.0, "dpo sigmoid: the share of pairs assumed mislabelled "
+                                  "(conservative DPO); 0 = trust every pair", group="preference",
+                                  range=(0.0, 0.49))  # fmt: skip
+
     # -- distillation -------------------------------------------------------------------------
     teacher: str | None = option(None, "library model id of a teacher: the loss becomes knowledge "
                                "distillation from it (KL between its next-token distribution and "
@@ -151,6 +168,18 @@ class TrainOptions(Options):
                                    range=(0.0, 10.0))  # fmt: skip
 
     # ---------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        if self.objective == "sft":
+            return
+        what = self.objective.upper()
+        if self.packing:
+            raise UserError(f"packing joins rows into blocks, which {what} cannot do with pairs "
+                            "of replies; turn packing off.")  # fmt: skip
+        if self.teacher:
+            raise UserError(f"{what} does not take a teacher; distil with the objective sft.")
+        if self.dpo_loss == "ipo" and self.label_smoothing:
+            raise UserError("label_smoothing applies to the sigmoid DPO loss, not ipo; set it to 0.")  # fmt: skip
+
     @classmethod
     def from_dict(  # type: ignore[override]
         cls, values: dict[str, Any] | None = None, *, preset: str | None = None

@@ -70,7 +70,7 @@ class Report:
         out["reasons"] = self.reasons[:5]
         return out
 
-    def refusal(self, seq_len: int, what: str = "training") -> str:
+    def causes(self, seq_len: int) -> list[str]:
         parts = []
         if self.too_long:
             parts.append(
@@ -81,10 +81,13 @@ class Report:
             parts.append(f"{self.empty} with nothing to learn (an empty answer or text)")
         if self.template_failed:
             parts.append(f"{self.template_failed} the chat template could not render")
-        detail = "; ".join(parts) or "the dataset has no rows"
+        return parts
+
+    def refusal(self, seq_len: int, what: str = "training", unit: str = "rows") -> str:
+        detail = "; ".join(self.causes(seq_len)) or "the dataset has no rows"
         return (
-            f"No {what} rows are left after applying the chat template and the length limit: "
-            f"of {self.rows} rows, {detail}."
+            f"No {what} {unit} are left after applying the chat template and the length limit: "
+            f"of {self.rows} {unit}, {detail}."
         )
 
 
@@ -118,8 +121,10 @@ def load_rows(
     validation_split: str | None = None,
     validation_fraction: float = 0.0,
     seed: int = 0,
+    pairs: bool = False,
 ) -> Rows:
-    """The training and validation conversations of a dataset (id or name) or a JSONL file."""
+    """The training and validation conversations of a dataset (id or name) or a JSONL file;
+    with ``pairs``, (chosen, rejected) conversations of a preference dataset."""
     path = Path(str(dataset)).expanduser()
     lib = _library(services)
     found = None
@@ -160,10 +165,16 @@ def load_rows(
         source = {"dataset_id": ds["id"], "version": ver["version"], "split": train_split,
                   "validation_split": val_split, "format": fmt}  # fmt: skip
         name = ds["name"]
-    if fmt == "preference":
-        source["note"] = "preference rows train on their chosen reply"
-    convs = [conversation(r, fmt) for r in train]
-    val_convs = [conversation(r, fmt) for r in val]
+    if pairs:
+        from engine.training.preference import pair_of, refuse_format
+
+        refuse_format(name, fmt)
+        convs, val_convs = [pair_of(r) for r in train], [pair_of(r) for r in val]
+    else:
+        if fmt == "preference":
+            source["note"] = "preference rows train on their chosen reply"
+        convs = [conversation(r, fmt) for r in train]
+        val_convs = [conversation(r, fmt) for r in val]
     if not val_convs and validation_fraction > 0 and len(convs) >= 4:
         order = list(range(len(convs)))
         random.Random(seed).shuffle(order)
@@ -518,6 +529,7 @@ class Batch:
     position_ids: Any  # (B, T) or None
     learned: int
     tokens: int  # real (not padding) tokens
+    index: Any = None  # preference batches: the pairs' positions in their reference table
 
 
 def collate(

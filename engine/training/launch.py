@@ -40,9 +40,11 @@ def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: Tr
 
     if not isinstance(dataset, str) or not dataset:
         raise UserError("Choose the dataset to train on (a dataset name or id).")
+    pairs = opts.objective != "sft"
     rows = data.load_rows(services, dataset, version=version, split=split,
                           validation_split=validation_split,
-                          validation_fraction=opts.validation_fraction, seed=opts.seed)  # fmt: skip
+                          validation_fraction=opts.validation_fraction, seed=opts.seed,
+                          pairs=pairs)  # fmt: skip
     if not rows.train:
         raise UserError(f"{rows.name} has no training rows; add rows or choose another split.")
     from engine.datasets.tokens import load_tokenizer
@@ -60,7 +62,12 @@ def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: Tr
         model_name=model["name"],
     )
     sample = rows.train[:PREFLIGHT_ROWS]
-    _examples, report = encoder.examples(sample, opts.seq_len)
+    if pairs:
+        from engine.training.preference import encode_pairs
+
+        _examples, report = encode_pairs(encoder, sample, opts.seq_len)
+    else:
+        _examples, report = encoder.examples(sample, opts.seq_len)
     complete = len(sample) == len(rows.train)
     if report.kept == 0 and complete:
         raise UserError(report.refusal(opts.seq_len))
@@ -112,6 +119,7 @@ def create_run(
             "model_name": model["name"],
             "model_format": model["format"],
             "method": opts.method,
+            "objective": opts.objective,
             "preset": preset,
             "options": opts.to_dict(),
             "dataset": {"ref": checked["source"].get("dataset_id") or checked["source"].get("path"),

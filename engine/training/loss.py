@@ -30,6 +30,31 @@ def _torch() -> Any:
     return torch
 
 
+def _rows_ce(h: Any, weight: Any, y: Any, softcap: float | None, scale: float, grad: bool) -> tuple[Any, Any]:  # fmt: skip
+    """Cross-entropy of each row of ``softcap(scale * h W^T)`` against ``y``, and when ``grad``
+    its derivative with respect to the logits, (n, V), computed in the logits' own buffer."""
+    torch = _torch()
+    rows = torch.arange(h.shape[0], device=h.device)
+    z = (h.to(weight.dtype) @ weight.t()).float()  # (n, V)
+    if scale != 1.0:
+        z.mul_(scale)
+    t = None
+    if softcap:
+        t = z.div_(softcap).tanh_()  # z now holds tanh(z / c)
+        z = t * softcap
+    lse = torch.logsumexp(z, dim=-1)  # (n,)
+    ce = lse - z[rows, y]
+    if not grad:
+        return ce, None
+    g = z.sub_(lse[:, None]).exp_()  # softmax, in place: (n, V)
+    g[rows, y] -= 1.0
+    if t is not None:
+        g.mul_(t.mul_(t).neg_().add_(1.0))  # d softcap: 1 - tanh^2
+    if scale != 1.0:
+        g.mul_(scale)
+    return ce, g
+
+
 def _make_function() -> Any:
     torch = _torch()
 
@@ -51,30 +76,16 @@ def _make_function() -> Any:
             total = torch.zeros((), dtype=torch.float32, device=hidden.device)
             for start in range(0, n, chunk):
                 h = hidden[start : start + chunk]
-                y = targets[start : start + chunk]
-                rows = torch.arange(h.shape[0], device=h.device)
-                z = (h.to(weight.dtype) @ weight.t()).float()  # (n, V)
-                if scale != 1.0:
-                    z.mul_(scale)
-                t = None
-                if softcap:
-                    t = z.div_(softcap).tanh_()  # z now holds tanh(z / c)
-                    z = t * softcap
-                lse = torch.logsumexp(z, dim=-1)  # (n,)
-                total += (lse - z[rows, y]).sum()
-                if not (need_h or need_w):
+                ce, g = _rows_ce(h, weight, targets[start : start + chunk], softcap, scale,
+                                 need_h or need_w)  # fmt: skip
+                total += ce.sum()
+                if g is None:
                     continue
-                g = z.sub_(lse[:, None]).exp_()  # softmax, in place: (n, V)
-                g[rows, y] -= 1.0
-                if t is not None:
-                    g.mul_(t.mul_(t).neg_().add_(1.0))  # d softcap: 1 - tanh^2
-                if scale != 1.0:
-                    g.mul_(scale)
                 if need_h:
                     grad_h[start : start + chunk] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
                 if need_w:
                     grad_w.addmm_(g.t(), h.float())
-                del g, z, t
+                del g
             ctx.save_for_backward(
                 grad_h if grad_h is not None else torch.empty(0),
                 grad_w if grad_w is not None else torch.empty(0),
@@ -91,7 +102,52 @@ def _make_function() -> Any:
             gw = (grad_w * grad_out).to(ctx.weight_dtype) if need_w else None
             return gh, gw, None, None, None, None
 
-    return FusedLinearCrossEntropy
+    class FusedLinearTokenCrossEntropy(torch.autograd.Function):
+        """CE(softcap(scale * h_i W^T), y_i) for each row i, (N,): what sequence log-probabilities
+        are made of. The gradient for ``hidden`` is worked out in the forward pass (row i's loss
+        depends on row i only); the head's, needed only when the head is trained, is recomputed
+        chunk by chunk in the backward pass, once the weight of each row is known."""
+
+        @staticmethod
+        def forward(ctx, hidden, weight, targets, softcap, scale, chunk):  # type: ignore[override]
+            need_h = hidden.requires_grad
+            need_w = weight.requires_grad
+            out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+            grad_h = torch.empty_like(hidden) if need_h else None
+            for start in range(0, hidden.shape[0], chunk):
+                stop = start + chunk
+                ce, g = _rows_ce(hidden[start:stop], weight, targets[start:stop], softcap, scale,
+                                 need_h)  # fmt: skip
+                out[start:stop] = ce
+                if g is not None:
+                    grad_h[start:stop] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
+                del g
+            keep = (grad_h if need_h else torch.empty(0),
+                    hidden if need_w else torch.empty(0), weight if need_w else torch.empty(0),
+                    targets if need_w else torch.empty(0))  # fmt: skip
+            ctx.save_for_backward(*keep)
+            ctx.setup = (need_h, need_w, softcap, scale, chunk)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad_out):  # type: ignore[override]
+            grad_h, hidden, weight, targets = ctx.saved_tensors
+            need_h, need_w, softcap, scale, chunk = ctx.setup
+            gh = grad_h * grad_out[:, None].to(grad_h.dtype) if need_h else None
+            gw = None
+            if need_w:
+                acc = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+                for start in range(0, hidden.shape[0], chunk):
+                    stop = start + chunk
+                    h = hidden[start:stop]
+                    _ce, g = _rows_ce(h, weight, targets[start:stop], softcap, scale, True)
+                    g.mul_(grad_out[start:stop, None].float())
+                    acc.addmm_(g.t(), h.float())
+                    del g
+                gw = acc.to(weight.dtype)
+            return gh, gw, None, None, None, None
+
+    return FusedLinearCrossEntropy, FusedLinearTokenCrossEntropy
 
 
 _FN: list[Any] = []
@@ -101,11 +157,28 @@ def fused_linear_cross_entropy(
     hidden: Any, weight: Any, targets: Any, *, softcap: float | None = None, scale: float = 1.0
 ) -> Any:
     """Sum of the cross-entropy of ``hidden @ weight.T`` against ``targets`` (no (N, V) kept)."""
+    return _functions()[0].apply(
+        hidden, weight, targets, softcap or None, float(scale), _chunk(weight)
+    )
+
+
+def fused_token_cross_entropy(
+    hidden: Any, weight: Any, targets: Any, *, softcap: float | None = None, scale: float = 1.0
+) -> Any:
+    """The cross-entropy of each row of ``hidden @ weight.T`` against ``targets``, (N,)."""
+    return _functions()[1].apply(
+        hidden, weight, targets, softcap or None, float(scale), _chunk(weight)
+    )
+
+
+def _functions() -> Any:
     if not _FN:
-        _FN.append(_make_function())
-    vocab = int(weight.shape[0])
-    chunk = max(16, min(8192, _CHUNK_ELEMENTS // max(vocab, 1)))
-    return _FN[0].apply(hidden, weight, targets, softcap or None, float(scale), chunk)
+        _FN.extend(_make_function())
+    return _FN
+
+
+def _chunk(weight: Any) -> int:
+    return max(16, min(8192, _CHUNK_ELEMENTS // max(int(weight.shape[0]), 1)))
 
 
 def unwrap(model: Any) -> Any:
@@ -140,17 +213,22 @@ def _decoder(lm: Any) -> Any:
     return getattr(lm, lm.base_model_prefix)
 
 
-def fused_loss(model: Any, batch: Any) -> tuple[Any, int]:
-    """(sum of token losses, tokens) of ``batch`` via the decoder + fused head."""
+def last_hidden(model: Any, batch: Any) -> tuple[Any, Any]:
+    """(the CausalLM, its decoder's last hidden states (B, T, H)) for ``batch``, no LM head."""
     lm = unwrap(model)
-    softcap, scale = head_settings(lm)  # type: ignore[misc]
     out = _decoder(lm)(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
         position_ids=batch.position_ids,
         use_cache=False,
     )
-    hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state  # (B, T, H)
+    return lm, out[0] if isinstance(out, tuple) else out.last_hidden_state
+
+
+def fused_loss(model: Any, batch: Any) -> tuple[Any, int]:
+    """(sum of token losses, tokens) of ``batch`` via the decoder + fused head."""
+    lm, hidden = last_hidden(model, batch)
+    softcap, scale = head_settings(lm)  # type: ignore[misc]
     labels = batch.labels[:, 1:]  # (B, T-1)
     keep = labels != IGNORE
     h = hidden[:, :-1][keep]  # (N, H)

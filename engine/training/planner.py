@@ -136,7 +136,8 @@ def estimate(shape: Shape, opts: TrainOptions, *, device: str = "cpu", precision
              fused_loss: bool = True) -> dict[str, int]:  # fmt: skip
     """Peak bytes by part for ``shape`` trained with ``opts`` (see the module docstring)."""
     b = _bytes_of(precision)
-    tokens = opts.batch_size * opts.seq_len
+    # DPO and ORPO put both replies of each pair through a pass
+    tokens = opts.batch_size * opts.seq_len * (1 if opts.objective == "sft" else 2)
     lora = opts.method != "full"
     dims = shape.target_dims()
     targets = opts.target_modules or list(dims)

@@ -106,6 +106,8 @@ class LoraTrainer:
         self.record = record
         self.opts = TrainOptions.from_dict(record["options"])
         self.last_saved = 0
+        self.pref_eval: tuple[Any, list] | None = None  # (loss, held-out pairs) of DPO/ORPO
+        self.pref_scores: dict[str, float] = {}
 
     # -- public ----------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -164,7 +166,8 @@ class LoraTrainer:
         ds = rec["dataset"]
         rows = data.load_rows(self.services, ds["ref"], version=ds.get("version"),
                               split=ds.get("split"), validation_split=ds.get("validation_split"),
-                              validation_fraction=opts.validation_fraction, seed=opts.seed)  # fmt: skip
+                              validation_fraction=opts.validation_fraction, seed=opts.seed,
+                              pairs=opts.objective != "sft")  # fmt: skip
         ctx.progress(None, f"Loading {model_info['name']}")
         torch.manual_seed(opts.seed)
         lm, tok = modeling.load_base(self.services, model_info, method=opts.method, device=device,
@@ -174,10 +177,20 @@ class LoraTrainer:
         ctx.progress(None, f"Tokenising {len(rows.train) + len(rows.validation):,} rows")
         encoder = data.hf_encoder(tok, None if rows.format == "text" else template,
                                   train_on_prompt=opts.train_on_prompt, model_name=model_info["name"])  # fmt: skip
-        train_ex, report = encoder.examples(rows.train, opts.seq_len)
+        train_pairs = val_pairs = None
+        if opts.objective != "sft":
+            from engine.training import preference
+
+            train_pairs, report = preference.encode_pairs(encoder, rows.train, opts.seq_len)
+            val_pairs, _ = preference.encode_pairs(encoder, rows.validation[: opts.eval_rows], opts.seq_len)  # fmt: skip
+            train_ex, val_ex = [p.chosen for p in train_pairs], [p.chosen for p in val_pairs]
+            if report.identical:
+                ctx.log(f"Left out {report.identical} pairs whose chosen and rejected replies are the same.", "warning")  # fmt: skip
+        else:
+            train_ex, report = encoder.examples(rows.train, opts.seq_len)
+            val_ex, _ = encoder.examples(rows.validation[: opts.eval_rows], opts.seq_len)
         if not train_ex:
             raise UserError(report.refusal(opts.seq_len))
-        val_ex, _ = encoder.examples(rows.validation[: opts.eval_rows], opts.seq_len)
         if report.not_split:
             ctx.log(f"{report.not_split} rows: the chat template could not be split into prompt "
                     "and answer, so their prompt tokens are learned too.", "warning")  # fmt: skip
@@ -202,10 +215,15 @@ class LoraTrainer:
                 f"{device} {precision}, template {template.name}")  # fmt: skip
 
         units = data.pack(train_ex, opts.seq_len, opts.seed) if opts.packing else None
-        lengths = (
-            [sum(len(train_ex[i].input_ids) for i in block) for block in units]
-            if units is not None else [len(e.input_ids) for e in train_ex]
-        )  # fmt: skip
+        if train_pairs is not None:
+            lengths = [p.length for p in train_pairs]
+            collate = lambda picks: preference.collate(train_pairs, picks, pad_id=pad_id)  # noqa: E731
+        else:
+            lengths = (
+                [sum(len(train_ex[i].input_ids) for i in block) for block in units]
+                if units is not None else [len(e.input_ids) for e in train_ex]
+            )  # fmt: skip
+            collate = lambda picks: data.collate(train_ex, units, picks, pad_id=pad_id)  # noqa: E731
         order = data.BatchOrder(lengths, opts.batch_size, seed=opts.seed,
                                 group_by_length=opts.group_by_length and units is None)  # fmt: skip
         accum = opts.gradient_accumulation
@@ -227,7 +245,11 @@ class LoraTrainer:
         if opts.teacher:
             train_loss_fn = self._distillation(lm, model_info, device)
         eval_kw = dict(batch_size=opts.batch_size, pad_id=pad_id, device=device, precision=precision, loss_fn=loss_fn)  # fmt: skip
-        prompts = list(opts.sample_prompts) or [data.prompt_of(c) for c in (rows.validation or rows.train)[:2]]  # fmt: skip
+        if train_pairs is not None:
+            train_loss_fn = self._preference(model, train_pairs, val_pairs, fused, eval_kw)
+        prompts = list(opts.sample_prompts) or [
+            data.prompt_of(c if train_pairs is None else c[0]) for c in (rows.validation or rows.train)[:2]
+        ]  # fmt: skip
         stops = evaluate.stop_ids(tok, end_of_turn)
 
         state: dict[str, Any] = {"first_loss": None, "train_seconds": 0.0, "tokens": 0}
@@ -252,15 +274,12 @@ class LoraTrainer:
         else:
             self.store.truncate_metrics(self.run_id, 0)
             shutil.rmtree(self.run_dir / "adapter", ignore_errors=True)
-            before, _ = evaluate.mean_loss(model, val_ex, **eval_kw, cancelled=ctx.cancelled)
+            before = self._evaluate(0, model, tok, encoder, val_ex, [], stops, eval_kw, device)
             state["perplexity_before"] = evaluate.perplexity(before)
-            if before is not None:
-                self.store.append_jsonl(self.run_id, "metrics.jsonl", {"step": 0, "eval_loss": before, "eval_ppl": state["perplexity_before"]})  # fmt: skip
-                ctx.metrics(0, {"eval_loss": before})
         self.store.update(self.run_id, total_steps=total)
 
-        loop = _Loop(self, model, optimizer, scaler, params, train_ex, units, order, total,
-                     pad_id, device, precision, train_loss_fn, state)  # fmt: skip
+        loop = _Loop(self, model, optimizer, scaler, params, collate, order, total, device,
+                     precision, train_loss_fn, state)  # fmt: skip
         step = start
         final_loss = None
         while step < total:
@@ -299,6 +318,14 @@ class LoraTrainer:
             "tokens": state["tokens"],
             "fused_loss": fused,
         }
+        if train_pairs is not None:  # the held-out pairs' figures, else the last step's
+            rewards = self.pref_scores or state.get("rewards") or {}
+            summary["reward_margin"] = rewards.get(
+                "eval_reward_margin", rewards.get("reward_margin")
+            )
+            summary["reward_accuracy"] = rewards.get(
+                "eval_reward_accuracy", rewards.get("reward_accuracy")
+            )
         if device == "cuda":
             summary["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
@@ -315,9 +342,46 @@ class LoraTrainer:
             finish(self.services, self.run_id, ctx)
             run = self.store.get(self.run_id)
         ctx.progress(1.0, f"Trained {total} steps: loss {summary['first_loss']:.4f} -> {final_loss:.4f}")  # fmt: skip
-        return {"run_id": self.run_id, **{k: summary[k] for k in ("steps", "first_loss", "final_loss", "tokens_per_s", "peak_rss_mb")}, "artifacts": run["artifacts"]}  # fmt: skip
+        keys = ("steps", "first_loss", "final_loss", "tokens_per_s", "peak_rss_mb", "reward_margin", "reward_accuracy")  # fmt: skip
+        return {"run_id": self.run_id, **{k: summary[k] for k in keys if k in summary}, "artifacts": run["artifacts"]}  # fmt: skip
 
     # -- pieces ----------------------------------------------------------------------------
+    def _preference(self, model: Any, train_pairs: list, val_pairs: list, fused: bool, eval_kw: dict) -> Any:  # fmt: skip
+        """The DPO or ORPO loss; for DPO the reference log-probabilities, read back from the run
+        folder or computed now (``engine.training.preference``)."""
+
+        from engine.training import preference
+
+        opts, ctx = self.opts, self.ctx
+        ref: dict[str, Any] = {"train": None, "validation": None}
+        if opts.objective == "dpo":
+            key = preference.fingerprint(train_pairs, val_pairs)
+            saved = preference.load_reference(self.run_dir, key)
+            if saved is None and opts.method == "full" and checkpoint.latest(self.run_dir):
+                raise UserError("The reference log-probabilities of this run are missing or were "
+                                "made for other data, and a fully fine-tuned model cannot be put "
+                                "back to its starting weights; start a new run.")  # fmt: skip
+            if saved is None:
+                total = len(train_pairs) + len(val_pairs)
+                kw = {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
+                saved = {}
+                for part, pairs, before in (("train", train_pairs, 0), ("validation", val_pairs, len(train_pairs))):  # fmt: skip
+
+                    def shown(done: int, _n: int, _batch: int, before: int = before) -> None:
+                        ctx.progress(None, f"Reference model: {before + done:,} of {total:,} pairs scored")  # fmt: skip
+
+                    saved[part] = preference.reference_logps(model, pairs, **kw, fused=fused, cancelled=ctx.cancelled, progress=shown)  # fmt: skip
+                preference.save_reference(self.run_dir, key, saved)
+                ctx.log(f"Scored {total:,} pairs with the reference model (the adapter switched off)"
+                        if opts.method != "full" else f"Scored {total:,} pairs with the starting weights")  # fmt: skip
+            ref = saved
+        self.pref_eval = (
+            preference.PreferenceLoss(opts, ref["validation"], fused=fused),
+            val_pairs,
+        )
+        ctx.log(f"{opts.objective.upper()}: beta {opts.beta}" + (f", {opts.dpo_loss} loss" if opts.objective == "dpo" else ""))  # fmt: skip
+        return preference.PreferenceLoss(opts, ref["train"], fused=fused)
+
     def _distillation(self, lm: Any, model_info: dict[str, Any], device: str) -> Any:
         """The distillation loss with the run's teacher (``engine.training.distill``)."""
         from engine.pruning.arch import layout
@@ -362,10 +426,18 @@ class LoraTrainer:
     def _evaluate(self, step: int, model: Any, tok: Any, encoder: Any, val_ex: list, prompts: list, stops: list[int], eval_kw: dict, device: str) -> float | None:  # fmt: skip
         ctx = self.ctx
         value, _ = evaluate.mean_loss(model, val_ex, **eval_kw, cancelled=ctx.cancelled)
+        found: dict[str, float] = {}
         if value is not None:
-            ppl = evaluate.perplexity(value)
-            ctx.metrics(step, {"eval_loss": value, "eval_ppl": ppl})
-            self.store.append_jsonl(self.run_id, "metrics.jsonl", {"step": step, "eval_loss": value, "eval_ppl": ppl})  # fmt: skip
+            found = {"eval_loss": value, "eval_ppl": evaluate.perplexity(value)}
+        if self.pref_eval is not None:
+            from engine.training.preference import evaluate_pairs
+
+            kw = {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
+            self.pref_scores = evaluate_pairs(model, *self.pref_eval, **kw, cancelled=ctx.cancelled)
+            found.update(self.pref_scores)
+        if found:
+            ctx.metrics(step, found)
+            self.store.append_jsonl(self.run_id, "metrics.jsonl", {"step": step, **found})
         for prompt in prompts:
             if ctx.cancelled():
                 break
@@ -404,11 +476,11 @@ class LoraTrainer:
 class _Loop:
     """One optimizer step at a time, with metrics, timing and the divergence checks."""
 
-    def __init__(self, trainer: LoraTrainer, model, optimizer, scaler, params, examples, units, order, total, pad_id, device, precision, loss_fn, state) -> None:  # fmt: skip
+    def __init__(self, trainer: LoraTrainer, model, optimizer, scaler, params, collate, order, total, device, precision, loss_fn, state) -> None:  # fmt: skip
         self.t = trainer
         self.model, self.optimizer, self.scaler, self.params = model, optimizer, scaler, params
-        self.examples, self.units, self.order, self.total = examples, units, order, total
-        self.pad_id, self.device, self.precision, self.loss_fn = pad_id, device, precision, loss_fn
+        self.collate, self.order, self.total = collate, order, total
+        self.device, self.precision, self.loss_fn = device, precision, loss_fn
         self.state = state
         self.avg_step_s: float | None = None
 
@@ -422,9 +494,11 @@ class _Loop:
             group["lr"] = lr
         started = time.perf_counter()
         batches = [
-            data.collate(self.examples, self.units, self.order.batch(m), pad_id=self.pad_id)
-            for m in range(step * accum, (step + 1) * accum)
+            self.collate(self.order.batch(m)) for m in range(step * accum, (step + 1) * accum)
         ]
+        stats = getattr(self.loss_fn, "take", None)  # a preference loss's reward statistics
+        if stats is not None:
+            self.loss_fn.reset()
         learned = max(1, sum(b.learned for b in batches))
         loss_sum = 0.0
         tokens = 0
@@ -467,6 +541,9 @@ class _Loop:
         eta = self.avg_step_s * (self.total - done)
         metrics = {"loss": value, "lr": lr, "grad_norm": float(norm), "tokens_per_s": tokens / elapsed,
                    "eta_s": eta, "epoch": (done * accum) / self.order.per_epoch}  # fmt: skip
+        if stats is not None:
+            metrics.update(stats())
+            self.state["rewards"] = {k: metrics[k] for k in ("reward_margin", "reward_accuracy") if k in metrics}  # fmt: skip
         ctx.metrics(done, metrics)
         self.t.store.append_jsonl(self.t.run_id, "metrics.jsonl", {"step": done, **metrics})
         ctx.progress(done / self.total, f"Step {done}/{self.total} · loss {value:.4f} · "
