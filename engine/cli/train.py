@@ -2,6 +2,8 @@
 
     train lora --model ID --dataset NAME [--method lora|dora|qlora|full] [--preset P]
                [--max-steps N] [--rank R] [--seq-len L] [--batch B] ... [--json]
+    train dpo|orpo --model ID --dataset PAIRS [--beta B] [--dpo-loss sigmoid|ipo] ... [--json]
+                                     the same, learning from preference pairs
     train resume RUN [--json]        continue from the last checkpoint
     train list [--json]              runs with their state, losses and artifacts
     train show RUN [--json]          one run: options, summary, artifacts
@@ -31,13 +33,15 @@ EXIT_CANCELLED = 130
 SUMMARY_KEYS = ("run_id", "steps", "first_loss", "final_loss", "tokens_per_s", "peak_rss_mb", "artifacts")  # fmt: skip
 
 
-def _add_options(p: argparse.ArgumentParser) -> None:
+def _add_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     from engine.training.config import fields_info
 
     group = p.add_argument_group(
         "training options (unset ones come from the preset, then the defaults)"
     )
     for info in fields_info():
+        if info["name"] in skip:
+            continue
         flags = info["cli"]
         default = info["default"]
         helptext = info["help"] + (f" [default: {default}]" if default not in (None, []) else "")
@@ -73,22 +77,26 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="fine-tune models (LoRA, DoRA, QLoRA, full)")
     tsub = p.add_subparsers(dest="train_command", metavar="ACTION", required=True)
 
-    a = tsub.add_parser("lora", help="train an adapter (or the whole model) on a dataset")
-    a.add_argument("--model", required=True, help="library model id (hearth-engine models list)")
-    a.add_argument("--dataset", required=True, help="dataset name or id, or a .jsonl file")
-    a.add_argument(
-        "--preset", choices=("quick", "balanced", "thorough"), help="a starting set of options"
-    )
-    a.add_argument("--name", help="run name (default: model on dataset)")
-    a.add_argument("--version", type=int, help="dataset version (default: current)")
-    a.add_argument("--split", help="training split (default: train when the dataset has splits)")
-    a.add_argument("--validation-split", help="validation split (default: validation, if any)")
-    a.add_argument(
-        "--force", action="store_true", help="start even when the memory plan says it will not fit"
-    )
-    a.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    _add_options(a)
-    a.set_defaults(func=cmd_lora)
+    for command, objective, helptext in (
+        ("lora", None, "train an adapter (or the whole model) on a dataset"),
+        ("dpo", "dpo", "DPO: prefer each pair's chosen reply over its rejected one (a preference dataset)"),
+        ("orpo", "orpo", "ORPO: learn the chosen replies and prefer them, no reference model (a preference dataset)"),
+    ):  # fmt: skip
+        a = tsub.add_parser(command, help=helptext)
+        a.add_argument("--model", required=True, help="library model id (hearth-engine models list)")  # fmt: skip
+        a.add_argument("--dataset", required=True, help="dataset name or id, or a .jsonl file")
+        a.add_argument(
+            "--preset", choices=("quick", "balanced", "thorough"), help="a starting set of options"
+        )
+        a.add_argument("--name", help="run name (default: model on dataset)")
+        a.add_argument("--version", type=int, help="dataset version (default: current)")
+        a.add_argument("--split", help="training split (default: train when the dataset has splits)")  # fmt: skip
+        a.add_argument("--validation-split", help="validation split (default: validation, if any)")
+        a.add_argument("--force", action="store_true",
+                       help="start even when the memory plan says it will not fit")  # fmt: skip
+        a.add_argument("--json", action="store_true", help="print the run summary as JSON")
+        _add_options(a, skip=("objective",) if objective else ())
+        a.set_defaults(func=cmd_lora, objective=objective)
 
     a = tsub.add_parser("resume", help="continue a cancelled, failed or interrupted run")
     a.add_argument("run")
@@ -182,20 +190,27 @@ def _wait(ctx: LocalContext, job: dict[str, Any], run_id: str | None = None) -> 
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result.get(k) for k in SUMMARY_KEYS}
+    out = {k: result.get(k) for k in SUMMARY_KEYS}
+    out.update({k: result[k] for k in ("reward_margin", "reward_accuracy") if k in result})
+    return out
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     print(f"run {s['run_id']}: {s['steps']} steps, loss {s['first_loss']:.4f} -> {s['final_loss']:.4f}, "
           f"{s['tokens_per_s'] or 0:.0f} tokens/s, peak {s['peak_rss_mb']:.0f} MB")  # fmt: skip
+    if s.get("reward_accuracy") is not None:
+        print(f"  preferred the chosen reply in {s['reward_accuracy']:.0%} of pairs, reward margin {s['reward_margin']:.3f}")  # fmt: skip
     for key, path in (s.get("artifacts") or {}).items():
         print(f"  {key}: {path}")
 
 
 def cmd_lora(args: Any) -> int:
     ctx = LocalContext(progress=True)
+    options = _options(args)
+    if getattr(args, "objective", None):
+        options["objective"] = args.objective
     started = _methods().start(
-        ctx, model_id=args.model, dataset=args.dataset, options=_options(args), preset=args.preset,
+        ctx, model_id=args.model, dataset=args.dataset, options=options, preset=args.preset,
         name=args.name, version=args.version, split=args.split,
         validation_split=args.validation_split, force=args.force,
     )  # fmt: skip

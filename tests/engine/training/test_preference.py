@@ -280,3 +280,23 @@ def test_the_plan_counts_both_replies_of_each_pair():
     sft = estimate(shape, TrainOptions.from_dict({}))
     dpo = estimate(shape, TrainOptions.from_dict({"objective": "dpo"}))
     assert dpo["activations"] == pytest.approx(2 * sft["activations"], rel=0.01)
+
+
+def test_cli_train_dpo_and_orpo(services, tiny_id, prefs, capsys):
+    import json
+
+    from engine.cli import main
+
+    flags = ["--model", tiny_id, "--dataset", prefs, "--max-steps", "4", "--seq-len", "64",
+             "--lr", "0.005", "--eval-every", "0", "--json"]  # fmt: skip
+    for command in ("dpo", "orpo"):
+        assert main(["train", command, *flags, "--beta", "0.2"]) == 0, capsys.readouterr().err
+        summary = json.loads(capsys.readouterr().out)
+        assert list(summary) == ["run_id", "steps", "first_loss", "final_loss", "tokens_per_s",
+                                 "peak_rss_mb", "artifacts", "reward_margin", "reward_accuracy"]  # fmt: skip
+        run = RunStore(services).get(summary["run_id"])
+        assert run["objective"] == command and run["options"]["beta"] == 0.2
+        assert 0.0 <= summary["reward_accuracy"] <= 1.0 and summary["steps"] == 4
+    memo = import_dataset(services, Path(RunStore(services).folder(summary["run_id"])), memo_rows(), name="memo")  # fmt: skip
+    assert main(["train", "dpo", "--model", tiny_id, "--dataset", memo]) == 2
+    assert "no rejected replies" in capsys.readouterr().err
