@@ -108,6 +108,7 @@ class LoraTrainer:
         self.last_saved = 0
         self.pref_eval: tuple[Any, list] | None = None  # (loss, held-out pairs) of DPO/ORPO
         self.pref_scores: dict[str, float] = {}
+        self.reference_seconds = 0.0  # scoring the pairs with the reference model (DPO)
 
     # -- public ----------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -326,6 +327,7 @@ class LoraTrainer:
             summary["reward_accuracy"] = rewards.get(
                 "eval_reward_accuracy", rewards.get("reward_accuracy")
             )
+            summary["reference_seconds"] = round(self.reference_seconds, 2)
         if device == "cuda":
             summary["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
@@ -364,6 +366,7 @@ class LoraTrainer:
             if saved is None:
                 total = len(train_pairs) + len(val_pairs)
                 kw = {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
+                started = time.perf_counter()
                 saved = {}
                 for part, pairs, before in (("train", train_pairs, 0), ("validation", val_pairs, len(train_pairs))):  # fmt: skip
 
@@ -372,6 +375,7 @@ class LoraTrainer:
 
                     saved[part] = preference.reference_logps(model, pairs, **kw, fused=fused, cancelled=ctx.cancelled, progress=shown)  # fmt: skip
                 preference.save_reference(self.run_dir, key, saved)
+                self.reference_seconds = time.perf_counter() - started
                 ctx.log(f"Scored {total:,} pairs with the reference model (the adapter switched off)"
                         if opts.method != "full" else f"Scored {total:,} pairs with the starting weights")  # fmt: skip
             ref = saved

@@ -20,13 +20,22 @@ from PySide6.QtWidgets import QWidget
 
 REDRAW_MS = 400
 WAITING = "The curves appear with the first training step."
-SERIES = ("loss", "eval_loss", "lr", "tokens_per_s", "grad_norm")
+SERIES = ("loss", "eval_loss", "lr", "tokens_per_s", "grad_norm", "reward_chosen", "reward_rejected",
+          "reward_margin", "eval_reward_margin", "reward_accuracy", "eval_reward_accuracy")  # fmt: skip
 PLOTS = (  # (title, ((series, label, colour, with markers), ...)), in reading order
     ("Loss", (("loss", "train", "#d9822b", False), ("eval_loss", "eval", "#4a7ab5", True))),
     ("Learning rate", (("lr", "lr", "#6aa84f", False),)),
     ("Tokens / s", (("tokens_per_s", "tokens/s", "#a64d79", False),)),
     ("Gradient norm", (("grad_norm", "grad norm", "#888888", False),)),
 )
+PREFERENCE_PLOTS = (  # DPO and ORPO runs: two more, below
+    ("Rewards", (("reward_chosen", "chosen", "#2e8b57", False),
+                 ("reward_rejected", "rejected", "#c0392b", False),
+                 ("reward_margin", "margin", "#d9822b", False),
+                 ("eval_reward_margin", "eval margin", "#4a7ab5", True))),
+    ("Reward accuracy (chosen ahead)", (("reward_accuracy", "train", "#d9822b", False),
+                                        ("eval_reward_accuracy", "eval", "#4a7ab5", True))),
+)  # fmt: skip
 
 
 def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
@@ -64,7 +73,8 @@ def span(values: list[float]) -> tuple[float, float]:
 
 
 class LossCurveCanvas(QWidget):
-    """2x2 plots: loss (train and eval), learning rate, tokens/s, gradient norm."""
+    """2x2 plots: loss (train and eval), learning rate, tokens/s, gradient norm; a preference
+    run adds its rewards (chosen, rejected, margin) and reward accuracy in a third row."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +136,11 @@ class LossCurveCanvas(QWidget):
         xs, ys = self.points.get(name, ([], []))
         return [float(v) for v in xs], [float(v) for v in ys]
 
+    def plots(self) -> tuple:
+        """The plots shown: the preference ones join when a run logs rewards."""
+        rewards = any(self.points[name][0] for _t, series in PREFERENCE_PLOTS for name, *_ in series)  # fmt: skip
+        return PLOTS + PREFERENCE_PLOTS if rewards else PLOTS
+
     def redraw(self) -> None:
         self._timer.stop()
         self.redraws += 1
@@ -146,10 +161,12 @@ class LossCurveCanvas(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
-        w, h = self.width() / 2, self.height() / 2
-        for index, (title, series) in enumerate(PLOTS):
+        plots = self.plots()
+        w, h = self.width() / 2, self.height() / math.ceil(len(plots) / 2)
+        for index, (title, series) in enumerate(plots):
             cell = QRectF((index % 2) * w, (index // 2) * h, w, h)
-            self._plot(painter, cell.adjusted(4, 2, -6, -2), title, series, fg, bottom=index >= 2)
+            bottom = index >= len(plots) - 2
+            self._plot(painter, cell.adjusted(4, 2, -6, -2), title, series, fg, bottom=bottom)
 
     def _plot(self, painter: QPainter, cell: QRectF, title: str, series: tuple, fg: QColor, *, bottom: bool) -> None:  # fmt: skip
         metrics = painter.fontMetrics()

@@ -34,6 +34,7 @@ GROUP_TITLES = {
     "schedule": "Schedule",
     "data": "Data",
     "eval": "Evaluation",
+    "preference": "Preference pairs (DPO, ORPO)",
 }
 
 

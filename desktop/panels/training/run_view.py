@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.format import human_count, human_duration
-from desktop.panels.training.runs_model import ComparisonsModel, SamplesModel
+from desktop.panels.training.runs_model import ComparisonsModel, SamplesModel, method_text
 from desktop.widgets import HintTableView, open_in_evaluate
 
 SAMPLE_LINE = re.compile(r"^Sample at step (\d+): (.*?) -> (.*)$", re.S)
@@ -193,7 +193,7 @@ class RunView(QWidget):
         dataset = run.get("dataset") or {}
         summary = run.get("summary") or {}
         parts = [
-            f"{run.get('model_name') or run.get('model_id')} · {run.get('method') or '?'}"
+            f"{run.get('model_name') or run.get('model_id')} · {method_text(run)}"
             f"{' (' + run['preset'] + ')' if run.get('preset') else ''} on "
             f"{dataset.get('name') or dataset.get('ref') or '?'}"
             f"{' v' + str(dataset['version']) if dataset.get('version') else ''}",

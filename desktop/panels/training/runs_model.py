@@ -41,7 +41,7 @@ class RunsModel(RecordTableModel):
             run.get("name") or run.get("id"),
             run.get("model_name") or run.get("model_id"),
             dataset.get("name") or dataset.get("ref") or "–",
-            run.get("method") or "–",
+            method_text(run),
             run.get("state") or "–",
             step_text(run),
             f"{loss:.4f}" if loss is not None else "–",
@@ -87,3 +87,10 @@ class ComparisonsModel(RecordTableModel):
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         return (row.get("prompt") or "", row.get("base") or "", row.get("tuned") or "")[column]
+
+
+def method_text(run: dict[str, Any]) -> str:
+    """The run's method, with its objective when it learns from preference pairs: "lora · DPO"."""
+    method = run.get("method") or "–"
+    objective = run.get("objective") or "sft"
+    return method if objective == "sft" else f"{method} · {objective.upper()}"

@@ -170,3 +170,28 @@ def test_engine_restart_lists_the_runs_again(qtbot, panel):
     assert panel.runs_model.rowCount() == 3 and panel.run_view.run["id"] == "run-done"
     canvas = panel.run_view.canvas
     qtbot.waitUntil(lambda: len(canvas.line_data("loss")[0]) == 20, timeout=10000)  # drawn
+
+
+def test_a_preference_run_adds_its_reward_plots(qtbot, panel):
+    from PySide6.QtGui import QColor, QImage
+
+    from desktop.panels.training.curves import PLOTS, PREFERENCE_PLOTS
+    from desktop.panels.training.runs_model import method_text
+
+    canvas = panel.run_view.canvas
+    canvas.resize(800, 600)
+    canvas.set_metrics([{"step": s, "loss": 3.0 / s, "lr": 2e-4, "tokens_per_s": 250.0, "grad_norm": 1.0}
+                        for s in range(1, 50)])  # fmt: skip
+    assert canvas.plots() == PLOTS  # a plain run: four plots
+    canvas.set_metrics([{"step": s, "loss": 0.69 / s, "lr": 2e-4, "tokens_per_s": 250.0, "grad_norm": 1.0,
+                         "reward_chosen": 0.01 * s, "reward_rejected": -0.02 * s, "reward_margin": 0.03 * s,
+                         "reward_accuracy": min(1.0, s / 30)} for s in range(1, 50)]
+                       + [{"step": s, "eval_reward_margin": 0.025 * s, "eval_reward_accuracy": s / 50} for s in (0, 25, 49)])  # fmt: skip
+    assert canvas.plots() == PLOTS + PREFERENCE_PLOTS
+    image = QImage(canvas.size(), QImage.Format.Format_RGB32)
+    canvas.render(image)
+    colours = {image.pixelColor(x, y).name() for x in range(0, 800, 2) for y in range(0, 600, 2)}
+    for colour in ("#2e8b57", "#c0392b", "#d9822b", "#4a7ab5"):  # chosen, rejected, margin, eval
+        assert any(QColor(c).name() == colour for c in colours), colour
+    assert method_text({"method": "lora", "objective": "dpo"}) == "lora · DPO"
+    assert method_text({"method": "full"}) == "full"
