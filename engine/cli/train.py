@@ -4,6 +4,8 @@
                [--max-steps N] [--rank R] [--seq-len L] [--batch B] ... [--json]
     train dpo|orpo --model ID --dataset PAIRS [--beta B] [--dpo-loss sigmoid|ipo] ... [--json]
                                      the same, learning from preference pairs
+    train distill --teacher ID --student ID --dataset NAME [--kd-weight W] ... [--json]
+                                     the same, the loss a teacher's distributions
     train resume RUN [--json]        continue from the last checkpoint
     train list [--json]              runs with their state, losses and artifacts
     train show RUN [--json]          one run: options, summary, artifacts
@@ -81,9 +83,16 @@ def add_parser(sub: Any) -> None:
         ("lora", None, "train an adapter (or the whole model) on a dataset"),
         ("dpo", "dpo", "DPO: prefer each pair's chosen reply over its rejected one (a preference dataset)"),
         ("orpo", "orpo", "ORPO: learn the chosen replies and prefer them, no reference model (a preference dataset)"),
+        ("distill", None, "distillation: a student model learns a teacher's next-token distributions on a dataset"),
     ):  # fmt: skip
         a = tsub.add_parser(command, help=helptext)
-        a.add_argument("--model", required=True, help="library model id (hearth-engine models list)")  # fmt: skip
+        if command == "distill":
+            a.add_argument("--teacher", required=True, dest="opt_teacher",
+                           help="library model id of the teacher (the same tokenizer as the student)")  # fmt: skip
+            a.add_argument("--student", required=True, dest="model",
+                           help="library model id of the model that learns (a Hugging Face model)")  # fmt: skip
+        else:
+            a.add_argument("--model", required=True, help="library model id (hearth-engine models list)")  # fmt: skip
         a.add_argument("--dataset", required=True, help="dataset name or id, or a .jsonl file")
         a.add_argument(
             "--preset", choices=("quick", "balanced", "thorough"), help="a starting set of options"
@@ -95,7 +104,8 @@ def add_parser(sub: Any) -> None:
         a.add_argument("--force", action="store_true",
                        help="start even when the memory plan says it will not fit")  # fmt: skip
         a.add_argument("--json", action="store_true", help="print the run summary as JSON")
-        _add_options(a, skip=("objective",) if objective else ())
+        skip = ("objective",) if objective else ("objective", "teacher") if command == "distill" else ()  # fmt: skip
+        _add_options(a, skip=skip)
         a.set_defaults(func=cmd_lora, objective=objective)
 
     a = tsub.add_parser("resume", help="continue a cancelled, failed or interrupted run")

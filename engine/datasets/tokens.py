@@ -59,6 +59,13 @@ class Tokenizer:
         with self._lock:
             return len(self._encode(text))
 
+    def encode(self, text: str) -> list[int] | None:
+        """The token ids of ``text`` (no special tokens added); None for the estimate."""
+        if self._encode is None:
+            return None
+        with self._lock:
+            return list(self._encode(text))
+
 
 ESTIMATE = Tokenizer("estimate", False, None)
 _cache: OrderedDict[str, Tokenizer] = OrderedDict()

@@ -24,6 +24,31 @@ if TYPE_CHECKING:
     from engine.services import Services
 
 
+PROBE = "The quick brown fox, 1234 jumps over 5.6 lazy dogs: naïve café, straße, 東京 -- ok?\n  def f(x): return x"
+
+
+def check_teacher(services: Services, student: dict[str, Any], teacher_id: str) -> dict[str, Any]:
+    """Refuse a teacher that cannot teach ``student``: not a chat model, the student itself, or
+    another tokenizer (the same text must become the same tokens), before any weights load."""
+    from engine.datasets.tokens import load_tokenizer
+
+    teacher = services.library.get(teacher_id)
+    if teacher.get("role") != "llm":
+        raise UserError(f"The teacher {teacher['name']} is not a chat model.")
+    if teacher["id"] == student["id"]:
+        raise UserError("The teacher and the student are the same model; choose a larger teacher "
+                        "of the same family (or the model a pruned one came from).")  # fmt: skip
+    theirs = load_tokenizer(services, teacher["id"]).encode(PROBE)
+    ours = load_tokenizer(services, student["id"]).encode(PROBE)
+    if theirs != ours:
+        raise UserError(
+            f"{teacher['name']} and {student['name']} have different tokenizers (the same text "
+            "becomes different tokens), so the student cannot learn the teacher's next-token "
+            "distributions; choose a teacher of the student's family."
+        )
+    return teacher
+
+
 def load_teacher(services: Services, teacher_id: str, student: Any, *, device: str, ctx: Any = None) -> Any:  # fmt: skip
     from engine.models.gguf_to_torch import load_torch_model
 

@@ -103,6 +103,10 @@ def create_run(
     opts = TrainOptions.from_dict(options, preset=preset)
     model = check_model(services, model_id)
     modeling.check_method(opts.method, opts.device)
+    if opts.teacher:
+        from engine.training.distill import check_teacher
+
+        check_teacher(services, model, opts.teacher)
     checked = check_data(services, model, dataset, opts, version=version, split=split,
                          validation_split=validation_split)  # fmt: skip
     plan = planner.plan(services, model, opts)
