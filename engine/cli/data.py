@@ -9,6 +9,7 @@
     data scrub NAME | contamination NAME [--eval OTHER] | stats NAME | render NAME INDEX
     data split NAME [--train 0.8 --validation 0.1 --test 0.1] [--seed 0] [--stratify COL]
     data generate --collection C --model M [--per-chunk 3]   (or --seeds FILE --count N)
+    data generate --kind preferences --model M --judge J --prompts NAME [--count 50]
     data export NAME PATH [--format F] [--parquet]
 
 ``PATH`` ``hearth:conversations`` imports Hearth's own chats. Long steps run as jobs with progress
@@ -169,22 +170,28 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_render)
 
-    a = d.add_parser("generate", help="Q&A from a document collection, or self-instruct tasks")
+    a = d.add_parser("generate", help="Q&A from a document collection, self-instruct tasks, or "
+                     "preference pairs judged by a model")  # fmt: skip
+    a.add_argument("--kind", choices=("qa", "self-instruct", "preferences"),
+                   help="what to make (default: qa with --collection, else self-instruct)")  # fmt: skip
     a.add_argument("--collection", help="document collection (question/answer mode)")
+    a.add_argument("--prompts", help="preferences: a dataset whose rows' prompts are answered")
+    a.add_argument("--judge", help="preferences: the chat model that picks the better answer")
     a.add_argument("--model", help="chat model id (default: the bundled model)")
     a.add_argument("--per-chunk", type=int, help="pairs per chunk (default 3)")
     a.add_argument("--max-chunks", type=int)
     a.add_argument("--seeds", help="self-instruct: a JSONL or text file of seed tasks")
     a.add_argument("--seed-dataset", help="self-instruct: a dataset of seed tasks")
     a.add_argument("--count", type=int, help="self-instruct: tasks to write (default 20); "
-                   "question/answer: stop at this many pairs (default: as many as the chunks give)")  # fmt: skip
+                   "question/answer: stop at this many pairs (default: as many as the chunks give); "
+                   "preferences: prompts to answer (default 50)")  # fmt: skip
     a.add_argument("--files", help="question/answer: only these of the collection's files "
                    "(names or paths, comma-separated)")  # fmt: skip
     a.add_argument("--prompt", help="prompt template ({chunk}, {n}, {file}, {page} or {examples})")
     a.add_argument("--prompt-file")
     a.add_argument("--name")
-    a.add_argument("--max-tokens", type=int, default=512)
-    a.add_argument("--temperature", type=float, default=0.7)
+    a.add_argument("--max-tokens", type=int, help="longest answer (default 512; preferences 256)")
+    a.add_argument("--temperature", type=float, help="sampling temperature (default 0.7; preferences 0.9)")  # fmt: skip
     a.add_argument("--seed", type=int)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_generate)
@@ -520,10 +527,15 @@ def cmd_generate(args: Any) -> int:
     prompt = args.prompt
     if args.prompt_file:
         prompt = Path(args.prompt_file).expanduser().read_text("utf-8")
-    chat_params: dict[str, Any] = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    pairs = args.kind == "preferences"
+    defaults = {"max_tokens": 256, "temperature": 0.9} if pairs else {"max_tokens": 512, "temperature": 0.7}  # fmt: skip
+    chat_params: dict[str, Any] = {"max_tokens": args.max_tokens or defaults["max_tokens"],
+                                   "temperature": defaults["temperature"] if args.temperature is None else args.temperature}  # fmt: skip
     if args.seed is not None:
         chat_params["seed"] = args.seed
-    result = _step(args, _m().generate, model_id=args.model, collection=args.collection,
+    mode = {"qa": "qa", "self-instruct": "self_instruct", "preferences": "preferences"}.get(args.kind or "")  # fmt: skip
+    result = _step(args, _m().generate, mode=mode, model_id=args.model, collection=args.collection,
+                   prompts=args.prompts, judge_id=args.judge,
                    per_chunk=args.per_chunk, max_chunks=args.max_chunks,
                    seeds=_read_seeds(args.seeds) if args.seeds else None,
                    seed_dataset=args.seed_dataset, count=args.count, prompt=prompt,
@@ -536,7 +548,7 @@ def cmd_generate(args: Any) -> int:
         emit_json(out)
     else:
         print(
-            f"Generated {out['rows']:,} rows as {out['name']} in {out['steps']} model calls; rejected: {out['rejected'] or 'none'}."
+            f"Generated {out['rows']:,} rows as {out['name']} in {out['steps']} steps; rejected: {out['rejected'] or 'none'}."
         )
         if out["shortfall"]:
             print(out["shortfall"][0].upper() + out["shortfall"][1:] + ".")

@@ -38,7 +38,7 @@ from engine.datasets.tokens import estimate_tokens
 if TYPE_CHECKING:
     from engine.services import Services
 
-MODES = ("qa", "self_instruct")
+MODES = ("qa", "self_instruct", "preferences")
 QA_PROMPT = (
     "Read the passage below and write {n} question-and-answer pairs that can be answered from the "
     "passage alone. Write each pair on two lines, exactly like this:\n"
@@ -93,7 +93,11 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
     if mode not in MODES:
         raise UserError(f"mode must be one of {', '.join(MODES)}.")
     out = dict(params, mode=mode)
-    if mode == "qa":
+    if mode == "preferences":
+        from engine.datasets import generate_pairs
+
+        generate_pairs.check(params, out)
+    elif mode == "qa":
         if not isinstance(params.get("collection"), str) or not params["collection"]:
             raise UserError("Question/answer generation needs a document collection.")
         out["per_chunk"] = _int(params.get("per_chunk", 3), "per_chunk", 1, 20)
@@ -120,7 +124,7 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
     if params.get("max_attempts") is not None:
         out["max_attempts"] = _int(params["max_attempts"], "max_attempts", 1, 10_000_000)
     prompt = params.get("prompt")
-    if prompt is not None:
+    if prompt is not None and mode != "preferences":
         needed = ("{chunk}",) if mode == "qa" else ("{examples}",)
         if not isinstance(prompt, str) or any(k not in prompt for k in needed):
             raise UserError(f"The prompt must be text containing {', '.join(needed)}.")
@@ -258,7 +262,11 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
     params = check_params(params)
     work = _Work(services, ctx.job_id, ctx.attempt)
     try:
-        if params["mode"] == "qa":
+        if params["mode"] == "preferences":
+            from engine.datasets import generate_pairs
+
+            generate_pairs.run(services, params, work, ctx)
+        elif params["mode"] == "qa":
             _run_qa(services, params, work, ctx)
         else:
             _run_self_instruct(services, params, work, ctx)
@@ -277,17 +285,20 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
     lib = DatasetLibrary(services)
     dataset_id = lib.new_id()
     writer = VersionWriter(lib.folder(dataset_id))
+    pairs = params["mode"] == "preferences"
+    text_keys = ("system", "prompt", "chosen", "rejected") if pairs else ("instruction", "input", "output")  # fmt: skip
     for row in rows:
-        writer.add_row(
-            row, estimate_tokens(f"{row['instruction']}\n{row['input']}\n{row['output']}")
-        )
-    default = f"qa-{params['collection']}" if params["mode"] == "qa" else "self-instruct"
+        writer.add_row(row, estimate_tokens("\n".join(str(row.get(k) or "") for k in text_keys)))
+    default = {"qa": f"qa-{params.get('collection')}", "self_instruct": "self-instruct",
+               "preferences": f"pairs-{params.get('prompts')}"}[params["mode"]]  # fmt: skip
     source = {
         "kind": "generate",
         "mode": params["mode"],
         "collection": params.get("collection"),
         "model_id": params.get("model_id"),
     }
+    if pairs:
+        source.update(prompts=params["prompts"], judge_id=params["judge_id"])
     summary = {
         "description": f"Generated {len(rows):,} rows ({params['mode']}) with "
         f"{params.get('model_id') or 'the default model'}.",
@@ -301,7 +312,7 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
             dataset_id,
             params.get("name") or default,
             writer,
-            fmt="alpaca",
+            fmt="preference" if pairs else "alpaca",
             source=source,
             operation="generate",
             params={k: v for k, v in params.items() if k != "name"},

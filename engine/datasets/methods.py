@@ -439,8 +439,11 @@ def generate(
     params: dict | None = None,
     filters: dict | None = None,
     name: str | None = None,
+    prompts: str | None = None,
+    judge_id: str | None = None,
 ) -> dict[str, Any]:
-    """Start a generation job (question/answer pairs from a collection, or self-instruct)."""
+    """Start a generation job: question/answer pairs from a collection, self-instruct, or
+    preference pairs (two answers to each prompt of a dataset, the better one picked by a judge)."""
     from engine.chat.params import ChatParams
     from engine.datasets.generate import check_params
 
@@ -448,7 +451,8 @@ def generate(
                   "per_chunk": per_chunk, "max_chunks": max_chunks, "seeds": seeds,
                   "seed_dataset": seed_dataset, "count": count, "files": files,
                   "prompt": prompt or None,
-                  "params": params, "filters": filters, "name": name}  # fmt: skip
+                  "params": params, "filters": filters, "name": name, "prompts": prompts,
+                  "judge_id": judge_id}  # fmt: skip
     job_params = {k: v for k, v in job_params.items() if v is not None}
     check_params(job_params)
     ChatParams.from_dict(params)
@@ -456,6 +460,12 @@ def generate(
         ctx.services.library.get(model_id)
     if seed_dataset:
         _lib(ctx).get(seed_dataset)
+    if prompts:
+        _lib(ctx).get(prompts)
+    if judge_id:
+        from engine.evaluation.judge import check_judge
+
+        check_judge(ctx.services, judge_id)
     if name is not None:
         _lib(ctx).check_new_name(name)
     if collection:
