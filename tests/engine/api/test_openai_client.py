@@ -167,7 +167,9 @@ def test_hanging_up_mid_stream_cancels_generation(server, gemma, oai):
     )
     received = b""
     while received.count(b"data: ") < 4:  # the role chunk and a few tokens
-        received += sock.recv(4096)
+        chunk = sock.recv(4096)
+        assert chunk, f"the server closed the stream early: {received[-2000:]!r}"
+        received += chunk
     assert b"200 OK" in received and b"text/event-stream" in received
     sock.close()
     deadline = time.monotonic() + 60
