@@ -306,7 +306,7 @@ class DatasetActions(QObject):
         self._step("data.export", params, "Exporting", done)
 
     def open_generate(self) -> None:
-        d = GenerateDialog(self.client, self.panel.models, self.panel)
+        d = GenerateDialog(self.client, self.panel.models, self.panel, datasets=self.panel.datasets)
         self._open(d, lambda: self.run_generate(d.params()))
 
     def run_generate(self, params: dict[str, Any]) -> None:

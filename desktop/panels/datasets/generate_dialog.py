@@ -1,7 +1,9 @@
 """``GenerateDialog``: set up a ``data.generate`` job -- self-instruct tasks written by a local
-model from a few seed tasks, or question/answer pairs from a document collection (when the
+model from a few seed tasks, question/answer pairs from a document collection (when the
 engine has collections: ``docs.list``), from the files the user ticks (``docs.files``) and up to
-the number of pairs asked for. The prompt is editable; its placeholders are listed.
+the number of pairs asked for, or preference pairs: two answers to each prompt of a dataset, the
+better one picked by a judge model (for DPO and ORPO). The prompt is editable; its placeholders
+are listed.
 The job makes a new dataset, reports progress, can be cancelled and resumed.
 """
 
@@ -43,6 +45,7 @@ class GenerateDialog(QDialog):
         client: EngineClient,
         models: list[dict[str, Any]],
         parent: QWidget | None = None,
+        datasets: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.client = client
@@ -55,6 +58,8 @@ class GenerateDialog(QDialog):
         note.setWordWrap(True)
         self.self_instruct = QRadioButton("Self-instruct: new tasks from a few seed tasks")
         self.qa = QRadioButton("Questions and answers from a document collection")
+        self.pairs = QRadioButton("Preference pairs: two answers to each prompt, a judge picks the better")  # fmt: skip
+        self.pairs.setToolTip("Makes a preference dataset (prompt, chosen, rejected) for DPO and ORPO training")  # fmt: skip
         self.self_instruct.setChecked(True)
         self.model = model_combo(models, "Default (bundled model)")
         self.name = QLineEdit()
@@ -102,9 +107,33 @@ class GenerateDialog(QDialog):
         qa_form.addRow("Pairs to make", self.qa_count)
         qa_form.addRow("Files", self.files)
 
+        self.prompts = QComboBox()
+        self.prompts.setToolTip("The dataset whose rows' prompts are answered (each row up to its last user turn)")  # fmt: skip
+        for d in datasets or []:
+            self.prompts.addItem(f"{d['name']} ({d.get('format') or '?'}, {d.get('rows', 0):,} rows)", d["name"])  # fmt: skip
+        self.judge = model_combo(models, "Choose a judge…")
+        self.judge.setToolTip("Another chat model, asked in both orders which answer is better; "
+                              "a verdict that flips with the order makes no pair")  # fmt: skip
+        self.pair_count = QSpinBox()
+        self.pair_count.setRange(1, 1_000_000)
+        self.pair_count.setValue(50)
+        self.pairs_note = QLabel(
+            "The model answers each prompt twice (sampled); the judge sees both answers twice, "
+            "swapped. Identical answers, ties and verdicts that flip are counted and left out."
+        )
+        self.pairs_note.setWordWrap(True)
+        self.pairs_note.setStyleSheet("color: palette(placeholder-text);")
+        pairs_page = QWidget()
+        pairs_form = QFormLayout(pairs_page)
+        pairs_form.addRow("Prompts from", self.prompts)
+        pairs_form.addRow("Judge", self.judge)
+        pairs_form.addRow("Prompts to answer", self.pair_count)
+        pairs_form.addRow(self.pairs_note)
+
         self.pages = QStackedWidget()
         self.pages.addWidget(si_page)
         self.pages.addWidget(qa_page)
+        self.pages.addWidget(pairs_page)
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText(SI_PROMPT_HINT)
         self.prompt.setMaximumHeight(90)
@@ -122,12 +151,15 @@ class GenerateDialog(QDialog):
         layout.addWidget(self.self_instruct)
         layout.addWidget(self.qa)
         layout.addWidget(self.qa_note)
+        layout.addWidget(self.pairs)
         layout.addLayout(form)
         layout.addWidget(self.pages, 1)
-        layout.addWidget(QLabel("Prompt"))
+        self.prompt_label = QLabel("Prompt")
+        layout.addWidget(self.prompt_label)
         layout.addWidget(self.prompt)
         layout.addWidget(buttons)
-        self.qa.toggled.connect(self._mode_changed)
+        for radio in (self.self_instruct, self.qa, self.pairs):
+            radio.toggled.connect(lambda _on: self._mode_changed(self.qa.isChecked()))
         self.qa.setEnabled(False)
         self.qa_note.setText("Looking for document collections…")
         request(self, client, "docs.list", ok=self._show_collections,
@@ -174,12 +206,20 @@ class GenerateDialog(QDialog):
         self.qa_note.setText(text)
 
     def _mode_changed(self, qa: bool) -> None:
-        self.pages.setCurrentIndex(1 if qa else 0)
+        pairs = self.pairs.isChecked()
+        self.pages.setCurrentIndex(2 if pairs else 1 if qa else 0)
         self.prompt.setPlaceholderText(QA_PROMPT_HINT if qa else SI_PROMPT_HINT)
+        self.prompt.setVisible(not pairs)  # the prompts come from the dataset
+        self.prompt_label.setVisible(not pairs)
+        if pairs and self.temperature.value() < 0.9:
+            self.temperature.setValue(0.9)  # two samples of one prompt must differ
 
     def params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"params": {"temperature": round(self.temperature.value(), 2)}}
-        if self.qa.isChecked():
+        if self.pairs.isChecked():
+            p.update(mode="preferences", prompts=self.prompts.currentData(),
+                     judge_id=self.judge.currentData(), count=self.pair_count.value())  # fmt: skip
+        elif self.qa.isChecked():
             p.update(mode="qa", collection=self.collection.currentData(),
                      per_chunk=self.per_chunk.value())  # fmt: skip
             if self.max_chunks.value():
@@ -194,7 +234,7 @@ class GenerateDialog(QDialog):
             p.update(mode="self_instruct", seeds=seeds, count=self.count.value())
         if self.model.currentData():
             p["model_id"] = self.model.currentData()
-        if self.prompt.toPlainText().strip():
+        if self.prompt.toPlainText().strip() and not self.pairs.isChecked():
             p["prompt"] = self.prompt.toPlainText()
         if self.name.text().strip():
             p["name"] = self.name.text().strip()

@@ -305,9 +305,14 @@ def import_file(p: dict) -> dict:
 
 def generate(job: dict) -> dict:
     p = job["params"]
-    rows = [{"instruction": f"Generated task {i}", "input": "", "output": f"Answer {i}"}
-            for i in range(job["_steps"])]  # fmt: skip
-    ds = fd.store.add(p.get("name") or "generated", "alpaca", rows, operation="generate")
+    if p.get("mode") == "preferences":
+        rows = [{"prompt": f"Prompt {i}", "chosen": f"Good answer {i}", "rejected": f"Poor answer {i}"}
+                for i in range(job["_steps"])]  # fmt: skip
+        ds = fd.store.add(p.get("name") or f"pairs-{p['prompts']}", "preference", rows, operation="generate")  # fmt: skip
+    else:
+        rows = [{"instruction": f"Generated task {i}", "input": "", "output": f"Answer {i}"}
+                for i in range(job["_steps"])]  # fmt: skip
+        ds = fd.store.add(p.get("name") or "generated", "alpaca", rows, operation="generate")
     return {
         "dataset": ds,
         "name": ds["name"],
@@ -333,8 +338,13 @@ def dispatch(method: str, p: dict, send) -> Any:
     if method == "data.import":
         return start_job(method, p, send, lambda _j: import_file(p))
     if method == "data.generate":
-        if not p.get("seeds"):
-            raise fd.UserError("Self-instruct needs a few seed tasks (seeds) or a seed dataset.")
+        from engine.core.errors import UserError as EngineError
+        from engine.datasets.generate import check_params
+
+        try:  # the engine's own checks
+            check_params({k: v for k, v in p.items() if v is not None})
+        except EngineError as exc:
+            raise fd.UserError(exc.message) from None
         return start_job(method, p, send, generate, steps=int(p.get("count", 20)), delay=0.05,
                          resumable=True)  # fmt: skip
     quick = {"data.edit": edit, "data.remove_rows": remove_rows, "data.render": render,

@@ -107,3 +107,32 @@ def test_qa_generation_takes_the_ticked_files_and_a_count(qtbot, panel):
     assert params["files"] == ["/docs/kettle.pdf"] and params["count"] == 40
     assert params["mode"] == "qa" and "{chunk}" in dialog.prompt.placeholderText()
     dialog.reject()
+
+
+def test_generate_preference_pairs_with_a_judge(qtbot, panel):
+    panel.models = [{"id": "writer", "name": "Writer", "role": "llm"},
+                    {"id": "judge", "name": "Judge", "role": "llm"},
+                    {"id": "embedder", "name": "MiniLM", "role": "embedding"}]  # fmt: skip
+    panel.generate_button.click()
+    dialog = panel.actions.dialog
+    dialog.pairs.setChecked(True)
+    assert dialog.pages.currentIndex() == 2 and dialog.prompt.isHidden()
+    assert dialog.temperature.value() == 0.9  # two samples of a prompt must differ
+    names = [dialog.prompts.itemData(i) for i in range(dialog.prompts.count())]
+    assert "small" in names
+    dialog.prompts.setCurrentIndex(names.index("small"))
+    dialog.pair_count.setValue(4)
+    assert (
+        dialog.judge.currentData() is None
+    )  # no judge picked yet: the engine says what is missing
+    panel.actions.run_generate(dialog.params())
+    qtbot.waitUntil(lambda: "need a judge model" in panel.message.text(), timeout=5000)
+    judges = [dialog.judge.itemData(i) for i in range(1, dialog.judge.count())]
+    assert judges == ["writer", "judge"]  # chat models only
+    dialog.judge.setCurrentIndex(2)
+    params = dialog.params()
+    assert params == {"params": {"temperature": 0.9}, "mode": "preferences", "prompts": "small",
+                      "judge_id": "judge", "count": 4}  # fmt: skip
+    dialog.accept()
+    qtbot.waitUntil(lambda: bool(panel.dataset and panel.dataset["name"] == "pairs-small"), timeout=10000)  # fmt: skip
+    assert panel.dataset["format"] == "preference" and panel.dataset["rows"] == 4
