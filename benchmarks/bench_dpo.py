@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sides
 from python_docs import ensure_docs, read_dir
 from scratch import scratch_dir
 
@@ -205,29 +204,11 @@ def side_rates(args: Any) -> dict[str, Any]:
 
 
 # -- orchestration -------------------------------------------------------------------------
-def prepare(home: Path) -> str:
-    os.environ["HEARTH_HOME"] = str(home)
-    from engine.models import gguf_to_torch
-    from engine.services import Services
-
-    services = Services(home)
-    gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
-    print(f"converting {gemma['name']} to torch (once)...", file=sys.stderr)
-    gguf_to_torch.convert(gemma["id"], services)
-    services.close()
-    return gemma["id"]
-
-
 def run_side(side: str, args: Any, model_id: str, rows_file: Path, *extra: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--side", side, "--home", str(args.home), "--model", model_id,
-           "--rows-file", str(rows_file), "--seq-len", str(args.seq_len), "--batch", str(args.batch),
-           "--steps", str(args.steps), *extra]  # fmt: skip
-    env = dict(os.environ, HEARTH_HOME=str(args.home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     print(f"{side}...", file=sys.stderr)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return sides.run_side(__file__, side, args.home, [
+        "--model", model_id, "--rows-file", str(rows_file), "--seq-len", str(args.seq_len),
+        "--batch", str(args.batch), "--steps", str(args.steps), *extra])  # fmt: skip
 
 
 def main() -> int:
@@ -250,7 +231,7 @@ def main() -> int:
     ensure_docs()
     args.home = Path(args.home or str(scratch_dir(prefix="hearth-bench-dpo-")))
     args.home.mkdir(parents=True, exist_ok=True)
-    model_id = prepare(args.home)
+    model_id = sides.prepare_gemma(args.home)
     train_rows = pairs_from(read_dir("tutorial"), args.steps * args.batch)
     held_rows = pairs_from(read_dir("howto"), args.held_out)
     train_file, held_file = args.home / "dpo-train.jsonl", args.home / "dpo-held-out.jsonl"

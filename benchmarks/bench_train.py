@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sides
 from scratch import scratch_dir
 
 LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.05}
@@ -153,29 +152,10 @@ def side_hearth(args: Any, *, packing: bool) -> dict[str, Any]:
 
 
 # -- orchestration -------------------------------------------------------------------------
-def prepare(home: Path, device: str) -> str:
-    """The bundled Gemma registered in ``home`` and converted to torch (cached across runs)."""
-    os.environ["HEARTH_HOME"] = str(home)
-    from engine.models import gguf_to_torch
-    from engine.services import Services
-
-    services = Services(home)
-    gemma = next(m for m in services.library.ensure_bundled() if m["role"] == "llm")
-    print(f"converting {gemma['name']} to torch (once)...", file=sys.stderr)
-    gguf_to_torch.convert(gemma["id"], services)
-    services.close()
-    return gemma["id"]
-
-
 def run_side(side: str, args: Any, model_id: str, rows_file: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--side", side, "--home", str(args.home), "--model", model_id,
-           "--rows-file", str(rows_file), "--seq-len", str(args.seq_len), "--batch", str(args.batch),
-           "--device", args.device]  # fmt: skip
-    env = dict(os.environ, HEARTH_HOME=str(args.home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return sides.run_side(__file__, side, args.home, [
+        "--model", model_id, "--rows-file", str(rows_file), "--seq-len", str(args.seq_len),
+        "--batch", str(args.batch), "--device", args.device])  # fmt: skip
 
 
 def main() -> int:
@@ -200,16 +180,16 @@ def main() -> int:
 
     args.home = Path(args.home or str(scratch_dir(prefix="hearth-bench-train-")))
     args.home.mkdir(parents=True, exist_ok=True)
-    model_id = prepare(args.home, args.device)
+    model_id = sides.prepare_gemma(args.home)
     rows_file = args.home / "bench-rows.jsonl"
     rows_file.write_text(
         "".join(json.dumps(r) + "\n" for r in make_rows(args.rows)), encoding="utf-8"
     )
-    sides = ["hf", "hearth"] + ([] if args.no_packed else ["packed"])
+    names = ["hf", "hearth"] + ([] if args.no_packed else ["packed"])
     rounds: list[dict[str, dict[str, Any]]] = []
     for r in range(args.rounds):
         results = {}
-        for side in sides if r % 2 == 0 else list(reversed(sides)):
+        for side in names if r % 2 == 0 else list(reversed(names)):
             print(f"round {r + 1}: {side}...", file=sys.stderr)
             results[side] = run_side(side, args, model_id, rows_file)
         rounds.append(results)
@@ -223,7 +203,7 @@ def main() -> int:
         "hearth_vs_hf": {"tokens_per_s": ratio("hearth", "tokens_per_s"),
                          "peak_rss": ratio("hearth", "peak_rss_mb")},
     }  # fmt: skip
-    if "packed" in sides:
+    if "packed" in names:
         report["packed_vs_hf"] = {"tokens_per_s": ratio("packed", "tokens_per_s"),
                                   "peak_rss": ratio("packed", "peak_rss_mb")}  # fmt: skip
     if args.json:
