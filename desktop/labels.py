@@ -26,6 +26,7 @@ NAMES = {
     "top_p": "Top p",
     "top_k": "Top k",
     "min_p": "Min p",
+    "dpo_loss": "DPO loss",
 }
 WORDS = {"lr": "learning rate", "kd": "distillation", "len": "length", "seq": "sequence",
          "eval": "evaluation", "id": "ID", "gguf": "GGUF", "mmr": "MMR", "lora": "LoRA",
@@ -33,7 +34,10 @@ WORDS = {"lr": "learning rate", "kd": "distillation", "len": "length", "seq": "s
 CHOICES = {"lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "full": "Full fine-tuning",
            "fp32": "FP32", "bf16": "BF16", "fp16": "FP16", "cpu": "CPU", "cuda": "CUDA (NVIDIA)",
            "mps": "MPS (Apple)", "auto": "Automatic", "cosine": "Cosine", "linear": "Linear",
-           "constant": "Constant"}  # fmt: skip
+           "constant": "Constant", "sft": "The answers (SFT)",
+           "dpo": "To prefer the chosen replies (DPO)",
+           "orpo": "The chosen replies, preferring them (ORPO)", "sigmoid": "Sigmoid (DPO)",
+           "ipo": "IPO"}  # fmt: skip
 
 
 def field_label(name: str) -> str:

@@ -10,7 +10,7 @@ progress. With --chat it first sends PROMPT in the Chat panel (at most 120 token
 OUT_DIR/chat-streaming.png while the reply streams and OUT_DIR/chat-reply.png once it ended.
 With --panel it shoots that panel only. With --train it fills the Training panel's New run form
 (the bundled model, the dataset named DATASET, the quick preset, N steps, default 20, seq_len
-128, PROMPT as the sample prompt; --objective dpo or orpo for a preference dataset), saves OUT_DIR/training-new.png, starts the run and saves
+128 or --seq-len, PROMPT as the sample prompt; --objective dpo or orpo for a preference dataset, at learning rate 5e-5), saves OUT_DIR/training-new.png, starts the run and saves
 OUT_DIR/training-live.png while the curves grow and OUT_DIR/training-done.png once it ended.
 """
 
@@ -34,6 +34,7 @@ def main() -> int:
     steps = int(argv.pop(argv.index("--steps") + 1)) if "--steps" in argv[:-1] else 20
     sample = argv.pop(argv.index("--sample") + 1) if "--sample" in argv[:-1] else None
     objective = argv.pop(argv.index("--objective") + 1) if "--objective" in argv[:-1] else None
+    seq_len = int(argv.pop(argv.index("--seq-len") + 1)) if "--seq-len" in argv[:-1] else 128
     args = [a for a in argv if not a.startswith("--")]
     out = Path(args[0] if args else "shots")
     out.mkdir(parents=True, exist_ok=True)
@@ -93,9 +94,11 @@ def main() -> int:
                    if new.dataset_combo.itemText(i).startswith(f"{dataset} ("))  # fmt: skip
         new.dataset_combo.setCurrentIndex(row)
         new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))
-        new.form.set_values({"max_steps": steps, "seq_len": 128, "eval_every": 5, "save_every": 5,
-                             "sample_prompts": [sample] if sample else [],
-                             **({"objective": objective} if objective else {})})  # fmt: skip
+        new.form.set_values({"max_steps": steps, "seq_len": seq_len, "eval_every": 5, "save_every": 5,
+                             "sample_prompts": [sample] if sample else []})  # fmt: skip
+        if objective:  # at a learning rate that suits preference tuning
+            new.objective_combo.setCurrentIndex(new.objective_combo.findData(objective))
+            new.form.set_values({"learning_rate": 5e-5})
         name = f"{dataset} (GUI)"
         new.name_edit.setText(name)
         watch = QTimer(window)

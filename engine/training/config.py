@@ -72,7 +72,8 @@ class TrainOptions(Options):
         check=_text_list("target_modules", comma=True),
     )  # fmt: skip
     # -- schedule -----------------------------------------------------------------------------
-    learning_rate: float = option(2e-4, "peak learning rate (LoRA: 1e-4..3e-4; full: 1e-5..5e-5)",
+    learning_rate: float = option(2e-4, "peak learning rate (LoRA: 1e-4..3e-4; full: 1e-5..5e-5; "
+                                "DPO and ORPO, about ten times lower)",
                                 group="schedule", range=(1e-8, 10.0), cli=("--lr",))  # fmt: skip
     lr_schedule: str = option("cosine", "how the learning rate falls after warm-up",
                             group="schedule", choices=SCHEDULES)  # fmt: skip

@@ -384,6 +384,12 @@ class LoraTrainer:
             val_pairs,
         )
         ctx.log(f"{opts.objective.upper()}: beta {opts.beta}" + (f", {opts.dpo_loss} loss" if opts.objective == "dpo" else ""))  # fmt: skip
+        high = 1e-4 if opts.method != "full" else 1e-5
+        if opts.learning_rate > high:
+            ctx.log(f"learning_rate {opts.learning_rate:g} is high for {opts.objective.upper()}: "
+                    f"preference tuning usually takes {high / 20:g} to {high / 2:g}; a high rate "
+                    "makes the model repeat the preferred style until it says nothing else.",
+                    "warning")  # fmt: skip
         return preference.PreferenceLoss(opts, ref["train"], fused=fused)
 
     def _distillation(self, lm: Any, model_info: dict[str, Any], device: str) -> Any:

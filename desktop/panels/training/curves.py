@@ -21,7 +21,8 @@ from PySide6.QtWidgets import QWidget
 REDRAW_MS = 400
 WAITING = "The curves appear with the first training step."
 SERIES = ("loss", "eval_loss", "lr", "tokens_per_s", "grad_norm", "reward_chosen", "reward_rejected",
-          "reward_margin", "eval_reward_margin", "reward_accuracy", "eval_reward_accuracy")  # fmt: skip
+          "reward_margin", "eval_reward_margin", "reward_accuracy", "eval_reward_accuracy",
+          "eval_pref_loss")  # fmt: skip
 PLOTS = (  # (title, ((series, label, colour, with markers), ...)), in reading order
     ("Loss", (("loss", "train", "#d9822b", False), ("eval_loss", "eval", "#4a7ab5", True))),
     ("Learning rate", (("lr", "lr", "#6aa84f", False),)),
@@ -32,7 +33,7 @@ PREFERENCE_PLOTS = (  # DPO and ORPO runs: two more, below
     ("Rewards", (("reward_chosen", "chosen", "#2e8b57", False),
                  ("reward_rejected", "rejected", "#c0392b", False),
                  ("reward_margin", "margin", "#d9822b", False),
-                 ("eval_reward_margin", "eval margin", "#4a7ab5", True))),
+                 ("eval_reward_margin", "eval", "#4a7ab5", True))),
     ("Reward accuracy (chosen ahead)", (("reward_accuracy", "train", "#d9822b", False),
                                         ("eval_reward_accuracy", "eval", "#4a7ab5", True))),
 )  # fmt: skip
@@ -139,7 +140,12 @@ class LossCurveCanvas(QWidget):
     def plots(self) -> tuple:
         """The plots shown: the preference ones join when a run logs rewards."""
         rewards = any(self.points[name][0] for _t, series in PREFERENCE_PLOTS for name, *_ in series)  # fmt: skip
-        return PLOTS + PREFERENCE_PLOTS if rewards else PLOTS
+        if not rewards:
+            return PLOTS
+        # a preference run's train loss is the DPO/ORPO loss: its eval line is the same loss on
+        # the held-out pairs (eval_loss there is the chosen replies' cross-entropy)
+        loss = ("Loss", (PLOTS[0][1][0], ("eval_pref_loss", "eval", "#4a7ab5", True)))
+        return (loss, *PLOTS[1:], *PREFERENCE_PLOTS)
 
     def redraw(self) -> None:
         self._timer.stop()
@@ -225,13 +231,25 @@ class LossCurveCanvas(QWidget):
                     painter.drawEllipse(at(x, y), 2.5, 2.5)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.restore()
-        if len(series) > 1:  # a legend, top right inside the plot
-            x = area.right() - 6
-            for _name, label, colour, _marks in reversed(drawn):
-                width = metrics.horizontalAdvance(label)
-                x -= width
-                painter.setPen(fg)
-                painter.drawText(QPointF(x, area.top() + line), label)
-                painter.setPen(QPen(QColor(colour), 2))
-                painter.drawLine(QPointF(x - 16, area.top() + line * 0.65), QPointF(x - 4, area.top() + line * 0.65))  # fmt: skip
-                x -= 24
+        if len(series) > 1:  # a legend, top right inside the plot, in rows that fit its width
+            rows: list[list[tuple]] = [[]]
+            used = 0.0
+            for entry in drawn:
+                width = metrics.horizontalAdvance(entry[1]) + 24
+                if rows[-1] and used + width > area.width() - 12:
+                    rows.append([])
+                    used = 0.0
+                rows[-1].append(entry)
+                used += width
+            for r, row in enumerate(rows):
+                x = area.right() - 6
+                y = area.top() + line * (r + 1)
+                for _name, label, colour, _marks in reversed(row):
+                    x -= metrics.horizontalAdvance(label)
+                    painter.setPen(fg)
+                    painter.drawText(QPointF(x, y), label)
+                    painter.setPen(QPen(QColor(colour), 2))
+                    painter.drawLine(
+                        QPointF(x - 16, y - line * 0.35), QPointF(x - 4, y - line * 0.35)
+                    )
+                    x -= 24

@@ -29,6 +29,7 @@ from desktop.calls import request
 from desktop.elide_combo import ElidedCombo
 from desktop.engine_client import EngineClient
 from desktop.errors import EngineError
+from desktop.labels import choice_label
 from desktop.panels.training.options_form import OptionsForm
 from desktop.panels.training.plan_view import PlanView, parse_change
 
@@ -113,6 +114,11 @@ class NewRunPane(QWidget):
         self.method_help = QLabel()
         self.method_help.setWordWrap(True)
         self.method_help.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
+        self.objective_combo = QComboBox()
+        self.objective_combo.setToolTip("What the run learns from the rows")
+        self.objective_help = QLabel()
+        self.objective_help.setWordWrap(True)
+        self.objective_help.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip("Fill the options below with a tested set of values")
         self.preset_help = QLabel()
@@ -120,7 +126,7 @@ class NewRunPane(QWidget):
         self.preset_help.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("automatic (model + dataset)")
-        self.form = OptionsForm(skip=("method",))
+        self.form = OptionsForm(skip=("method", "objective"))
 
         top = QGroupBox("Run")
         top_form = QFormLayout(top)
@@ -132,6 +138,7 @@ class NewRunPane(QWidget):
         data_row.addWidget(self.version_spin)
         top_form.addRow("Dataset", stacked(data_row, self.split_label))
         top_form.addRow("Method", stacked(self.method_combo, self.method_help))
+        top_form.addRow("Learns", stacked(self.objective_combo, self.objective_help))
         top_form.addRow("Preset", stacked(self.preset_combo, self.preset_help))
         top_form.addRow("Name", self.name_edit)
 
@@ -187,6 +194,7 @@ class NewRunPane(QWidget):
 
         self.model_combo.currentIndexChanged.connect(self.schedule_plan)
         self.method_combo.currentIndexChanged.connect(self._method_changed)
+        self.objective_combo.currentIndexChanged.connect(self._method_changed)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
         self.dataset_combo.currentIndexChanged.connect(self._dataset_changed)
         self.form.sig_changed.connect(self.schedule_plan)
@@ -225,6 +233,16 @@ class NewRunPane(QWidget):
         row = self.method_combo.findData(current or self.defaults.get("method") or "lora")
         self.method_combo.setCurrentIndex(row if row >= 0 else first_enabled(self.method_combo))
         self.method_combo.blockSignals(False)
+        objective = next((f for f in fields if f["name"] == "objective"), None) or {}
+        self.objective_help.setText(objective.get("help") or "")
+        self.objective_combo.blockSignals(True)
+        current = self.objective_combo.currentData()
+        self.objective_combo.clear()
+        for choice in objective.get("choices") or []:
+            self.objective_combo.addItem(choice_label(choice), choice)
+        row = self.objective_combo.findData(current or objective.get("default"))
+        self.objective_combo.setCurrentIndex(max(row, 0))
+        self.objective_combo.blockSignals(False)
         self.presets = {p["name"]: p for p in info.get("presets") or []}
         self.preset_combo.blockSignals(True)
         self.preset_combo.clear()
@@ -323,9 +341,10 @@ class NewRunPane(QWidget):
             for n, v in self.form.all_values().items()
             if n in preset_keys or v != self.defaults.get(n)
         }
-        method = self.method_combo.currentData()
-        if method and method != self.defaults.get("method"):
-            values["method"] = method
+        for name, combo in (("method", self.method_combo), ("objective", self.objective_combo)):
+            chosen = combo.currentData()
+            if chosen and chosen != self.defaults.get(name):
+                values[name] = chosen
         return values
 
     def params(self) -> dict[str, Any]:

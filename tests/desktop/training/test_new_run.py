@@ -59,6 +59,19 @@ def test_unavailable_method_is_disabled_with_its_reason(panel):
     assert not models.model().item(missing).isEnabled() and "missing" in models.itemText(missing)
 
 
+def test_what_the_run_learns_is_chosen_at_the_top(panel):
+    new = panel.new_run
+    combo = new.objective_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["sft", "dpo", "orpo"]
+    assert combo.currentData() == "sft" and "objective" not in new.form.editors
+    assert "preference dataset" in new.objective_help.text()
+    assert "objective" not in new.params()["options"]  # the default is not sent
+    combo.setCurrentIndex(combo.findData("dpo"))
+    assert new.params()["options"]["objective"] == "dpo"
+    assert {"beta", "dpo_loss", "label_smoothing"} <= set(new.form.editors)
+    assert new.form.groups["preference"].title() == "Preference pairs (DPO, ORPO)"
+
+
 def test_preset_fills_the_fields(qtbot, panel):
     new = panel.new_run
     new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))

@@ -187,7 +187,9 @@ def test_a_preference_run_adds_its_reward_plots(qtbot, panel):
                          "reward_chosen": 0.01 * s, "reward_rejected": -0.02 * s, "reward_margin": 0.03 * s,
                          "reward_accuracy": min(1.0, s / 30)} for s in range(1, 50)]
                        + [{"step": s, "eval_reward_margin": 0.025 * s, "eval_reward_accuracy": s / 50} for s in (0, 25, 49)])  # fmt: skip
-    assert canvas.plots() == PLOTS + PREFERENCE_PLOTS
+    plots = canvas.plots()
+    assert plots[1:4] == PLOTS[1:] and plots[4:] == PREFERENCE_PLOTS
+    assert [name for name, *_ in plots[0][1]] == ["loss", "eval_pref_loss"]  # like with like
     image = QImage(canvas.size(), QImage.Format.Format_RGB32)
     canvas.render(image)
     colours = {image.pixelColor(x, y).name() for x in range(0, 800, 2) for y in range(0, 600, 2)}
