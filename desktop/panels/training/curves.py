@@ -241,9 +241,13 @@ class LossCurveCanvas(QWidget):
                     used = 0.0
                 rows[-1].append(entry)
                 used += width
+            backdrop = QColor(self.palette().color(QPalette.ColorRole.Window))
+            backdrop.setAlpha(210)  # the lines stay visible under the legend, its text readable
             for r, row in enumerate(rows):
                 x = area.right() - 6
                 y = area.top() + line * (r + 1)
+                width = sum(metrics.horizontalAdvance(e[1]) + 24 for e in row)
+                painter.fillRect(QRectF(x - width - 2, y - line + 3, width + 6, line), backdrop)
                 for _name, label, colour, _marks in reversed(row):
                     x -= metrics.horizontalAdvance(label)
                     painter.setPen(fg)
