@@ -278,6 +278,12 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
     if not rows:
         rejected = work.state["rejected"]
         why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rejected.items()) or "no reply"
+        if params["mode"] == "preferences":
+            raise UserError(
+                f"No preference pairs were kept ({why}). The judge must answer [[A]] or [[B]], "
+                "the same way in both orders: pick an instruction-tuned chat model as judge, and "
+                "sample more varied answers (a higher temperature) if they came out identical."
+            )
         raise UserError(
             f"The model wrote no usable rows ({why}). Try a chat (instruction-tuned) model, a "
             "clearer prompt, or looser filters."

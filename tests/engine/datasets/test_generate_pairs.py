@@ -139,3 +139,15 @@ def test_prompts_without_a_user_turn_are_refused(services, tmp_path):
     name = import_rows(services, tmp_path, [{"text": "   "}], name="blank")["name"]
     with pytest.raises(UserError, match="no rows with a user prompt"):
         prompts_of(services, name, 10)
+
+
+def test_a_judge_that_gives_no_verdict_is_named_in_the_refusal(services, prompts, monkeypatch):
+    class Mute(FakeModels):
+        def __call__(self, services, *, model_id, messages, params, cancelled):
+            if model_id == self.judge:
+                return {"text": "Both answers are about the question.", "finish_reason": "stop"}
+            return super().__call__(services, model_id=model_id, messages=messages, params=params, cancelled=cancelled)  # fmt: skip
+
+    monkeypatch.setattr(generate, "chat_generate", Mute())
+    with pytest.raises(UserError, match=r"No preference pairs were kept \(3 judge unparsed, 1 identical answers\)\. The judge must answer"):  # fmt: skip
+        generate.run_generate(services, _params(prompts), SimpleContext(services=services, job_id="mute"))  # fmt: skip
