@@ -102,7 +102,9 @@ class TrainOptions(Options):
                                  "the order is still shuffled and reproducible",
                                  group="data")  # fmt: skip
     train_on_prompt: bool = option(False, "also learn the prompt tokens (default: only the "
-                                 "answers are learned)", group="data")  # fmt: skip
+                                 "answers are learned); orpo: its NLL term covers the prompts, as "
+                                 "TRL's does, while the replies are still compared alone",
+                                 group="data")  # fmt: skip
     template: str | None = option(None, "chat template for the rows: auto (the model's own, else a "
                                 "plain transcript) or chatml, llama3, gemma, mistral, alpaca, "
                                 "plain", group="data", check=_template)  # fmt: skip

@@ -58,7 +58,7 @@ def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: Tr
         eos_id=0 if tok.eos_token else None,
         bos_token=tok.bos_token,
         eos_token=tok.eos_token,
-        train_on_prompt=opts.train_on_prompt,
+        train_on_prompt=opts.train_on_prompt and opts.objective == "sft",
         model_name=model["name"],
     )
     sample = rows.train[:PREFLIGHT_ROWS]

@@ -177,7 +177,8 @@ class LoraTrainer:
                                         own=getattr(tok, "chat_template", None))  # fmt: skip
         ctx.progress(None, f"Tokenising {len(rows.train) + len(rows.validation):,} rows")
         encoder = data.hf_encoder(tok, None if rows.format == "text" else template,
-                                  train_on_prompt=opts.train_on_prompt, model_name=model_info["name"])  # fmt: skip
+                                  train_on_prompt=opts.train_on_prompt and opts.objective == "sft",
+                                  model_name=model_info["name"])  # fmt: skip
         train_pairs = val_pairs = None
         if opts.objective != "sft":
             from engine.training import preference

@@ -300,3 +300,16 @@ def test_cli_train_dpo_and_orpo(services, tiny_id, prefs, capsys):
     memo = import_dataset(services, Path(RunStore(services).folder(summary["run_id"])), memo_rows(), name="memo")  # fmt: skip
     assert main(["train", "dpo", "--model", tiny_id, "--dataset", memo]) == 2
     assert "no rejected replies" in capsys.readouterr().err
+
+
+def test_orpo_with_train_on_prompt_compares_the_replies_alone(services, tiny_id, prefs):
+    """train_on_prompt widens ORPO's NLL term to the prompts; the rewards stay the replies'."""
+    first = {}
+    for on_prompt in (False, True):
+        run_id = new_run(services, tiny_id, prefs, objective="orpo", train_on_prompt=on_prompt,
+                         **{**PREF, "max_steps": 1, "eval_every": 0})  # fmt: skip
+        train(services, run_id)
+        first[on_prompt] = next(m for m in RunStore(services).metrics(run_id) if "loss" in m)
+    assert first[True]["reward_chosen"] == pytest.approx(first[False]["reward_chosen"], abs=1e-6)
+    assert first[True]["reward_rejected"] == pytest.approx(first[False]["reward_rejected"], abs=1e-6)  # fmt: skip
+    assert abs(first[True]["nll_loss"] - first[False]["nll_loss"]) > 1e-3
