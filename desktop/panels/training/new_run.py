@@ -255,6 +255,7 @@ class NewRunPane(QWidget):
         self.schedule_plan()
 
     def set_models(self, models: list[dict[str, Any]]) -> None:
+        self.form.set_models(models)
         current = self.model_combo.currentData()
         self.model_combo.blockSignals(True)
         self.model_combo.clear()

@@ -38,6 +38,9 @@ GROUP_TITLES = {
 }
 
 
+MODEL_FIELDS = {"teacher": "None (no distillation)"}  # options whose value is a library model id
+
+
 def decimals_for(default: float, low: float) -> int:
     """Enough decimals to show the default with two significant digits (5 for 2e-4)."""
     smallest = abs(default) or abs(low) or 1.0
@@ -69,6 +72,11 @@ class FieldEditor(QWidget):
         self.set_value(field.get("default"))
 
     def _make_editor(self, field: dict[str, Any]) -> QWidget:
+        if self.name in MODEL_FIELDS:  # a library model, from the form's model list
+            combo = QComboBox()
+            combo.addItem(MODEL_FIELDS[self.name], None)
+            combo.currentIndexChanged.connect(lambda _i: self.sig_changed.emit())
+            return combo
         choices = field.get("choices")
         low, high = (field.get("range") or (None, None))[:2]
         if choices:
@@ -155,6 +163,18 @@ class FieldEditor(QWidget):
     def is_default(self) -> bool:
         return self.value() == self.field.get("default")
 
+    def set_models(self, models: list[dict[str, Any]]) -> None:
+        """Offer these chat models (a model-id option), keeping the one chosen."""
+        combo = self.editor
+        current = combo.currentData()
+        combo.blockSignals(True)
+        while combo.count() > 1:
+            combo.removeItem(1)
+        for m in models:
+            combo.addItem(m.get("name") or m["id"], m["id"])
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.blockSignals(False)
+
 
 class OptionsForm(QWidget):
     """All option editors, one group box per ``group``; ``values()`` holds what differs from
@@ -168,6 +188,7 @@ class OptionsForm(QWidget):
         self.skip = set(skip)
         self.editors: dict[str, FieldEditor] = {}
         self.groups: dict[str, QGroupBox] = {}
+        self.models: list[dict[str, Any]] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.addStretch(1)
@@ -198,11 +219,20 @@ class OptionsForm(QWidget):
                 self.groups[group] = box
                 self._layout.insertWidget(self._layout.count() - 1, box)
             editor = FieldEditor(field)
+            if editor.name in MODEL_FIELDS:
+                editor.set_models(self.models)
             editor.sig_changed.connect(self.sig_changed.emit)
             self.editors[field["name"]] = editor
             label = QLabel("" if editor.kind == "bool" else field_label(field["name"]) + " ?")
             label.setToolTip(field.get("help") or "")
             forms[group].addRow(label, editor)
+
+    def set_models(self, models: list[dict[str, Any]]) -> None:
+        """The chat models the model-id options offer (the teacher of a distillation)."""
+        self.models = [m for m in models if m.get("role", "llm") == "llm" and not m.get("missing")]
+        for editor in self.editors.values():
+            if editor.name in MODEL_FIELDS:
+                editor.set_models(self.models)
 
     def values(self) -> dict[str, Any]:
         """The options that differ from the engine's defaults."""

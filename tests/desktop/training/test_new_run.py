@@ -72,6 +72,22 @@ def test_what_the_run_learns_is_chosen_at_the_top(panel):
     assert new.form.groups["preference"].title() == "Preference pairs (DPO, ORPO)"
 
 
+def test_the_teacher_is_picked_from_the_librarys_chat_models(qtbot, panel):
+    new = panel.new_run
+    qtbot.waitUntil(lambda: new.model_combo.count() > 0 and "teacher" in new.form.editors, timeout=5000)  # fmt: skip
+    combo = new.form.editors["teacher"].editor
+    offered = [combo.itemData(i) for i in range(combo.count())]
+    usable = [new.model_combo.itemData(i) for i in range(new.model_combo.count())
+              if new.model_combo.model().item(i).isEnabled()]  # fmt: skip
+    assert offered[0] is None and combo.itemText(0) == "None (no distillation)"
+    assert offered[1:] == usable and "gone-2" not in offered  # a missing model cannot teach
+    assert "teacher" not in new.params()["options"]  # no distillation unless picked
+    combo.setCurrentIndex(1)
+    assert new.params()["options"]["teacher"] == offered[1]
+    new.set_models([{"id": offered[1], "name": "Teacher", "role": "llm"}])  # a re-listing keeps it
+    assert combo.currentData() == offered[1] and combo.count() == 2
+
+
 def test_preset_fills_the_fields(qtbot, panel):
     new = panel.new_run
     new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))
