@@ -39,8 +39,10 @@ def check(params: dict[str, Any], out: dict[str, Any]) -> None:
     out["params"] = sampling
 
 
-def prompts_of(services: Services, ref: str, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` prompts: {messages (ending with a user turn), row}."""
+def prompts_of(services: Services, ref: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Up to ``limit`` prompts, {messages (a system turn or none, then one user turn), row}, and
+    how many rows were passed over for having earlier turns: a preference row holds one prompt,
+    so an answer to a later turn would be trained without what it answers."""
     from engine.datasets import formats
     from engine.datasets.library import DatasetLibrary
 
@@ -48,6 +50,7 @@ def prompts_of(services: Services, ref: str, limit: int) -> list[dict[str, Any]]
     ds, ver = lib.version_of(ref)
     fmt = ver["format"]
     out: list[dict[str, Any]] = []
+    multi_turn = 0
     with lib.reader(ds["id"], ver["version"]) as reader:
         for pos, row in reader.iter_rows(0, ver["rows"]):
             if fmt == "text":
@@ -59,13 +62,16 @@ def prompts_of(services: Services, ref: str, limit: int) -> list[dict[str, Any]]
                     continue
                 while messages and messages[-1]["role"] != "user":
                     messages = messages[:-1]
-            if messages and messages[-1]["content"].strip():
+            if sum(m["role"] != "system" for m in messages) > 1:
+                multi_turn += 1
+            elif messages and messages[-1]["content"].strip():
                 out.append({"messages": messages, "row": pos})
             if len(out) == limit:
                 break
     if not out:
-        raise UserError(f"{ds['name']} has no rows with a user prompt to answer.")
-    return out
+        extra = f" ({multi_turn} have several turns; a preference pair answers one prompt)" if multi_turn else ""  # fmt: skip
+        raise UserError(f"{ds['name']} has no rows with a single user prompt to answer{extra}.")
+    return out, multi_turn
 
 
 def _ask(services: Services, model_id: str, messages: list[dict[str, str]], params: dict[str, Any], ctx: Any) -> str:  # fmt: skip
@@ -80,9 +86,15 @@ def _ask(services: Services, model_id: str, messages: list[dict[str, str]], para
 
 
 def run(services: Services, params: dict[str, Any], work: Any, ctx: Any) -> None:
+    from engine.chat.generate import default_model_id
     from engine.evaluation.judge import JUDGE_TOKENS, PAIR, combine, parse_verdict
 
-    prompts = prompts_of(services, params["prompts"], params["count"])
+    prompts, multi_turn = prompts_of(services, params["prompts"], params["count"])
+    if multi_turn and work.state["done"] == 0:
+        work.state["rejected"]["multi_turn_prompts"] = multi_turn
+    model_id = params.get("model_id") or default_model_id(services)
+    if model_id == params["judge_id"]:
+        raise UserError("The judge must be another model than the one answering (the default chat model here); pick another judge.")  # fmt: skip
     sampling = params["params"]
     judge_params = {"temperature": 0.0, "max_tokens": JUDGE_TOKENS}
     for i in range(work.state["done"], len(prompts)):
@@ -93,25 +105,35 @@ def run(services: Services, params: dict[str, Any], work: Any, ctx: Any) -> None
         item = prompts[i]
         messages = item["messages"]
         seed = int(sampling.get("seed", 0)) + 2 * i
-        a = _ask(services, params.get("model_id"), messages, {**sampling, "seed": seed}, ctx)
-        b = _ask(services, params.get("model_id"), messages, {**sampling, "seed": seed + 1}, ctx)
         rejected: dict[str, int] = {}
         row = None
-        if not a or not b:
+        try:
+            a = _ask(services, model_id, messages, {**sampling, "seed": seed}, ctx)
+            b = _ask(services, model_id, messages, {**sampling, "seed": seed + 1}, ctx)
+        except UserError as exc:  # e.g. a prompt longer than the model's context: the next one
+            ctx.log(f"Prompt {i + 1} left out: {exc.message}", "warning")
+            a = b = None
+        if a is None or b is None:
+            rejected["prompt_failed"] = 1
+        elif not a or not b:
             rejected["empty_answer"] = 1
         elif " ".join(a.split()) == " ".join(b.split()):
             rejected["identical_answers"] = 1
         else:
             question = "\n\n".join(m["content"] for m in messages if m["role"] != "system")
-            first = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=a, b=b)}], judge_params, ctx)  # fmt: skip
-            swapped = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=b, b=a)}], judge_params, ctx)  # fmt: skip
+            try:
+                first = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=a, b=b)}], judge_params, ctx)  # fmt: skip
+                swapped = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=b, b=a)}], judge_params, ctx)  # fmt: skip
+            except UserError as exc:  # the two answers may not fit the judge's context
+                ctx.log(f"Prompt {i + 1}: the judge could not read it ({exc.message})", "warning")
+                first = swapped = ""
             outcome = combine(parse_verdict(first), parse_verdict(swapped))
             if outcome in ("a", "b"):
                 chosen, other = (a, b) if outcome == "a" else (b, a)
                 system = next((m["content"] for m in messages if m["role"] == "system"), None)
                 row = {**({"system": system} if system else {}), "prompt": messages[-1]["content"],
                        "chosen": chosen, "rejected": other, "source_row": item["row"],
-                       "model_id": params.get("model_id"), "judge_id": params["judge_id"]}  # fmt: skip
+                       "model_id": model_id, "judge_id": params["judge_id"]}  # fmt: skip
             else:
                 rejected[{"tie": "judged_a_tie"}.get(outcome, f"judge_{outcome}")] = 1
         work.save([row] if row else [], rejected)

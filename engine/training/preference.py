@@ -92,6 +92,9 @@ def encode_pairs(encoder: data.Encoder, convs: list[Any], seq_len: int) -> tuple
         a = encoder.example(chosen, seq_len, side)
         b = encoder.example(rejected, seq_len, side)
         report.not_split += bool(side.not_split)
+        if a is not None and b is not None and a.input_ids == b.input_ids:  # the same once cut
+            report.identical += 1
+            continue
         if a is None or b is None:
             report.too_long += bool(side.too_long)
             report.empty += bool(side.empty) and not side.too_long
@@ -105,6 +108,17 @@ def encode_pairs(encoder: data.Encoder, convs: list[Any], seq_len: int) -> tuple
         report.learned_tokens += side.learned_tokens
         report.longest = max(report.longest, side.longest)
     return pairs, report
+
+
+def no_dropout(model: Any) -> int:
+    """Switch every dropout of ``model`` off (as TRL does for DPO and ORPO: the rewards compare
+    the model with its reference, and dropout would add noise to that difference)."""
+    import torch
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Dropout) and m.p > 0]
+    for m in layers:
+        m.p = 0.0
+    return len(layers)
 
 
 def collate(pairs: list[Pair], picks: list[int], *, pad_id: int) -> data.Batch:
@@ -285,7 +299,7 @@ def load_reference(folder: Path, key: str) -> dict[str, Any] | None:
             if (fh.metadata() or {}).get("fingerprint") != key:
                 return None
             return {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
-    except (OSError, ValueError, RuntimeError):
+    except Exception:  # missing or damaged (safetensors' own error is a plain Exception): rescore
         return None
 
 

@@ -356,6 +356,8 @@ class LoraTrainer:
         from engine.training import preference
 
         opts, ctx = self.opts, self.ctx
+        if preference.no_dropout(model):
+            ctx.log(f"Dropout is off for {opts.objective.upper()}: the rewards compare the model with its reference.")  # fmt: skip
         ref: dict[str, Any] = {"train": None, "validation": None}
         if opts.objective == "dpo":
             key = preference.fingerprint(train_pairs, val_pairs)

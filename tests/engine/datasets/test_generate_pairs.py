@@ -137,7 +137,7 @@ def test_prompts_without_a_user_turn_are_refused(services, tmp_path):
     from engine.datasets.generate_pairs import prompts_of
 
     name = import_rows(services, tmp_path, [{"text": "   "}], name="blank")["name"]
-    with pytest.raises(UserError, match="no rows with a user prompt"):
+    with pytest.raises(UserError, match="no rows with a single user prompt"):
         prompts_of(services, name, 10)
 
 
@@ -151,3 +151,32 @@ def test_a_judge_that_gives_no_verdict_is_named_in_the_refusal(services, prompts
     monkeypatch.setattr(generate, "chat_generate", Mute())
     with pytest.raises(UserError, match=r"No preference pairs were kept \(3 judge unparsed, 1 identical answers\)\. The judge must answer"):  # fmt: skip
         generate.run_generate(services, _params(prompts), SimpleContext(services=services, job_id="mute"))  # fmt: skip
+
+
+def test_a_prompt_the_model_cannot_take_is_counted_and_the_job_goes_on(services, tmp_path, monkeypatch):  # fmt: skip
+    rows = [*PROMPTS[:2], {"messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+                                        {"role": "user", "content": "and then?"}]}]  # fmt: skip
+    name = import_rows(services, tmp_path, PROMPTS[:2], name="two")["name"]
+    multi = import_rows(services, tmp_path, rows[2:], name="multi")["name"]
+
+    class TooLong(FakeModels):
+        def __call__(self, services, *, model_id, messages, params, cancelled):
+            if "capital" in messages[-1]["content"] and model_id != self.judge:
+                raise UserError("The prompt is 9000 tokens but the model is loaded with a 8192-token context.")  # fmt: skip
+            return super().__call__(services, model_id=model_id, messages=messages, params=params, cancelled=cancelled)  # fmt: skip
+
+    monkeypatch.setattr(generate, "chat_generate", TooLong())
+    ctx = SimpleContext(services=services, job_id="long")
+    out = generate.run_generate(services, _params(name), ctx)
+    assert out["rows"] == 1 and out["rejected"] == {"prompt_failed": 1}
+    assert any("Prompt 1 left out: The prompt is 9000 tokens" in m for _k, (_l, m) in (e for e in ctx.events if e[0] == "log"))  # fmt: skip
+    with pytest.raises(UserError, match="1 have several turns"):
+        generate.run_generate(services, _params(multi), SimpleContext(services=services, job_id="multi"))  # fmt: skip
+
+
+def test_the_default_model_cannot_judge_itself(services, prompts, monkeypatch):
+    monkeypatch.setattr("engine.chat.generate.default_model_id", lambda services: "judge")
+    monkeypatch.setattr(generate, "chat_generate", FakeModels())
+    params = {k: v for k, v in _params(prompts).items() if k != "model_id"}
+    with pytest.raises(UserError, match="another model than the one answering"):
+        generate.run_generate(services, params, SimpleContext(services=services, job_id="self"))

@@ -205,6 +205,8 @@ def test_dpo_learns_to_prefer_the_chosen_replies(services, tiny_id, prefs):
     assert (folder / preference.REFERENCE_FILE).is_file()
     run = RunStore(services).get(run_id)
     assert run["objective"] == "dpo" and run["data"]["kept"] == 9  # 3 of 12 held out
+    logs = [m for kind, (_lvl, m) in ((k, v) for k, v in ctx.events if k == "log")]
+    assert any(m.startswith("Dropout is off for DPO") for m in logs)  # as TRL runs DPO
 
 
 def test_orpo_trains_without_a_reference(services, tiny_id, prefs):
@@ -313,3 +315,14 @@ def test_orpo_with_train_on_prompt_compares_the_replies_alone(services, tiny_id,
     assert first[True]["reward_chosen"] == pytest.approx(first[False]["reward_chosen"], abs=1e-6)
     assert first[True]["reward_rejected"] == pytest.approx(first[False]["reward_rejected"], abs=1e-6)  # fmt: skip
     assert abs(first[True]["nll_loss"] - first[False]["nll_loss"]) > 1e-3
+
+
+def test_pairs_that_become_the_same_once_cut_are_left_out(tiny_folder):
+    tok, _model, template, data = _tiny(tiny_folder)
+    encoder = data.hf_encoder(tok, template, train_on_prompt=False, model_name="Tiny")
+    shared = "the quick brown fox jumps over the lazy dog " * 3
+    rows = [{"prompt": "hi", "chosen": shared + "yes", "rejected": shared + "no"}]
+    pairs, report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], 24)
+    assert pairs == [] and report.identical == 1
+    pairs, report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], 256)
+    assert len(pairs) == 1 and report.identical == 0
