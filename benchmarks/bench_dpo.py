@@ -179,7 +179,7 @@ def side_rates(args: Any) -> dict[str, Any]:
     _services, lm, tok, info = _load(args)
     rows = [json.loads(line) for line in Path(args.rows_file).read_text(encoding="utf-8").splitlines()]  # fmt: skip
     encoder = data.hf_encoder(tok, info["template"], train_on_prompt=False, model_name=info["model"]["name"])  # fmt: skip
-    pairs, _report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], args.seq_len)  # fmt: skip
+    pairs, _report = preference.encode_pairs(encoder, [data.pair_of(r) for r in rows], args.seq_len)  # fmt: skip
     stops = evaluate.stop_ids(tok, encoder.end_of_turn)
     adapters = json.loads(args.adapters)
     out: dict[str, Any] = {"pairs": len(pairs)}

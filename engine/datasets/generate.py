@@ -96,7 +96,7 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
     if mode == "preferences":
         from engine.datasets import generate_pairs
 
-        generate_pairs.check(params, out)
+        generate_pairs.check(params, out, _int)
     elif mode == "qa":
         if not isinstance(params.get("collection"), str) or not params["collection"]:
             raise UserError("Question/answer generation needs a document collection.")
@@ -265,7 +265,7 @@ def run_generate(services: Services, params: dict[str, Any], ctx: Any) -> dict[s
         if params["mode"] == "preferences":
             from engine.datasets import generate_pairs
 
-            generate_pairs.run(services, params, work, ctx)
+            generate_pairs.run(services, params, work, ctx, chat=chat_generate)
         elif params["mode"] == "qa":
             _run_qa(services, params, work, ctx)
         else:

@@ -24,16 +24,15 @@ if TYPE_CHECKING:
 SAMPLING = {"temperature": 0.9, "top_p": 0.95, "max_tokens": 256}
 
 
-def check(params: dict[str, Any], out: dict[str, Any]) -> None:
-    """The ``preferences`` mode's parameters (``generate.check_params`` does the shared ones)."""
-    from engine.datasets.generate import _int
-
+def check(params: dict[str, Any], out: dict[str, Any], whole: Any) -> None:
+    """The ``preferences`` mode's parameters (``generate.check_params`` does the shared ones and
+    passes its whole-number check, ``whole(value, name, lo, hi)``)."""
     for key, what in (("prompts", "a dataset of prompts"), ("judge_id", "a judge model")):
         if not isinstance(params.get(key), str) or not params[key]:
             raise UserError(f"Preference pairs need {what} ({key}).")
     if params.get("judge_id") == params.get("model_id"):
         raise UserError("The judge must be another model than the one answering: a model rates its own answers too kindly.")  # fmt: skip
-    out["count"] = _int(params.get("count", 50), "count", 1, 1_000_000)
+    out["count"] = whole(params.get("count", 50), "count", 1, 1_000_000)
     sampling = dict(SAMPLING)
     sampling.update(params.get("params") or {})
     out["params"] = sampling
@@ -74,18 +73,18 @@ def prompts_of(services: Services, ref: str, limit: int) -> tuple[list[dict[str,
     return out, multi_turn
 
 
-def _ask(services: Services, model_id: str, messages: list[dict[str, str]], params: dict[str, Any], ctx: Any) -> str:  # fmt: skip
+def _ask(chat: Any, services: Services, model_id: str, messages: list[dict[str, str]], params: dict[str, Any], ctx: Any) -> str:  # fmt: skip
     from engine.core.errors import Cancelled
-    from engine.datasets.generate import chat_generate
 
-    result = chat_generate(services, model_id=model_id, messages=messages, params=params,
+    result = chat(services, model_id=model_id, messages=messages, params=params,
                            cancelled=ctx.cancelled)  # fmt: skip
     if result.get("finish_reason") == "cancelled":
         raise Cancelled(None)
     return (result.get("text") or "").strip()
 
 
-def run(services: Services, params: dict[str, Any], work: Any, ctx: Any) -> None:
+def run(services: Services, params: dict[str, Any], work: Any, ctx: Any, *, chat: Any) -> None:
+    """Make the pairs into ``work``; ``chat`` is the model call (``generate.chat_generate``)."""
     from engine.chat.generate import default_model_id
     from engine.evaluation.judge import JUDGE_TOKENS, PAIR, combine, parse_verdict
 
@@ -108,8 +107,8 @@ def run(services: Services, params: dict[str, Any], work: Any, ctx: Any) -> None
         rejected: dict[str, int] = {}
         row = None
         try:
-            a = _ask(services, model_id, messages, {**sampling, "seed": seed}, ctx)
-            b = _ask(services, model_id, messages, {**sampling, "seed": seed + 1}, ctx)
+            a = _ask(chat, services, model_id, messages, {**sampling, "seed": seed}, ctx)
+            b = _ask(chat, services, model_id, messages, {**sampling, "seed": seed + 1}, ctx)
         except UserError as exc:  # e.g. a prompt longer than the model's context: the next one
             ctx.log(f"Prompt {i + 1} left out: {exc.message}", "warning")
             a = b = None
@@ -122,8 +121,8 @@ def run(services: Services, params: dict[str, Any], work: Any, ctx: Any) -> None
         else:
             question = "\n\n".join(m["content"] for m in messages if m["role"] != "system")
             try:
-                first = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=a, b=b)}], judge_params, ctx)  # fmt: skip
-                swapped = _ask(services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=b, b=a)}], judge_params, ctx)  # fmt: skip
+                first = _ask(chat, services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=a, b=b)}], judge_params, ctx)  # fmt: skip
+                swapped = _ask(chat, services, params["judge_id"], [{"role": "user", "content": PAIR.format(question=question, a=b, b=a)}], judge_params, ctx)  # fmt: skip
             except UserError as exc:  # the two answers may not fit the judge's context
                 ctx.log(f"Prompt {i + 1}: the judge could not read it ({exc.message})", "warning")
                 first = swapped = ""

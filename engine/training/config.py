@@ -13,12 +13,13 @@ from typing import Any
 
 from engine.core.errors import UserError
 from engine.core.options import Options, option
-from engine.training.preference import DPO_LOSSES, OBJECTIVES
 
 METHODS = ("lora", "dora", "qlora", "full")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+OBJECTIVES = ("sft", "dpo", "orpo")  # engine.training.preference: dpo and orpo
+DPO_LOSSES = ("sigmoid", "ipo")
 
 
 def _template(value: Any) -> str:

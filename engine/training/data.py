@@ -166,8 +166,6 @@ def load_rows(
                   "validation_split": val_split, "format": fmt}  # fmt: skip
         name = ds["name"]
     if pairs:
-        from engine.training.preference import pair_of, refuse_format
-
         refuse_format(name, fmt)
         convs, val_convs = [pair_of(r) for r in train], [pair_of(r) for r in val]
     else:
@@ -184,6 +182,23 @@ def load_rows(
         convs = [c for i, c in enumerate(convs) if i not in held]
         source["validation_held_out"] = n_val
     return Rows(name, fmt, convs, val_convs, source)
+
+
+def refuse_format(name: str, fmt: str) -> None:
+    if fmt != "preference":
+        raise UserError(
+            f"DPO and ORPO learn from preference pairs: rows with a prompt, a chosen reply and a "
+            f"rejected reply. {name} is a {fmt} dataset, with no rejected replies. Import a "
+            "preference dataset (JSONL rows with prompt, chosen and rejected), generate pairs in "
+            "Datasets (Generate > preference pairs), or train it with the objective sft."
+        )
+
+
+def pair_of(row: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A canonical preference row as (chosen conversation, rejected conversation)."""
+    from engine.datasets.formats import to_chat
+
+    return to_chat(row, "preference"), to_chat({**row, "chosen": row["rejected"]}, "preference")
 
 
 def _library(services: Services) -> Any:

@@ -29,29 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import Cancelled, UserError
+from engine.core.errors import Cancelled
 from engine.training import data, loss
 
-OBJECTIVES = ("sft", "dpo", "orpo")
-DPO_LOSSES = ("sigmoid", "ipo")
 REFERENCE_FILE = "reference-logps.safetensors"
-
-
-def refuse_format(name: str, fmt: str) -> None:
-    if fmt != "preference":
-        raise UserError(
-            f"DPO and ORPO learn from preference pairs: rows with a prompt, a chosen reply and a "
-            f"rejected reply. {name} is a {fmt} dataset, with no rejected replies. Import a "
-            "preference dataset (JSONL rows with prompt, chosen and rejected), generate pairs in "
-            "Datasets (Generate > preference pairs), or train it with the objective sft."
-        )
-
-
-def pair_of(row: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """A canonical preference row as (chosen conversation, rejected conversation)."""
-    from engine.datasets.formats import to_chat
-
-    return to_chat(row, "preference"), to_chat({**row, "chosen": row["rejected"]}, "preference")
 
 
 @dataclass

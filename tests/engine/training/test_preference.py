@@ -59,7 +59,7 @@ def _fixed_batch(tok, template, data, *, train_on_prompt: bool = False):
     encoder = data.hf_encoder(tok, template, train_on_prompt=False, model_name="Tiny")
     rows = [*pref_rows(3), {"prompt": "hi", "chosen": "the quick brown fox jumps over the lazy dog",
                             "rejected": "no"}]  # fmt: skip
-    pairs, report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], 64)
+    pairs, report = preference.encode_pairs(encoder, [data.pair_of(r) for r in rows], 64)
     assert report.kept == 4
     return pairs, preference.collate(pairs, [0, 1, 2, 3], pad_id=tok.pad_token_id)
 
@@ -322,7 +322,7 @@ def test_pairs_that_become_the_same_once_cut_are_left_out(tiny_folder):
     encoder = data.hf_encoder(tok, template, train_on_prompt=False, model_name="Tiny")
     shared = "the quick brown fox jumps over the lazy dog " * 3
     rows = [{"prompt": "hi", "chosen": shared + "yes", "rejected": shared + "no"}]
-    pairs, report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], 24)
+    pairs, report = preference.encode_pairs(encoder, [data.pair_of(r) for r in rows], 24)
     assert pairs == [] and report.identical == 1
-    pairs, report = preference.encode_pairs(encoder, [preference.pair_of(r) for r in rows], 256)
+    pairs, report = preference.encode_pairs(encoder, [data.pair_of(r) for r in rows], 256)
     assert len(pairs) == 1 and report.identical == 0
