@@ -533,7 +533,7 @@ def cmd_generate(args: Any) -> int:
                                    "temperature": defaults["temperature"] if args.temperature is None else args.temperature}  # fmt: skip
     if args.seed is not None:
         chat_params["seed"] = args.seed
-    mode = {"qa": "qa", "self-instruct": "self_instruct", "preferences": "preferences"}.get(args.kind or "")  # fmt: skip
+    mode = args.kind.replace("-", "_") if args.kind else None
     result = _step(args, _m().generate, mode=mode, model_id=args.model, collection=args.collection,
                    prompts=args.prompts, judge_id=args.judge,
                    per_chunk=args.per_chunk, max_chunks=args.max_chunks,

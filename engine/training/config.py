@@ -172,8 +172,19 @@ class TrainOptions(Options):
                                    range=(0.0, 10.0))  # fmt: skip
 
     # ---------------------------------------------------------------------------------------
+    @property
+    def on_pairs(self) -> bool:
+        """DPO and ORPO learn from the (chosen, rejected) pairs of a preference dataset."""
+        return self.objective != "sft"
+
+    @property
+    def prompt_labels(self) -> bool:
+        """Whether prompt tokens get labels: ``train_on_prompt`` for SFT. A preference run scores
+        its replies alone (ORPO's NLL term adds the prompts itself)."""
+        return self.train_on_prompt and not self.on_pairs
+
     def validate(self) -> None:
-        if self.objective == "sft":
+        if not self.on_pairs:
             return
         what = self.objective.upper()
         if self.packing:

@@ -40,11 +40,10 @@ def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: Tr
 
     if not isinstance(dataset, str) or not dataset:
         raise UserError("Choose the dataset to train on (a dataset name or id).")
-    pairs = opts.objective != "sft"
     rows = data.load_rows(services, dataset, version=version, split=split,
                           validation_split=validation_split,
                           validation_fraction=opts.validation_fraction, seed=opts.seed,
-                          pairs=pairs)  # fmt: skip
+                          pairs=opts.on_pairs)  # fmt: skip
     if not rows.train:
         raise UserError(f"{rows.name} has no training rows; add rows or choose another split.")
     from engine.datasets.tokens import load_tokenizer
@@ -58,11 +57,11 @@ def check_data(services: Services, model: dict[str, Any], dataset: Any, opts: Tr
         eos_id=0 if tok.eos_token else None,
         bos_token=tok.bos_token,
         eos_token=tok.eos_token,
-        train_on_prompt=opts.train_on_prompt and opts.objective == "sft",
+        train_on_prompt=opts.prompt_labels,
         model_name=model["name"],
     )
     sample = rows.train[:PREFLIGHT_ROWS]
-    if pairs:
+    if opts.on_pairs:
         from engine.training.preference import encode_pairs
 
         _examples, report = encode_pairs(encoder, sample, opts.seq_len)

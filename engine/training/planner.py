@@ -137,7 +137,7 @@ def estimate(shape: Shape, opts: TrainOptions, *, device: str = "cpu", precision
     """Peak bytes by part for ``shape`` trained with ``opts`` (see the module docstring)."""
     b = _bytes_of(precision)
     # DPO and ORPO put both replies of each pair through a pass
-    tokens = opts.batch_size * opts.seq_len * (1 if opts.objective == "sft" else 2)
+    tokens = opts.batch_size * opts.seq_len * (2 if opts.on_pairs else 1)
     lora = opts.method != "full"
     dims = shape.target_dims()
     targets = opts.target_modules or list(dims)

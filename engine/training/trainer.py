@@ -168,7 +168,7 @@ class LoraTrainer:
         rows = data.load_rows(self.services, ds["ref"], version=ds.get("version"),
                               split=ds.get("split"), validation_split=ds.get("validation_split"),
                               validation_fraction=opts.validation_fraction, seed=opts.seed,
-                              pairs=opts.objective != "sft")  # fmt: skip
+                              pairs=opts.on_pairs)  # fmt: skip
         ctx.progress(None, f"Loading {model_info['name']}")
         torch.manual_seed(opts.seed)
         lm, tok = modeling.load_base(self.services, model_info, method=opts.method, device=device,
@@ -177,10 +177,9 @@ class LoraTrainer:
                                         own=getattr(tok, "chat_template", None))  # fmt: skip
         ctx.progress(None, f"Tokenising {len(rows.train) + len(rows.validation):,} rows")
         encoder = data.hf_encoder(tok, None if rows.format == "text" else template,
-                                  train_on_prompt=opts.train_on_prompt and opts.objective == "sft",
-                                  model_name=model_info["name"])  # fmt: skip
+                                  train_on_prompt=opts.prompt_labels, model_name=model_info["name"])  # fmt: skip
         train_pairs = val_pairs = None
-        if opts.objective != "sft":
+        if opts.on_pairs:
             from engine.training import preference
 
             train_pairs, report = preference.encode_pairs(encoder, rows.train, opts.seq_len)
@@ -368,7 +367,7 @@ class LoraTrainer:
                                 "back to its starting weights; start a new run.")  # fmt: skip
             if saved is None:
                 total = len(train_pairs) + len(val_pairs)
-                kw = {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
+                kw = _scoring(eval_kw)
                 started = time.perf_counter()
                 saved = {}
                 for part, pairs, before in (("train", train_pairs, 0), ("validation", val_pairs, len(train_pairs))):  # fmt: skip
@@ -445,7 +444,7 @@ class LoraTrainer:
         if self.pref_eval is not None:
             from engine.training.preference import evaluate_pairs
 
-            kw = {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
+            kw = _scoring(eval_kw)
             self.pref_scores = evaluate_pairs(model, *self.pref_eval, **kw, cancelled=ctx.cancelled)
             found.update(self.pref_scores)
         if found:
@@ -484,6 +483,11 @@ class LoraTrainer:
             shutil.rmtree(tmp, ignore_errors=True)
             raise UserError(describe_os_error(exc, f"saving the trained {key}")) from exc
         return {key: str(final)}
+
+
+def _scoring(eval_kw: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation settings the preference scorers take (no loss function)."""
+    return {k: eval_kw[k] for k in ("batch_size", "pad_id", "device", "precision")}
 
 
 class _Loop:

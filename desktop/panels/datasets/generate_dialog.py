@@ -108,7 +108,7 @@ class GenerateDialog(QDialog):
         qa_form.addRow("Files", self.files)
 
         self.prompts = QComboBox()
-        self.prompts.setToolTip("The dataset whose rows' prompts are answered (each row up to its last user turn)")  # fmt: skip
+        self.prompts.setToolTip("The dataset whose rows' prompts are answered (rows with one user turn; longer conversations are passed over)")  # fmt: skip
         for d in datasets or []:
             self.prompts.addItem(f"{d['name']} ({d.get('format') or '?'}, {d.get('rows', 0):,} rows)", d["name"])  # fmt: skip
         self.judge = model_combo(models, "Choose a judge…")
@@ -159,7 +159,7 @@ class GenerateDialog(QDialog):
         layout.addWidget(self.prompt)
         layout.addWidget(buttons)
         for radio in (self.self_instruct, self.qa, self.pairs):
-            radio.toggled.connect(lambda _on: self._mode_changed(self.qa.isChecked()))
+            radio.toggled.connect(self._mode_changed)
         self.qa.setEnabled(False)
         self.qa_note.setText("Looking for document collections…")
         request(self, client, "docs.list", ok=self._show_collections,
@@ -205,8 +205,8 @@ class GenerateDialog(QDialog):
         self.qa.setToolTip(text)
         self.qa_note.setText(text)
 
-    def _mode_changed(self, qa: bool) -> None:
-        pairs = self.pairs.isChecked()
+    def _mode_changed(self, *_args) -> None:
+        qa, pairs = self.qa.isChecked(), self.pairs.isChecked()
         self.pages.setCurrentIndex(2 if pairs else 1 if qa else 0)
         self.prompt.setPlaceholderText(QA_PROMPT_HINT if qa else SI_PROMPT_HINT)
         self.prompt.setVisible(not pairs)  # the prompts come from the dataset
