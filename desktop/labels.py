@@ -32,6 +32,7 @@ WORDS = {"lr": "learning rate", "kd": "distillation", "len": "length", "seq": "s
          "eval": "evaluation", "id": "ID", "gguf": "GGUF", "mmr": "MMR", "lora": "LoRA",
          "gpu": "GPU", "cpu": "CPU", "kv": "KV", "mb": "MB"}  # fmt: skip
 CHOICES = {"lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "full": "Full fine-tuning",
+           "prompt": "Prompt tuning (virtual tokens)",
            "fp32": "FP32", "bf16": "BF16", "fp16": "FP16", "cpu": "CPU", "cuda": "CUDA (NVIDIA)",
            "mps": "MPS (Apple)", "auto": "Automatic", "cosine": "Cosine", "linear": "Linear",
            "constant": "Constant", "sft": "The answers (SFT)",

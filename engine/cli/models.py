@@ -16,6 +16,7 @@ from typing import Any
 from engine.cli.context import LocalContext
 from engine.cli.output import emit_json, human_bytes, human_count, table
 from engine.core.errors import UserError
+from engine.models.adapters import kind_label
 
 
 def add_parser(sub: Any) -> None:
@@ -141,7 +142,10 @@ def _adapter_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
         ("lora", f"rank {lora.get('rank') or '?'}, alpha {lora.get('alpha') or '?'}, "
                  f"{lora.get('tensors') or '?'} weights"),
     ]  # fmt: skip
-    if m.get("id"):
+    if m.get("format") == "peft":
+        rows[1] = ("prompt tuning", f"{m.get('virtual_tokens')} virtual tokens; runs in "
+                   "transformers (llama.cpp cannot run it)")  # fmt: skip
+    elif m.get("id"):
         rows.append(("scale", m.get("adapter_scale")))
     if m.get("missing_reason"):
         rows.append(("unusable", m["missing_reason"]))
@@ -178,7 +182,9 @@ def cmd_list(args: Any) -> int:
                 str(m.get("context_length") or "-"),
                 human_bytes(m.get("size_bytes")),
                 _source(m),
-                f"LoRA on {m.get('base_model_id')}" if m.get("role") == "adapter" else m["role"],
+                f"{kind_label(m)} on {m.get('base_model_id')}"
+                if m.get("role") == "adapter"
+                else m["role"],
             ]
             for m in models
         ],
@@ -200,7 +206,8 @@ def cmd_import(args: Any) -> int:
     if args.json:
         emit_json(model)
     elif model.get("role") == "adapter":
-        print(f"Imported {model['name']} as {model['id']} (LoRA on {model['base_name']})")
+        kind = kind_label(model)
+        print(f"Imported {model['name']} as {model['id']} ({kind} on {model['base_name']})")
     else:
         print(f"Imported {model['name']} as {model['id']}")
     return 0
@@ -255,7 +262,7 @@ def cmd_set_adapter(args: Any) -> int:
     if args.json:
         emit_json(model)
     else:
-        print(f"{model['id']}: LoRA on {model['base_name']} ({model['base_model_id']}), "
+        print(f"{model['id']}: {kind_label(model)} on {model['base_name']} ({model['base_model_id']}), "
               f"scale {model['adapter_scale']:g}")  # fmt: skip
     return 0
 

@@ -6,6 +6,8 @@
                                      the same, learning from preference pairs
     train distill --teacher ID --student ID --dataset NAME [--kd-weight W] ... [--json]
                                      the same, the loss a teacher's distributions
+    train prompt-tuning --model ID --dataset NAME --virtual-tokens N [--prompt-init TEXT] ... [--json]
+                                     N learned virtual tokens, the model frozen (its own lr, 3e-2)
     train resume RUN [--json]        continue from the last checkpoint
     train list [--json]              runs with their state, losses and artifacts
     train show RUN [--json]          one run: options, summary, artifacts
@@ -79,11 +81,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="fine-tune models (LoRA, DoRA, QLoRA, full)")
     tsub = p.add_subparsers(dest="train_command", metavar="ACTION", required=True)
 
-    for command, objective, helptext in (
-        ("lora", None, "train an adapter (or the whole model) on a dataset"),
-        ("dpo", "dpo", "DPO: prefer each pair's chosen reply over its rejected one (a preference dataset)"),
-        ("orpo", "orpo", "ORPO: learn the chosen replies and prefer them, no reference model (a preference dataset)"),
-        ("distill", None, "distillation: a student model learns a teacher's next-token distributions on a dataset"),
+    for command, fixed, helptext in (
+        ("lora", {}, "train an adapter (or the whole model) on a dataset"),
+        ("dpo", {"objective": "dpo"}, "DPO: prefer each pair's chosen reply over its rejected one (a preference dataset)"),
+        ("orpo", {"objective": "orpo"}, "ORPO: learn the chosen replies and prefer them, no reference model (a preference dataset)"),
+        ("distill", {}, "distillation: a student model learns a teacher's next-token distributions on a dataset"),
+        ("prompt-tuning", {"method": "prompt"}, "prompt tuning: learn --virtual-tokens N embeddings in front of every input, the model frozen (runs in transformers, not llama.cpp)"),
     ):  # fmt: skip
         a = tsub.add_parser(command, help=helptext)
         if command == "distill":
@@ -104,9 +107,9 @@ def add_parser(sub: Any) -> None:
         a.add_argument("--force", action="store_true",
                        help="start even when the memory plan says it will not fit")  # fmt: skip
         a.add_argument("--json", action="store_true", help="print the run summary as JSON")
-        skip = ("objective",) if objective else ("objective", "teacher") if command == "distill" else ()  # fmt: skip
-        _add_options(a, skip=skip)
-        a.set_defaults(func=cmd_lora, objective=objective)
+        skip = (*fixed, "teacher") if command == "distill" else tuple(fixed)
+        _add_options(a, skip=skip + (("objective",) if command == "distill" else ()))
+        a.set_defaults(func=cmd_lora, fixed=fixed)
 
     a = tsub.add_parser("resume", help="continue a cancelled, failed or interrupted run")
     a.add_argument("run")
@@ -216,9 +219,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 def cmd_lora(args: Any) -> int:
     ctx = LocalContext(progress=True)
-    options = _options(args)
-    if getattr(args, "objective", None):
-        options["objective"] = args.objective
+    options = {**_options(args), **getattr(args, "fixed", {})}
     started = _methods().start(
         ctx, model_id=args.model, dataset=args.dataset, options=options, preset=args.preset,
         name=args.name, version=args.version, split=args.split,

@@ -46,7 +46,9 @@ class TorchModel:
         torch = self.torch
         tensor = torch.tensor([list(ids)], dtype=torch.long)
         with torch.no_grad():
-            logits = self.lm(input_ids=tensor, use_cache=False).logits[0, start - 1 : -1].float()
+            # counted from the end: a prompt-tuned model's logits start with its virtual tokens
+            logits = self.lm(input_ids=tensor, use_cache=False).logits[0, start - 1 - len(ids) : -1]
+            logits = logits.float()
         picked = torch.log_softmax(logits, -1).gather(1, tensor[0, start:, None])[:, 0]
         return [float(x) for x in picked]
 

@@ -17,16 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import NotFoundError, UserError
+from engine.models import prompt_tuning
 from engine.models.gguf_meta import adapter_problems, read_header
 
 DEFAULT_SCALE = 1.0
 MAX_SCALE = 10.0
 
 
-def check_scale(scale: Any) -> float:
+def kind_label(model: dict[str, Any]) -> str:
+    """What an adapter entry is, in words: "LoRA" or "prompt tuning"."""
+    return "prompt tuning" if model.get("format") == "peft" else "LoRA"
+
+
+def check_scale(scale: Any, meta: dict[str, Any] | None = None) -> float:
     """The adapter scale as a float, or ``UserError`` naming the allowed range."""
     if scale is None:
         return DEFAULT_SCALE
+    if (meta or {}).get("format") == "peft":
+        raise UserError("A prompt-tuned model has no scale: its virtual tokens are there or not.")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
         raise UserError(
             f"The adapter scale must be a number from 0 to {MAX_SCALE:g}, not {scale!r}."
@@ -38,19 +46,25 @@ def check_scale(scale: Any) -> float:
     return float(scale)
 
 
-def needs_base(name: str, arch: str | None = None) -> UserError:
+def needs_base(name: str, meta: dict[str, Any]) -> UserError:
     """The refusal of an adapter imported without a base; ``data.needs_base`` lets the app ask
-    for one (offering GGUF models of ``data.arch`` first) and import again."""
+    for one (offering GGUF models of ``data.arch`` first, or for ``data.kind`` "prompt tuning"
+    the models transformers runs) and import again."""
+    kind = kind_label(meta)
+    what = "a prompt-tuning adapter (learned virtual tokens)" if kind == "prompt tuning" else "a LoRA adapter"  # fmt: skip
     return UserError(
-        f"{name} is a LoRA adapter, not a whole model: pick the base model it was trained on "
-        "(models.import base_model_id, or `hearth-engine models import FILE --base ID`).",
-        data={"needs_base": True, "arch": arch},
+        f"{name} is {what}, not a whole model: pick the base model it was trained on "
+        "(models.import base_model_id, or `hearth-engine models import PATH --base ID`).",
+        data={"needs_base": True, "arch": meta.get("arch"), "kind": kind},
     )
 
 
 def check_base(base: dict[str, Any], adapter_path: Path, adapter_meta: dict[str, Any]) -> None:
     """Refuse a base the adapter cannot be loaded on, saying why and what to pick instead."""
     name = adapter_meta.get("name") or adapter_path.name
+    if adapter_meta.get("format") == "peft":  # virtual tokens in front of a transformers model
+        prompt_tuning.check_base(base, {**adapter_meta, "name": name})
+        return
     if base.get("role") == "adapter":
         raise UserError(
             f"{base['name']} is itself an adapter; pick the GGUF chat model {name} was trained on."
@@ -116,6 +130,7 @@ def adapter_fields(meta: dict[str, Any], base: dict[str, Any] | None, own_missin
         "base_size_bytes": base.get("size_bytes") if base else None,
         "adapter_scale": float(meta.get("adapter_scale", DEFAULT_SCALE)),
         "lora": meta.get("adapter"),
+        "virtual_tokens": meta.get("virtual_tokens"),
         "context_length": base.get("context_length") if base else None,
         "chat_template": meta.get("chat_template") or (base.get("chat_template") if base else None),
         "missing": reason is not None,

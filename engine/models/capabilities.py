@@ -1,6 +1,7 @@
 """What each runtime can do with a model, from its format, role and architecture.
 
-A LoRA adapter (role ``adapter``) can only be chatted with, in llama.cpp, on top of its base.
+A LoRA adapter (role ``adapter``) can only be chatted with, in llama.cpp, on top of its base; a
+prompt-tuned one (format ``peft``) only in transformers.
 
 Computed on read (never stored) so installing llama-cpp-python or converting a model shows up
 at once. ``TRANSFORMERS_GGUF_ARCHS`` is the static list of GGUF architectures transformers can
@@ -39,8 +40,11 @@ def capabilities(fmt: str, role: str, arch: str | None, torch_path: str | None) 
     if role == "embedding":
         caps["embed"] = llama_cpp_available() if fmt == "gguf" else True
         return caps
-    if role == "adapter":  # a LoRA GGUF: applied to its base GGUF in llama.cpp, nothing else
-        caps["chat_llama_cpp"] = llama_cpp_available()
+    if role == "adapter":  # a LoRA GGUF: applied to its base GGUF in llama.cpp, nothing else;
+        if fmt == "peft":  # prompt tuning: virtual tokens in front of the base, in transformers
+            caps["chat_transformers"] = True
+        else:
+            caps["chat_llama_cpp"] = llama_cpp_available()
         return caps
     if fmt == "gguf":
         caps["chat_llama_cpp"] = llama_cpp_available()

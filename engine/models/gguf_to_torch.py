@@ -100,6 +100,13 @@ def load_torch_model(
     """(model, tokenizer) as transformers objects on ``device``; a GGUF is converted once and cached.
     With ``tokenizer=False`` the tokenizer is not loaded (None; unless a conversion made one)."""
     model = _model(model_id_or_model, services)
+    if model["format"] == "peft":  # virtual tokens learned on a base model: peft puts them first
+        from engine.models import prompt_tuning
+
+        base = prompt_tuning.base_of(services, model)
+        lm, tok = load_torch_model(base, services=services, device=device, dtype=dtype, ctx=ctx,
+                                   tokenizer=tokenizer)  # fmt: skip
+        return prompt_tuning.wrap(lm, model), tok
     if model["format"] == "hf":
         if model["role"] != "llm":
             raise UserError(f"{model['name']} is an embedding model, not a chat model.")

@@ -72,11 +72,11 @@ def read_hf_folder(path: Path | str) -> dict[str, Any]:
     model_dir = _transformer_dir(folder) if role == "embedding" else folder
     config_file = model_dir / "config.json"
     if not config_file.is_file():
-        if (folder / "adapter_config.json").is_file():
-            raise UserError(
-                f"{folder} is a LoRA adapter, not a model; import its base model and load the "
-                "adapter from the Training panel."
-            )
+        from engine.models import prompt_tuning
+
+        peft_config = prompt_tuning.read_config(folder)
+        if peft_config is not None:  # a prompt-tuning folder is an entry; other adapters are not
+            return prompt_tuning.read_folder(folder, peft_config)
         raise UserError(
             f"{folder} has no config.json, so it is not a Hugging Face model folder; choose the "
             "folder that holds config.json and the *.safetensors weights, or a .gguf file."

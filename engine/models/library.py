@@ -168,7 +168,7 @@ class ModelLibrary:
         meta = read_metadata(source)
         if meta["role"] == "adapter":
             if not base_model_id:
-                raise adapters.needs_base(source.name, meta.get("arch"))
+                raise adapters.needs_base(source.name, meta)
             base = adapters.find_base(self, base_model_id)
             adapters.check_base(base, source, meta)
             meta["base_model_id"] = base["id"]
@@ -255,13 +255,13 @@ class ModelLibrary:
         meta = json.loads(row["meta"])
         if base_model_id is not None:
             path = self._load_path(row["path"])
-            if not path.is_file():
+            if not path.exists():
                 raise UserError(f"The adapter file of {row['name']} is missing ({path}).")
             base = adapters.find_base(self, base_model_id)
             adapters.check_base(base, path, {**meta, "name": row["name"]})
             meta["base_model_id"] = base["id"]
         if scale is not None:
-            meta["adapter_scale"] = adapters.check_scale(scale)
+            meta["adapter_scale"] = adapters.check_scale(scale, meta)
         self._db().execute("UPDATE models SET meta = ? WHERE id = ?", (json.dumps(meta), model_id))
         self._changed()
         return self.get(model_id)

@@ -99,7 +99,9 @@ def embedding_params(model: dict[str, Any]) -> int:
 def refusal(model: dict[str, Any], target: QuantType) -> str | None:
     """Why ``model`` cannot be quantized to ``target`` (None when it can)."""
     if model.get("role") != "llm":
-        what = {"adapter": "a LoRA adapter: quantize its base model, or merge it first",
+        adapter = ("a prompt-tuned model: its virtual tokens are vectors, not weights to round"
+                   if model.get("format") == "peft" else "a LoRA adapter: quantize its base model, or merge it first")  # fmt: skip
+        what = {"adapter": adapter,
                 "embedding": "an embedding model"}.get(model.get("role"), "not a language model")  # fmt: skip
         return f"{model['name']} is {what}."
     if model.get("missing"):

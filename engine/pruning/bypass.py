@@ -68,6 +68,8 @@ def _wrap(attn: Any, i: int, state: _State) -> None:
 
 def install(model: Any) -> _State | None:
     """Wrap the attention modules a pruning marked; returns the shared state (None: nothing)."""
+    base = getattr(model, "get_base_model", None)  # a prompt-tuned model: its base's attention
+    model = base() if callable(base) else model
     config = getattr(model.config, "text_config", None) or model.config
     static = list(getattr(config, CONFIG_KEY, None) or getattr(model.config, CONFIG_KEY, None) or [])  # fmt: skip
     spec = getattr(config, ADAPTIVE_KEY, None) or getattr(model.config, ADAPTIVE_KEY, None)

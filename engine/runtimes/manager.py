@@ -44,6 +44,14 @@ def choose_runtime(model: dict[str, Any], settings: dict[str, Any]) -> str:
     """``llama_cpp`` or ``transformers`` for this model, per its settings and capabilities."""
     caps = model.get("capabilities") or {}
     wanted = settings.get("runtime") or "auto"
+    if model.get("role") == "adapter" and model.get("format") == "peft":
+        from engine.models.prompt_tuning import LLAMA_CPP_CANNOT
+
+        if wanted == "llama_cpp":
+            raise UserError(f"{LLAMA_CPP_CANNOT}: set the runtime of {model['name']} to auto or transformers.")  # fmt: skip
+        if model.get("missing"):
+            raise UserError(f"{model['name']} cannot be used: {model.get('missing_reason')}.")
+        return "transformers"
     if model.get("role") == "adapter":
         if wanted == "transformers":
             raise UserError(

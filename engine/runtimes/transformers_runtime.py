@@ -72,7 +72,7 @@ class TransformersRuntime(Runtime):
         if self._lm is not None:
             return
         model = self.model
-        if model.get("role") != "llm":
+        if model.get("role") != "llm" and model.get("format") != "peft":
             raise UserError(f"{model['name']} is an embedding model; pick a chat model.")
         if model.get("missing"):
             raise UserError(

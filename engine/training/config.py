@@ -14,7 +14,7 @@ from typing import Any
 from engine.core.errors import UserError
 from engine.core.options import Options, option
 
-METHODS = ("lora", "dora", "qlora", "full")
+METHODS = ("lora", "dora", "qlora", "full", "prompt")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -35,6 +35,12 @@ def _teacher(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise UserError(f"teacher must be a library model id, not {value!r}.")
     return value.strip()
+
+
+def _init_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        raise UserError(f"prompt_init must be text, not {value!r}.")
+    return value.strip() or None
 
 
 def _text_list(name: str, *, comma: bool = False) -> Any:
@@ -59,7 +65,10 @@ class TrainOptions(Options):
     # -- method -------------------------------------------------------------------------------
     method: str = option("lora", "lora: small adapter matrices on a frozen model; dora: LoRA with "
                        "a learned magnitude (a little better, a little slower); qlora: LoRA on a "
-                       "4-bit base (CUDA + bitsandbytes only); full: every weight (small models)",
+                       "4-bit base (CUDA + bitsandbytes only); full: every weight (small models); "
+                       "prompt: prompt tuning, a few learned virtual tokens in front of every "
+                       "input, the model frozen (a few KB per task; chats in transformers, "
+                       "llama.cpp cannot run it)",
                        group="method", choices=METHODS)  # fmt: skip
     rank: int = option(16, "LoRA rank: size of the adapter matrices (more = more capacity, more "
                      "memory)", group="lora", range=(1, 1024))  # fmt: skip
@@ -72,9 +81,16 @@ class TrainOptions(Options):
         "transformer blocks, detected per architecture", group="lora",
         check=_text_list("target_modules", comma=True),
     )  # fmt: skip
+    virtual_tokens: int = option(20, "prompt tuning: how many virtual tokens are learned in front of "
+                               "every input (each is one embedding vector; the model stays "
+                               "frozen)", group="prompt", range=(1, 512))  # fmt: skip
+    prompt_init: str | None = option(None, "prompt tuning: a text the virtual tokens start from "
+                                   "(its tokens' embeddings, repeated to fill them), e.g. a short "
+                                   "task description; empty = embeddings of random vocabulary "
+                                   "tokens", group="prompt", check=_init_text)  # fmt: skip
     # -- schedule -----------------------------------------------------------------------------
     learning_rate: float = option(2e-4, "peak learning rate (LoRA: 1e-4..3e-4; full: 1e-5..5e-5; "
-                                "DPO and ORPO, about ten times lower)",
+                                "DPO and ORPO, about ten times lower; prompt tuning: 1e-2..3e-1)",
                                 group="schedule", range=(1e-8, 10.0), cli=("--lr",))  # fmt: skip
     lr_schedule: str = option("cosine", "how the learning rate falls after warm-up",
                             group="schedule", choices=SCHEDULES)  # fmt: skip
@@ -183,7 +199,22 @@ class TrainOptions(Options):
         its replies alone (ORPO's NLL term adds the prompts itself)."""
         return self.train_on_prompt and not self.on_pairs
 
+    def rate_warning(self) -> str | None:
+        """What is wrong with a learning rate far from what the method and objective take."""
+        lr = self.learning_rate
+        if self.method == "prompt" and lr < 1e-3:
+            return (f"learning_rate {lr:g} is low for prompt tuning: virtual tokens usually take "
+                    "1e-2 to 3e-1 (3e-2 is a good start).")  # fmt: skip
+        high = 1e-4 if self.method != "full" else 1e-5
+        if self.on_pairs and lr > high:
+            return (f"learning_rate {lr:g} is high for {self.objective.upper()}: preference tuning "
+                    f"usually takes {high / 20:g} to {high / 2:g}; a high rate makes the model "
+                    "repeat the preferred style until it says nothing else.")  # fmt: skip
+        return None
+
     def validate(self) -> None:
+        if self.method == "prompt":
+            self._validate_prompt()
         if not self.on_pairs:
             return
         what = self.objective.upper()
@@ -195,6 +226,14 @@ class TrainOptions(Options):
         if self.dpo_loss == "ipo" and self.label_smoothing:
             raise UserError("label_smoothing applies to the sigmoid DPO loss, not ipo; set it to 0.")  # fmt: skip
 
+    def _validate_prompt(self) -> None:
+        why = ("packing" if self.packing else "a teacher" if self.teacher
+               else self.objective.upper() if self.on_pairs else None)  # fmt: skip
+        if why:
+            raise UserError(f"Prompt tuning learns virtual tokens from the answers of single rows "
+                            f"and does not work with {why}; use the method lora for that, or "
+                            "turn it off.")  # fmt: skip
+
     @classmethod
     def from_dict(  # type: ignore[override]
         cls, values: dict[str, Any] | None = None, *, preset: str | None = None
@@ -205,7 +244,10 @@ class TrainOptions(Options):
             if preset not in PRESETS:
                 raise UserError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
             base = dict(PRESETS[preset])
-        return super().from_dict(values, base=base)
+        given = values or {}
+        # a method's own defaults win over the preset's (LoRA) values, not over given ones
+        own = METHOD_DEFAULTS.get(given.get("method", base.get("method")), {})  # type: ignore[call-overload]
+        return super().from_dict({**own, **given}, base=base)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -224,6 +266,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "learning_rate": 1e-4, "warmup_ratio": 0.05, "save_every": 200,
                  "eval_every": 200},
 }  # fmt: skip
+# what a method takes where the usual value does not fit: virtual tokens learn at ~100x LoRA's rate
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {"prompt": {"learning_rate": 3e-2}}
 PRESET_HELP = {
     "quick": "a short test run: does the pipeline work, does the loss go down (minutes)",
     "balanced": "one pass over the data with common LoRA settings",

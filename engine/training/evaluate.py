@@ -72,6 +72,8 @@ def answer(
     import torch
     from transformers import GenerationConfig
 
+    from engine.training import loss
+
     was_training = model.training
     model.eval()
     config = GenerationConfig(
@@ -84,11 +86,17 @@ def answer(
     try:
         with torch.no_grad():
             inputs = torch.tensor([ids], device=device)
-            out = model.generate(
-                input_ids=inputs,
-                attention_mask=torch.ones_like(inputs),
-                generation_config=config,
-            )
+            if loss.virtual_tokens(model):  # prompt tuning: its table in front, as in training
+                from engine.models.prompt_tuning import generate
+
+                table = model.get_prompt(batch_size=1)[0]
+                out = generate(loss.unwrap(model), table, inputs, generation_config=config)
+            else:
+                out = model.generate(
+                    input_ids=inputs,
+                    attention_mask=torch.ones_like(inputs),
+                    generation_config=config,
+                )
     finally:
         model.train(was_training)
     return tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()

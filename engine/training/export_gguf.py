@@ -455,7 +455,7 @@ def _complete_gguf(path: Path) -> bool:
     return True
 
 
-def _register(services: Services, path: Path, name: str, *, template: dict[str, Any],
+def register_entry(services: Services, path: Path, name: str, *, template: dict[str, Any],
               base_model_id: str | None = None) -> str:  # fmt: skip
     """Add (or refresh, keeping its id) an exported GGUF in the library, with the run's template.
 
@@ -523,13 +523,13 @@ def export_run(
                              end_of_turn=template.get("end_of_turn"), name=f"{model['name']} (base)",
                              progress=lambda f: ctx.progress(0.4 + 0.55 * f, "Writing the base model as GGUF"))  # fmt: skip
             base_gguf = base_out
-            base_model_id = _register(services, base_out, f"{model['name']} (base, GGUF f16)",
+            base_model_id = register_entry(services, base_out, f"{model['name']} (base, GGUF f16)",
                                       template=template)  # fmt: skip
             store.set_artifact(run_id, "gguf_adapter_base", base_gguf, model_id=base_model_id)
         else:
             store.set_artifact(run_id, "gguf_adapter_base", base_gguf)
         ctx.progress(0.97, "Adding the adapter to the library")
-        model_id = _register(services, path, f"{run['name']} (LoRA)", template=template,
+        model_id = register_entry(services, path, f"{run['name']} (LoRA)", template=template,
                              base_model_id=base_model_id)  # fmt: skip
         store.set_artifact(run_id, "gguf_adapter", path, model_id=model_id)
         result.update(base_path=str(base_gguf), base_model_id=base_model_id, model_id=model_id)

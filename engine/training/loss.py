@@ -213,9 +213,33 @@ def _decoder(lm: Any) -> Any:
     return getattr(lm, lm.base_model_prefix)
 
 
+def virtual_tokens(model: Any) -> int:
+    """How many prompt-tuning virtual tokens ``model`` puts in front of its input (0 when it is
+    not prompt-tuned, or inside peft's ``disable_adapter``)."""
+    config = getattr(model, "active_peft_config", None)
+    if not getattr(config, "is_prompt_learning", False) or getattr(model, "_adapters_disabled", False):  # fmt: skip
+        return 0
+    return int(config.num_virtual_tokens)
+
+
 def last_hidden(model: Any, batch: Any) -> tuple[Any, Any]:
-    """(the CausalLM, its decoder's last hidden states (B, T, H)) for ``batch``, no LM head."""
+    """(the CausalLM, its decoder's last hidden states (B, T, H)) for ``batch``, no LM head.
+    A prompt-tuned model's virtual tokens go first, as peft's forward puts them, and their
+    positions are dropped from the result."""
     lm = unwrap(model)
+    n = virtual_tokens(model)
+    if n:
+        torch = _torch()
+        embeds = lm.get_input_embeddings()(batch.input_ids)
+        prompts = model.get_prompt(batch_size=embeds.shape[0]).to(embeds.dtype)
+        ones = batch.attention_mask.new_ones((embeds.shape[0], n))
+        out = _decoder(lm)(
+            inputs_embeds=torch.cat([prompts, embeds], 1),
+            attention_mask=torch.cat([ones, batch.attention_mask], 1),
+            use_cache=False,
+        )
+        hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
+        return lm, hidden[:, n:]
     out = _decoder(lm)(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
@@ -244,7 +268,7 @@ def model_loss(model: Any, batch: Any) -> tuple[Any, int]:
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
+        position_ids=None if virtual_tokens(model) else batch.position_ids,  # peft drops them
         labels=batch.labels,
         use_cache=False,
     )

@@ -40,7 +40,7 @@ def _opt_text(value: Any, name: str) -> str | None:
 def options(ctx: RequestContext) -> dict[str, Any]:
     """Every option with its help, range and choices; the presets; which methods can run here."""
     from engine.core.devices import best_device
-    from engine.training.config import METHODS, fields_info, presets_info
+    from engine.training.config import METHOD_DEFAULTS, METHODS, fields_info, presets_info
     from engine.training.modeling import check_method
 
     methods = []
@@ -51,6 +51,7 @@ def options(ctx: RequestContext) -> dict[str, Any]:
         except UserError as exc:
             methods.append({"name": name, "available": False, "reason": exc.message})
     return {"fields": fields_info(), "presets": presets_info(), "methods": methods,
+            "method_defaults": METHOD_DEFAULTS,
             "device": best_device()}  # fmt: skip
 
 
@@ -166,6 +167,17 @@ def _trained(record: dict[str, Any]) -> None:
         )
 
 
+def _no_prompt_tuning(record: dict[str, Any], what: str) -> None:
+    if record.get("method") == "prompt":
+        from engine.models.prompt_tuning import LLAMA_CPP_CANNOT
+
+        raise UserError(
+            f"A prompt-tuned run's virtual tokens cannot be {what}: they are vectors in front of "
+            f"the input, not weights ({LLAMA_CPP_CANNOT}). Chat with the run's prompt-tuned "
+            "model, or train with the method lora to get a GGUF."
+        )
+
+
 @method("train.eval")
 def evaluate(ctx: RequestContext, run: str, prompts: list | None = None, max_new_tokens: int = 64) -> dict[str, Any]:  # fmt: skip
     """Perplexity before/after and base vs tuned answers to ``prompts`` (a job)."""
@@ -192,6 +204,7 @@ def merge(ctx: RequestContext, run: str) -> dict[str, Any]:
         raise UserError(
             "A fully fine-tuned run is already a whole model; export it or chat with it."
         )
+    _no_prompt_tuning(record, "merged into the model")
     return {"job": ctx.services.jobs.start("train.merge", {"run_id": record["id"], "name": record["name"]})}  # fmt: skip
 
 
@@ -206,6 +219,7 @@ def export(ctx: RequestContext, run: str, what: str = "merged", quant: str = "q8
         raise UserError(f"what must be adapter or merged, not {what!r}.")
     if quant not in QUANTS:
         raise UserError(f"quant must be one of {', '.join(QUANTS)}, not {quant!r}.")
+    _no_prompt_tuning(record, "exported to GGUF")
     if what == "adapter" and record.get("method") == "dora":
         raise UserError("llama.cpp cannot load DoRA adapters; export the merged model instead.")
     if what == "adapter" and record.get("method") == "full":

@@ -175,6 +175,8 @@ def prepare(lm: Any, tok: Any, options: Any, *, device: str, precision: str) -> 
         for p in lm.parameters():
             p.requires_grad_(True)
         model = lm
+    elif options.method == "prompt":
+        model = _prompt_tuning(lm, tok, options)
     else:
         from peft import LoraConfig, get_peft_model
 
@@ -206,6 +208,33 @@ def prepare(lm: Any, tok: Any, options: Any, *, device: str, precision: str) -> 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return Loaded(model, tok, device, precision, targets, trainable, total)
+
+
+def _prompt_tuning(lm: Any, tok: Any, options: Any) -> Any:
+    """``lm`` frozen, with ``virtual_tokens`` trainable embeddings in front of every input. They
+    start as the embeddings of ``prompt_init``'s tokens (repeated to fill them), else of random
+    vocabulary tokens (Lester et al. found both better than random vectors). The embedding
+    layer's own output is copied, so a model that scales its embeddings (Gemma) gets virtual
+    tokens on the scale of its real ones."""
+    import torch
+    from peft import PromptTuningConfig, get_peft_model
+
+    n = options.virtual_tokens
+    embed = lm.get_input_embeddings()
+    if options.prompt_init:
+        ids = tok(options.prompt_init, add_special_tokens=False)["input_ids"] or [0]
+        ids = (ids * (n // len(ids) + 1))[:n]
+    else:
+        generator = torch.Generator().manual_seed(options.seed)
+        ids = torch.randint(0, min(embed.num_embeddings, len(tok)), (n,), generator=generator).tolist()  # fmt: skip
+    config = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n,
+                                token_dim=embed.embedding_dim, num_transformer_submodules=1)  # fmt: skip
+    model = get_peft_model(lm, config)
+    with torch.no_grad():
+        start = embed(torch.tensor(ids, device=embed.weight.device))
+        table = model.prompt_encoder["default"].embedding.weight
+        table.copy_(start.to(table.dtype))
+    return model
 
 
 def autocast(device: str, precision: str) -> Any:

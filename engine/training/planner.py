@@ -137,8 +137,10 @@ def estimate(shape: Shape, opts: TrainOptions, *, device: str = "cpu", precision
     """Peak bytes by part for ``shape`` trained with ``opts`` (see the module docstring)."""
     b = _bytes_of(precision)
     # DPO and ORPO put both replies of each pair through a pass
-    tokens = opts.batch_size * opts.seq_len * (2 if opts.on_pairs else 1)
-    lora = opts.method != "full"
+    prompt = opts.method == "prompt"  # its virtual tokens go through every block too
+    seq = opts.seq_len + (opts.virtual_tokens if prompt else 0)
+    tokens = opts.batch_size * seq * (2 if opts.on_pairs else 1)
+    lora = opts.method not in ("full", "prompt")
     dims = shape.target_dims()
     targets = opts.target_modules or list(dims)
     lora_params = 0
@@ -152,6 +154,8 @@ def estimate(shape: Shape, opts: TrainOptions, *, device: str = "cpu", precision
     else:
         weights = shape.params * b
     trainable = (lora_params if lora else shape.params) * (16 if lora else 12)
+    if prompt:  # the virtual tokens' table with its gradient and two Adam moments
+        trainable = opts.virtual_tokens * shape.hidden * 16
     if opts.method == "dora":  # the magnitude vectors, and one full weight norm at a time
         trainable += sum(o for _i, o in dims.values()) * shape.layers * 16
         trainable += max(i * o for i, o in dims.values()) * 4 * 2

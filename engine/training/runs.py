@@ -249,6 +249,7 @@ def chat_targets(run: dict[str, Any]) -> dict[str, Any]:
     model = None
     for key, runtime in (("gguf_q8_0", "llama_cpp"), ("gguf_f16", "llama_cpp"),
                          ("gguf_f32", "llama_cpp"), ("gguf_adapter", "llama_cpp"),
+                         ("prompt", "transformers"),
                          ("merged", "transformers"), ("model", "transformers")):  # fmt: skip
         if models.get(key):
             model = {"model_id": models[key], "runtime": runtime, "artifact": key}

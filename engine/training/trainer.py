@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
@@ -203,6 +204,8 @@ class LoraTrainer:
         ctx.progress(None, "Preparing the model" + (f" ({opts.method})" if opts.method != "full" else ""))  # fmt: skip
         loaded = modeling.prepare(lm, tok, opts, device=device, precision=precision)
         model = loaded.model
+        if opts.rate_warning():
+            ctx.log(opts.rate_warning(), "warning")
         pad_id = int(tok.pad_token_id)
         self.store.update(self.run_id, template={"name": template.name, "source": template.source,
                           "end_of_turn": end_of_turn, "appends_eos": encoder.appends_eos},
@@ -302,6 +305,8 @@ class LoraTrainer:
         ctx.progress(0.99, "Final evaluation")
         after = self._evaluate(total, model, tok, encoder, val_ex, prompts, stops, eval_kw, device)
         artifacts = self._save_final(model, lm, tok, template, loaded)
+        if opts.method == "prompt":  # the virtual tokens are chatted with as they are
+            artifacts["models"] = self._register_prompt(artifacts["adapter"])
         if final_loss is None:  # resumed after the last step: read it back
             last = self.store.metrics(self.run_id)
             final_loss = next((m["loss"] for m in reversed(last) if "loss" in m), None)
@@ -331,9 +336,12 @@ class LoraTrainer:
         if device == "cuda":
             summary["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
+        made = artifacts.pop("models", None)
+
         def change(r: dict[str, Any]) -> None:
             r["summary"] = {**(r.get("summary") or {}), **summary}
             r.setdefault("artifacts", {}).update(artifacts)
+            r.setdefault("models", {}).update(made or {})
             r["step"] = total
 
         run = self.store.update(self.run_id, change)
@@ -386,13 +394,17 @@ class LoraTrainer:
             val_pairs,
         )
         ctx.log(f"{opts.objective.upper()}: beta {opts.beta}" + (f", {opts.dpo_loss} loss" if opts.objective == "dpo" else ""))  # fmt: skip
-        high = 1e-4 if opts.method != "full" else 1e-5
-        if opts.learning_rate > high:
-            ctx.log(f"learning_rate {opts.learning_rate:g} is high for {opts.objective.upper()}: "
-                    f"preference tuning usually takes {high / 20:g} to {high / 2:g}; a high rate "
-                    "makes the model repeat the preferred style until it says nothing else.",
-                    "warning")  # fmt: skip
         return preference.PreferenceLoss(opts, ref["train"], fused=fused)
+
+    def _register_prompt(self, folder: str) -> dict[str, str]:
+        """Add the prompt-tuned model (virtual tokens on the run's base) to the library."""
+        from engine.training.export_gguf import register_entry
+
+        self.ctx.progress(0.995, "Adding the prompt-tuned model to the library")
+        run = self.store.get(self.run_id)
+        entry = register_entry(self.services, Path(folder), f"{run['name']} (prompt-tuned)",
+                               template=run.get("template") or {}, base_model_id=run["model_id"])  # fmt: skip
+        return {"prompt": entry}
 
     def _distillation(self, lm: Any, model_info: dict[str, Any], device: str) -> Any:
         """The distillation loss with the run's teacher (``engine.training.distill``)."""

@@ -133,7 +133,7 @@ def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     adapter = write_lora_gguf(tmp_path / "tuned.gguf", Path(gemma["path"]))
     offered: list[tuple[str, list[str], str | None]] = []
 
-    def choose(name, bases, arch):
+    def choose(name, bases, arch, kind="LoRA"):
         offered.append((name, [b["id"] for b in bases], arch))
         return gemma["id"]
 
@@ -151,6 +151,52 @@ def test_models_panel_asks_for_the_base_of_a_lora_adapter(
     panel.import_paths([str(write_lora_gguf(tmp_path / "other.gguf", Path(gemma["path"])))])
     qtbot.wait(1500)
     assert len(imported()) == 1
+
+
+def test_models_panel_imports_virtual_tokens_on_a_base_it_asks_for(
+    qtbot, make_client, hearth_home, tmp_path
+):
+    """A prompt-tuning folder (peft's files) asks for a base among the models transformers runs,
+    and its details say plainly that llama.cpp cannot run it."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from desktop.panels.models.panel import details_html
+    from engine.services import Services
+    from tests.engine.runtimes.fixtures import bundled_home
+
+    bundled_home(hearth_home)
+    services = Services(hearth_home)
+    services.library.ensure_bundled()
+    services.close()
+    client = make_client(real=True)
+    window, panel = models_window(qtbot, client)
+    panel.refresh()
+    qtbot.waitUntil(lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000)  # fmt: skip
+    gemma = next(m for m in panel.table_model.records() if m["role"] == "llm" and m["bundled"])
+    folder = tmp_path / "task-tokens"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "PROMPT_TUNING", "task_type": "CAUSAL_LM", "num_virtual_tokens": 4,
+         "token_dim": 640, "num_transformer_submodules": 1}))  # fmt: skip
+    save_file({"prompt_embeddings": torch.zeros(4, 640)}, str(folder / "adapter_model.safetensors"))  # fmt: skip
+    asked: list[tuple[list[str], str]] = []
+
+    def choose(name, bases, arch, kind="LoRA"):
+        asked.append(([b["id"] for b in bases], kind))
+        return gemma["id"]
+
+    panel.choose_base = choose
+    panel.copy_checkbox.setChecked(False)
+    panel.import_paths([str(folder)])
+    qtbot.waitUntil(lambda: bool(asked), timeout=20000)
+    assert asked[0] == ([gemma["id"]], "prompt tuning")
+    made = lambda: [m for m in panel.table_model.records() if m.get("format") == "peft"]  # noqa: E731
+    qtbot.waitUntil(lambda: bool(made()), timeout=20000)
+    shown = details_html(made()[0])
+    assert "4 learned virtual tokens" in shown and "llama.cpp cannot run it" in shown
 
 
 def test_models_panel_relinks_a_moved_model(qtbot, make_client, tmp_path):

@@ -190,39 +190,44 @@ class ModelsPanel(QWidget):
         def refused(error: EngineError) -> None:
             data = error.data if isinstance(error.data, dict) else {}
             if data.get("needs_base") and "base_model_id" not in params:
-                self._import_adapter(params, data.get("arch"))
+                self._import_adapter(params, data.get("arch"), data.get("kind") or "LoRA")
             else:
                 self._show_error(error)
 
         self._follow(self.client.start_job("models.import", params), f"Importing {name}", refused)
 
-    def _import_adapter(self, params: dict[str, Any], arch: str | None) -> None:
-        """A LoRA adapter needs the base model it was trained on: ask which, then import again."""
+    def _import_adapter(self, params: dict[str, Any], arch: str | None, kind: str) -> None:
+        """An adapter needs the base model it was trained on: ask which, then import again. A
+        LoRA goes on a GGUF (llama.cpp), virtual tokens on a model transformers runs."""
+        prompt = kind == "prompt tuning"
         bases = [
             m
             for m in self.table_model.records()
-            if m.get("role") == "llm" and m.get("format") == "gguf" and not m.get("missing")
-        ]
+            if m.get("role") == "llm" and not m.get("missing")
+            and (m.get("capabilities") or {}).get("chat_transformers" if prompt else "chat_llama_cpp")
+            and (prompt or m.get("format") == "gguf")
+        ]  # fmt: skip
         bases.sort(key=lambda m: (m.get("arch") != arch, (m.get("name") or "").lower()))
         name = Path(params["path"]).name
         if not bases:
+            where = "a model transformers can run" if prompt else "the GGUF base model"
             self.message.show_message(
-                f"{name} is a LoRA adapter: import the GGUF base model it was trained on first, "
-                "then import the adapter again.",
+                f"{name} is a {kind} adapter: import {where} it was trained on first, then import "
+                "the adapter again.",
                 "error",
             )
             return
-        base_id = self.choose_base(name, bases, arch)
+        base_id = self.choose_base(name, bases, arch, kind)
         if base_id:
             self._import({**params, "base_model_id": base_id})
 
-    def choose_base(self, name: str, bases: list[dict[str, Any]], arch: str | None) -> str | None:
+    def choose_base(self, name: str, bases: list[dict[str, Any]], arch: str | None, kind: str = "LoRA") -> str | None:  # fmt: skip
         labels = [f"{m.get('name') or m['id']} ({m.get('arch') or '?'}, {m['id']})" for m in bases]
         hint = f" It was trained on a {arch} model." if arch else ""
         label, ok = QInputDialog.getItem(
             self,
-            "Base model for a LoRA adapter",
-            f"{name} is a LoRA adapter.{hint} Pick the base model it applies to:",
+            f"Base model for a {kind} adapter",
+            f"{name} is a {kind} adapter.{hint} Pick the base model it applies to:",
             labels,
             0,
             False,
@@ -423,6 +428,9 @@ def role_text(m: dict[str, Any]) -> str:
     if m.get("role") == "adapter":
         base = m.get("base_name") or m.get("base_model_id") or "no base model"
         text = f"LoRA adapter on {base}"
+        if m.get("format") == "peft":
+            text = (f"Prompt tuning on {base}: {m.get('virtual_tokens')} learned virtual tokens in "
+                    "front of every input. It runs in transformers; llama.cpp cannot run it")  # fmt: skip
         return f"{text} (unusable: {m['missing_reason']})" if m.get("missing_reason") else text
     return "language model"
 

@@ -90,6 +90,7 @@ class NewRunPane(QWidget):
         self.presets: dict[str, dict[str, Any]] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
         self.defaults: dict[str, Any] = {}
+        self.method_defaults: dict[str, dict[str, Any]] = {}
         self.types: dict[str, str] = {}
         self._plan_seq = 0
         self._plan_timer = QTimer(self)
@@ -226,7 +227,7 @@ class NewRunPane(QWidget):
         current = self.method_combo.currentData()
         self.method_combo.clear()
         for m in info.get("methods") or []:
-            label = m["name"] if m.get("available") else f"{m['name']} (unavailable)"
+            label = choice_label(m["name"]) + ("" if m.get("available") else " (unavailable)")
             self.method_combo.addItem(label, m["name"])
             set_item_enabled(self.method_combo, self.method_combo.count() - 1, bool(m.get("available")),
                              m.get("reason") or "")  # fmt: skip
@@ -244,6 +245,7 @@ class NewRunPane(QWidget):
         self.objective_combo.setCurrentIndex(max(row, 0))
         self.objective_combo.blockSignals(False)
         self.presets = {p["name"]: p for p in info.get("presets") or []}
+        self.method_defaults = info.get("method_defaults") or {}
         self.preset_combo.blockSignals(True)
         self.preset_combo.clear()
         self.preset_combo.addItem("Custom (defaults)", CUSTOM)
@@ -316,7 +318,20 @@ class NewRunPane(QWidget):
             )
 
     def _method_changed(self, *_args) -> None:
+        self._method_values()
         self.schedule_plan()
+
+    def _method_values(self) -> None:
+        """A method's own values (``method_defaults``: prompt tuning's learning rate, about 100x
+        LoRA's) replace the usual ones while a field still holds one of them; a typed value stays."""
+        own = self.method_defaults.get(self.method_combo.currentData()) or {}
+        preset = (self.presets.get(self.preset() or "") or {}).get("values") or {}
+        now = self.form.all_values()
+        for name in {k for values in self.method_defaults.values() for k in values}:
+            usual = preset.get(name, self.defaults.get(name))
+            special = [values[name] for values in self.method_defaults.values() if name in values]
+            if now.get(name) == usual or now.get(name) in special:
+                self.form.set_values({name: own.get(name, usual)})
 
     def _preset_chosen(self, *_args) -> None:
         name = self.preset_combo.currentData()
@@ -326,6 +341,7 @@ class NewRunPane(QWidget):
         self.form.reset()
         self.form.blockSignals(False)
         self.form.set_values((preset or {}).get("values") or {})
+        self._method_values()
 
     # -- what the form asks for --------------------------------------------------------------
 

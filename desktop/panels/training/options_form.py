@@ -35,6 +35,7 @@ GROUP_TITLES = {
     "data": "Data",
     "eval": "Evaluation",
     "preference": "Preference pairs (DPO, ORPO)",
+    "prompt": "Prompt tuning",
 }
 
 

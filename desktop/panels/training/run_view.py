@@ -93,6 +93,7 @@ class RunView(QWidget):
         self.speed_label = QLabel()
 
         self.buttons: dict[str, QPushButton] = {}
+        self.tips: dict[str, str] = {}
         row1 = QHBoxLayout()
         for key, text, tip in (
             ("cancel", "Cancel", "Stop after the current step; a checkpoint is kept so it can resume"),
@@ -108,7 +109,7 @@ class RunView(QWidget):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.setEnabled(False)
-            self.buttons[key] = button
+            self.buttons[key], self.tips[key] = button, tip
             row1.addWidget(button)
         row1.addStretch(1)
 
@@ -227,7 +228,12 @@ class RunView(QWidget):
         self.buttons["resume"].setEnabled(state in RESUMABLE)
         for key in ("eval", "merge", "export", "chat", "compare"):
             self.buttons[key].setEnabled(done)
-        self.buttons["merge"].setEnabled(done and run.get("method") != "full")
+        self.buttons["merge"].setEnabled(done and run.get("method") not in ("full", "prompt"))
+        prompt = run.get("method") == "prompt"  # virtual tokens: nothing to merge or to export
+        self.buttons["export"].setEnabled(done and not prompt)
+        why = "A prompt-tuned run runs in transformers only: llama.cpp cannot run virtual tokens, and they cannot be merged."  # fmt: skip
+        for key in ("merge", "export"):
+            self.buttons[key].setToolTip(why if prompt else self.tips[key])
         self.buttons["folder"].setEnabled(bool(run.get("folder")))
         self.buttons["delete"].setEnabled(bool(run) and state not in ACTIVE)
 

@@ -101,6 +101,31 @@ def test_preset_fills_the_fields(qtbot, panel):
     assert editor(panel, "rank").value() == 32 and editor(panel, "max_steps").value() == 0
 
 
+def test_prompt_tuning_brings_its_own_learning_rate(qtbot, panel):
+    """Picking prompt tuning puts its rate (about 100x LoRA's, from the engine's
+    method_defaults) in the field and sends it; going back restores the usual one; a rate the
+    user typed stays whatever the method."""
+    new = panel.new_run
+    rate = editor(panel, "learning_rate")
+    methods = new.method_combo
+    assert methods.itemText(methods.findData("prompt")) == "Prompt tuning (virtual tokens)"
+    assert new.form.groups["prompt"].title() == "Prompt tuning"
+    assert {"virtual_tokens", "prompt_init"} <= set(new.form.editors)
+    assert "llama.cpp cannot run it" in new.method_help.text()
+    methods.setCurrentIndex(methods.findData("prompt"))
+    assert rate.value() == 0.03
+    sent = new.params()["options"]
+    assert (sent["method"], sent["learning_rate"]) == ("prompt", 0.03)
+    new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))
+    assert rate.value() == 0.03  # not the preset's 3e-4
+    assert editor(panel, "max_steps").value() == 30
+    methods.setCurrentIndex(methods.findData("lora"))
+    assert rate.value() == 0.0003
+    rate.set_value(0.001)
+    methods.setCurrentIndex(methods.findData("prompt"))
+    assert rate.value() == 0.001
+
+
 def test_refused_plan_offers_suggestions_that_change_the_form(qtbot, panel):
     new = open_form(panel)
     qtbot.waitUntil(lambda: new.plan_view.verdict() == "ok", timeout=5000)
@@ -184,10 +209,12 @@ def test_the_fake_engines_options_are_the_real_ones():
     import json
     from pathlib import Path
 
-    from engine.training.config import fields_info, presets_info
+    from engine.training.config import METHOD_DEFAULTS, METHODS, fields_info, presets_info
 
     snapshot = json.loads(
         Path(__file__).with_name("train_options.json").read_text(encoding="utf-8")
     )
     assert snapshot["fields"] == json.loads(json.dumps(fields_info()))
     assert snapshot["presets"] == json.loads(json.dumps(presets_info()))
+    assert snapshot["method_defaults"] == json.loads(json.dumps(METHOD_DEFAULTS))
+    assert [m["name"] for m in snapshot["methods"]] == list(METHODS)

@@ -197,3 +197,17 @@ def test_a_preference_run_adds_its_reward_plots(qtbot, panel):
         assert any(QColor(c).name() == colour for c in colours), colour
     assert method_text({"method": "lora", "objective": "dpo"}) == "lora · DPO"
     assert method_text({"method": "full"}) == "full"
+
+
+def test_a_prompt_tuned_run_cannot_be_merged_or_exported_and_says_why(qtbot, panel):
+    view = panel.run_view
+    view.run = {"id": "r", "state": "succeeded", "method": "prompt", "folder": "/tmp"}
+    view.update_buttons()
+    assert view.buttons["chat"].isEnabled() and view.buttons["compare"].isEnabled()
+    for key in ("merge", "export"):
+        assert not view.buttons[key].isEnabled()
+        assert "llama.cpp cannot run virtual tokens" in view.buttons[key].toolTip()
+    view.run = {**view.run, "method": "lora"}
+    view.update_buttons()
+    assert view.buttons["merge"].isEnabled() and view.buttons["export"].isEnabled()
+    assert view.buttons["export"].toolTip().startswith("Write a GGUF")

@@ -73,7 +73,8 @@ def test_import_without_a_base_is_refused_with_what_to_pick(services, lora_file)
     assert err.value.code == -32001
     assert "LoRA adapter" in err.value.message
     assert "pick the base model it was trained on" in err.value.message
-    assert err.value.data == {"needs_base": True, "arch": "llama"}  # the app asks for a base
+    # the app asks for a base
+    assert err.value.data == {"needs_base": True, "arch": "llama", "kind": "LoRA"}
     assert services.library.list() == []
 
 
