@@ -1,7 +1,7 @@
 """Take screenshots of Hearth's panels with the real engine, for the README and for review.
 
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py OUT_DIR [--convert]
-        [--chat PROMPT] [--panel ID] [--train DATASET [--steps N] [--sample PROMPT]]
+        [--chat PROMPT] [--panel ID] [--train DATASET [--steps N] [--sample PROMPT] [--method M]]
 
 Opens the main window on the data root in HEARTH_HOME (the bundled models are prepared on
 first run), visits each panel once the engine is ready, and saves OUT_DIR/<panel>.png. With
@@ -11,7 +11,9 @@ OUT_DIR/chat-streaming.png while the reply streams and OUT_DIR/chat-reply.png on
 With --panel it shoots that panel only. With --train it fills the Training panel's New run form
 (the bundled model, the dataset named DATASET, the quick preset, N steps, default 20, seq_len
 128 or --seq-len, PROMPT as the sample prompt; --objective dpo or orpo for a preference dataset, at learning rate 5e-5), saves OUT_DIR/training-new.png, starts the run and saves
-OUT_DIR/training-live.png while the curves grow and OUT_DIR/training-done.png once it ended.
+OUT_DIR/training-live.png while the curves grow and OUT_DIR/training-done.png once it ended;
+--method picks the method (e.g. prompt, at its own learning rate). With --train and --chat the
+finished run's *Chat with this model* opens Chat, where PROMPT is sent as above.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> int:
     sample = argv.pop(argv.index("--sample") + 1) if "--sample" in argv[:-1] else None
     objective = argv.pop(argv.index("--objective") + 1) if "--objective" in argv[:-1] else None
     seq_len = int(argv.pop(argv.index("--seq-len") + 1)) if "--seq-len" in argv[:-1] else 128
+    method = argv.pop(argv.index("--method") + 1) if "--method" in argv[:-1] else None
     args = [a for a in argv if not a.startswith("--")]
     out = Path(args[0] if args else "shots")
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,8 @@ def main() -> int:
         new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))
         new.form.set_values({"max_steps": steps, "seq_len": seq_len, "eval_every": 5, "save_every": 5,
                              "sample_prompts": [sample] if sample else []})  # fmt: skip
+        if method:  # the method's own values (prompt tuning's rate) come with it
+            new.method_combo.setCurrentIndex(new.method_combo.findData(method))
         if objective:  # at a learning rate that suits preference tuning
             new.objective_combo.setCurrentIndex(new.objective_combo.findData(objective))
             new.form.set_values({"learning_rate": 5e-5})
@@ -114,8 +119,13 @@ def main() -> int:
                 "failed",
             ):
                 watch.stop()
+                then = chat_with_run if prompt else lambda: shoot(0)
                 QTimer.singleShot(2000, lambda: (
-                    window.grab().save(str(out / "training-done.png")), shoot(0)))  # fmt: skip
+                    window.grab().save(str(out / "training-done.png")), then()))  # fmt: skip
+
+        def chat_with_run() -> None:
+            training.run_view.buttons["chat"].click()
+            QTimer.singleShot(3000, chat_then_shoot)
 
         live.shot = False
         watch.timeout.connect(live)
@@ -131,7 +141,7 @@ def main() -> int:
         if "--convert" in sys.argv:  # show a job in progress in the status bar and Activity
             QTimer.singleShot(3000, lambda: client.call("models.list").on_success(start_conversion))
         # give the engine time to register the bundled models on a first run
-        first = chat_then_shoot if prompt else train_then_shoot if dataset else lambda: shoot(0)
+        first = train_then_shoot if dataset else chat_then_shoot if prompt else lambda: shoot(0)
         QTimer.singleShot(12000 if "--convert" in sys.argv else 4000, first)
 
     client.sig_ready.connect(on_ready)

@@ -154,11 +154,23 @@ def generate(lm: Any, table: Any, input_ids: Any, attention_mask: Any = None, **
     The prompt goes in as embeddings, so the first pass sees positions 0..n+T-1 -- what training
     saw -- and every cached step counts from there. (peft's own ``generate`` numbers the cached
     steps as if the virtual tokens were not there; its answers drift from the second token.)
-    A repetition penalty then covers the new tokens only, not the prompt.
+    Stopping criteria see the input ids before the new ones, as usual; a repetition penalty
+    covers the new tokens only, not the prompt.
     """
     import warnings
 
     import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Prefixed(StoppingCriteria):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __call__(self, ids: Any, scores: Any, **kw: Any) -> Any:
+            return self.inner(torch.cat([input_ids, ids.to(input_ids.device)], 1), scores, **kw)
+
+    if kwargs.get("stopping_criteria"):
+        kwargs["stopping_criteria"] = StoppingCriteriaList(Prefixed(c) for c in kwargs["stopping_criteria"])  # fmt: skip
 
     embeds = lm.get_input_embeddings()(input_ids)
     rows = input_ids.shape[0]
@@ -184,7 +196,8 @@ def virtual_tokens_class() -> type:
         def __init__(self, lm: Any, table: Any) -> None:
             super().__init__()
             self.lm = lm
-            self.register_buffer("table", table.to(next(lm.parameters()).dtype), persistent=False)
+            weight = next(lm.parameters())
+            self.register_buffer("table", table.to(weight.device, weight.dtype), persistent=False)
 
         def __getattr__(self, name: str) -> Any:
             try:

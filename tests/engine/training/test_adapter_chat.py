@@ -66,7 +66,7 @@ def test_exported_adapter_is_a_library_model_chat_opens(services, client, tiny_i
 
 def test_the_adapter_entry_chats_with_the_template_it_was_trained_with(services, tmp_path):
     from engine.runtimes.settings import ModelSettings
-    from engine.training.export_gguf import _register
+    from engine.training.export_gguf import register_entry
     from tests.engine.models.conftest import write_gguf
     from tests.engine.runtimes.fixtures import write_lora_gguf
 
@@ -74,13 +74,13 @@ def test_the_adapter_entry_chats_with_the_template_it_was_trained_with(services,
     base_id = services.library.import_model(base_file, mode="reference")["id"]
     lora = write_lora_gguf(tmp_path / "lora.gguf", base_file, targets=("attn_q",))
     trained = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
-    own = _register(services, lora, "Own (LoRA)", base_model_id=base_id,
+    own = register_entry(services, lora, "Own (LoRA)", base_model_id=base_id,
                     template={"name": "model", "source": trained})  # fmt: skip
     assert services.library.get(own)["chat_template"] == trained  # not the base's
     assert "template" not in ModelSettings(services).get(own)
     # a named template (the plain transcript for a base model without one) is the entry's setting,
     # so Chat also gets its stop strings; re-registering keeps the id
-    named = _register(services, lora, "Named (LoRA)", base_model_id=base_id,
+    named = register_entry(services, lora, "Named (LoRA)", base_model_id=base_id,
                       template={"name": "plain", "source": "..."})  # fmt: skip
     assert named == own and services.library.get(named)["name"] == "Named (LoRA)"
     assert ModelSettings(services).get(named)["template"] == "plain"

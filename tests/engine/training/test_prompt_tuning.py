@@ -285,3 +285,27 @@ def test_cli_prompt_tuning(services, tiny_id, memo, capsys):
     assert run["options"]["method"] == "prompt" and run["options"]["virtual_tokens"] == 4
     assert run["options"]["learning_rate"] == 3e-2  # prompt tuning's own default rate
     assert out["steps"] == 3 and run["models"]["prompt"]
+
+
+def test_stopping_criteria_see_the_prompt_before_the_new_tokens(tiny_folder):
+    """Generation goes in as embeddings; a stopping criterion still gets the usual ids (the
+    prompt, then what was generated), so a stop string is looked for where it would be."""
+    import torch
+    from transformers import StoppingCriteria
+
+    from engine.models.prompt_tuning import generate
+
+    lm, tok = _tiny(tiny_folder)
+    seen: list[list[int]] = []
+
+    class Watch(StoppingCriteria):
+        def __call__(self, ids, scores, **kw):
+            seen.append(ids[0].tolist())
+            return torch.zeros(ids.shape[0], dtype=torch.bool)
+
+    ids = torch.tensor([tok("say the word", add_special_tokens=False)["input_ids"]])
+    out = generate(lm, torch.randn(4, 64), ids, max_new_tokens=3, do_sample=False,
+                   stopping_criteria=[Watch()], pad_token_id=0)  # fmt: skip
+    assert out.shape[1] == ids.shape[1] + 3 and out[0, : ids.shape[1]].tolist() == ids[0].tolist()
+    assert [len(s) for s in seen] == [ids.shape[1] + k for k in (1, 2, 3)]
+    assert seen[-1] == out[0].tolist()
