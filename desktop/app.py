@@ -60,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--engine-command",
-        help="command that starts the engine (default: this Python with -m engine serve)",
+        help="command that starts the engine (default: hearth-engine serve, the bundle's own or this Python's)",
     )
     return parser.parse_args(argv)
 

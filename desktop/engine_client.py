@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -31,6 +30,7 @@ from desktop.errors import (
     RemoteError,
     from_response,
 )
+from hearth_common.frozen import engine_command
 
 PROTOCOL_VERSION = 1
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class EngineClient(QObject):
         backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
     ) -> None:
         super().__init__(parent)
-        self._command = command or [sys.executable, "-m", "engine", "serve"]
+        self._command = command or engine_command("serve")  # the bundle's hearth-engine
         self._env = env or {}
         self._heartbeat_timeout = heartbeat_timeout_ms / 1000
         self._max_restarts = max_restarts

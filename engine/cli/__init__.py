@@ -87,6 +87,10 @@ def _serve() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:  # one job's worker process (a bundle has no python -m)
+        from engine.jobs.worker import main as worker
+
+        return worker()
     if argv[:1] == ["serve"]:
         # Keep serve's start-up minimal: no argparse sub-modules, no logging set-up here.
         try:

@@ -14,12 +14,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Cancelled, UserError
+from hearth_common.frozen import worker_command
 
 CANCEL_GRACE_S = 10.0
 
@@ -42,7 +42,7 @@ def run_in_worker(job: Any, root: Path) -> Any:
 
     env = dict(os.environ, HEARTH_HOME=str(root), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.jobs.worker"],
+        worker_command(),  # a bundle runs ``hearth-engine worker``
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

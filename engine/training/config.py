@@ -67,7 +67,7 @@ class TrainOptions(Options):
                        "a learned magnitude (a little better, a little slower); qlora: LoRA on a "
                        "4-bit base (CUDA + bitsandbytes only); full: every weight (small models); "
                        "prompt: prompt tuning, a few learned virtual tokens in front of every "
-                       "input, the model frozen (a few KB per task; chats in transformers, "
+                       "input, the model frozen (tens of KB per task; chats in transformers, "
                        "llama.cpp cannot run it)",
                        group="method", choices=METHODS)  # fmt: skip
     rank: int = option(16, "LoRA rank: size of the adapter matrices (more = more capacity, more "

@@ -254,7 +254,7 @@ class NewRunPane(QWidget):
             self.preset_combo.setItemData(self.preset_combo.count() - 1, p.get("help") or "",
                                           Qt.ItemDataRole.ToolTipRole)  # fmt: skip
         self.preset_combo.blockSignals(False)
-        self.schedule_plan()
+        self._method_changed()
 
     def set_models(self, models: list[dict[str, Any]]) -> None:
         self.form.set_models(models)
@@ -319,6 +319,10 @@ class NewRunPane(QWidget):
 
     def _method_changed(self, *_args) -> None:
         self._method_values()
+        method = self.method_combo.currentData()
+        for group, used in (("lora", method in ("lora", "dora", "qlora")), ("prompt", method == "prompt")):  # fmt: skip
+            if group in self.form.groups:  # the method's own settings open, the others fold away
+                self.form.groups[group].setChecked(used)
         self.schedule_plan()
 
     def _method_values(self) -> None:

@@ -112,8 +112,11 @@ def test_prompt_tuning_brings_its_own_learning_rate(qtbot, panel):
     assert new.form.groups["prompt"].title() == "Prompt tuning"
     assert {"virtual_tokens", "prompt_init"} <= set(new.form.editors)
     assert "llama.cpp cannot run it" in new.method_help.text()
+    groups = new.form.groups
+    assert groups["lora"].isChecked() and not groups["prompt"].isChecked()  # folded away
     methods.setCurrentIndex(methods.findData("prompt"))
     assert rate.value() == 0.03
+    assert groups["prompt"].isChecked() and not groups["lora"].isChecked()
     sent = new.params()["options"]
     assert (sent["method"], sent["learning_rate"]) == ("prompt", 0.03)
     new.preset_combo.setCurrentIndex(new.preset_combo.findData("quick"))

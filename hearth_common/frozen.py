@@ -1,0 +1,44 @@
+"""How Hearth starts its own processes, from a source install or from a packaged (frozen) bundle.
+
+A source install runs the engine and its job workers as ``python -m engine ...``. A bundle made by
+PyInstaller has no Python to run modules with: ``sys.executable`` is the program itself, so the
+GUI starts the bundle's ``hearth-engine`` executable (beside its own) and the engine starts its
+workers as ``hearth-engine worker`` -- never the GUI again.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ENGINE = "hearth-engine"
+
+
+def is_frozen() -> bool:
+    """True inside a packaged bundle (PyInstaller sets ``sys.frozen``)."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def bundle_dir() -> Path:
+    """The folder of the bundle's executables (a source install: this Python's folder)."""
+    return Path(sys.executable).resolve().parent
+
+
+def engine_executable() -> Path:
+    """The bundle's ``hearth-engine`` program, beside the running one."""
+    name = ENGINE + (".exe" if sys.platform == "win32" else "")
+    return bundle_dir() / name
+
+
+def engine_command(*args: str) -> list[str]:
+    """The command that runs ``hearth-engine ARGS``: the bundle's program, or this Python."""
+    if is_frozen():
+        return [str(engine_executable()), *args]
+    return [sys.executable, "-m", "engine", *args]
+
+
+def worker_command() -> list[str]:
+    """The command that runs one job worker (``engine.jobs.worker``)."""
+    if is_frozen():
+        return [str(engine_executable()), "worker"]
+    return [sys.executable, "-m", "engine.jobs.worker"]
