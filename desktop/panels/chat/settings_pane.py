@@ -190,8 +190,13 @@ class SettingsPane(QWidget):
             label = m.get("name") or m["id"]
             tip = ""
             if m.get("role") == "adapter":
-                label += f" (LoRA on {m.get('base_name') or m.get('base_model_id') or '?'})"
-                tip = "A fine-tuned LoRA adapter, applied to its base model in llama.cpp."
+                base = m.get("base_name") or m.get("base_model_id") or "?"
+                if m.get("format") == "peft":
+                    label += f" (prompt-tuned {base})"
+                    tip = "Learned virtual tokens in front of its base model, in transformers (llama.cpp cannot run them)."  # fmt: skip
+                else:
+                    label += f" (LoRA on {base})"
+                    tip = "A fine-tuned LoRA adapter, applied to its base model in llama.cpp."
             if m.get("missing"):
                 label += " (file missing)" if m.get("role") != "adapter" else " (unusable)"
                 tip = m.get("missing_reason") or tip
