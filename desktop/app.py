@@ -1,9 +1,13 @@
 """``hearth``: start the window and the engine.
 
 hearth                      open Hearth
-hearth --smoke-test         open the window, start the engine, wait for its handshake, print
-                            one JSON line ({"ok", "initialize", "window_visible", "elapsed_s"})
-                            and exit 0 (1 on failure); used by installers and tests
+hearth --smoke-test         open the window, complete the engine handshake, stream a few tokens,
+                            ingest and search a small text, print one JSON line with the timings
+                            (``desktop.smoke``) and exit 0 (1 on failure); used by installers,
+                            CI and tests
+
+An unwritable data folder is said before anything starts: the app offers to choose another one
+(Preferences remembers it), else exits with code 2.
 """
 
 from __future__ import annotations
@@ -11,20 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 T0 = time.perf_counter()  # as early as possible: the smoke test reports time since launch
 
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from desktop.engine_client import EngineClient  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
+from desktop.smoke import SmokeTest  # noqa: E402
 
 log = logging.getLogger("desktop")
-SMOKE_TIMEOUT_MS = 90_000
+EXIT_DATA_FOLDER = 2  # the data folder cannot be written (and no other was chosen)
 
 
 class StallWatchdog(QObject):
@@ -65,6 +72,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_data_folder(smoke: bool) -> int | None:
+    """None when the data folder can be written; else the message shown (a dialog that offers
+    to choose another folder, or the smoke test's JSON line) and exit code 2 unless one is
+    chosen."""
+    from hearth_common import location
+
+    while (problem := location.unwritable(location.current_folder())) is not None:
+        if smoke or os.environ.get("HEARTH_HOME"):  # nothing to choose: HEARTH_HOME decides
+            hint = "set HEARTH_HOME to a folder you can write to" if os.environ.get("HEARTH_HOME") else "choose another data folder"  # fmt: skip
+            print(json.dumps({"ok": False, "step": "data folder", "error": f"{problem}; {hint}."}), flush=True)  # fmt: skip
+            if not smoke:
+                QMessageBox.critical(None, "Hearth", f"{problem}; {hint}.")
+            return EXIT_DATA_FOLDER
+        from PySide6.QtWidgets import QFileDialog
+
+        QMessageBox.warning(None, "Hearth", f"{problem}. Choose a folder Hearth can write to.")
+        chosen = QFileDialog.getExistingDirectory(None, "Hearth's data folder", str(Path.home()))
+        if not chosen:
+            return EXIT_DATA_FOLDER
+        location.choose_folder(location.os_config_dir(), Path(chosen))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -74,46 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Hearth")
     app.setOrganizationName("Hearth")
     app.setApplicationDisplayName("Hearth")
+    refused = check_data_folder(args.smoke_test)
+    if refused is not None:
+        return refused
     command = shlex.split(args.engine_command) if args.engine_command else None
     client = EngineClient(app, command=command)
     window = MainWindow(client)
     StallWatchdog(parent=app)
-    outcome = {"code": 0}
-
-    if args.smoke_test:
-
-        def report(payload: dict) -> None:
-            print(json.dumps(payload, default=str), flush=True)
-
-        def ready(reply: dict) -> None:
-            report(
-                {
-                    "ok": True,
-                    "initialize": reply,
-                    "window_visible": window.isVisible(),
-                    "elapsed_s": round(time.perf_counter() - T0, 3),
-                }
-            )
-            app.quit()
-
-        def failed(reason: str) -> None:
-            report({"ok": False, "error": reason, "log_tail": client.log_tail(10)})
-            outcome["code"] = 1
-            app.quit()
-
-        client.sig_ready.connect(ready)
-        client.sig_failed.connect(failed)
-        QTimer.singleShot(
-            SMOKE_TIMEOUT_MS,
-            lambda: failed(f"no engine handshake within {SMOKE_TIMEOUT_MS // 1000} s"),
-        )
-
+    smoke = SmokeTest(app, client, window, T0) if args.smoke_test else None
     window.show()
+    if smoke is not None:
+        smoke.report["window_visible"] = window.isVisible()
+        QTimer.singleShot(0, smoke.window_shown)  # once the event loop has painted it
     client.start()
     app.exec()
     window.save_state()
     client.stop()
-    return outcome["code"]
+    return smoke.outcome["code"] if smoke is not None else 0
 
 
 if __name__ == "__main__":

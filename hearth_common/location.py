@@ -68,3 +68,20 @@ def data_folder(config_dir: Path, default: Path) -> Path:
     if env:
         return Path(env).expanduser()
     return chosen_folder(config_dir) or Path(default)
+
+
+def current_folder() -> Path:
+    """The data folder in effect now (``HEARTH_HOME``, the chosen one, or the OS's)."""
+    return data_folder(os_config_dir(), os_data_dir())
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why Hearth cannot keep its data in ``folder`` (created if missing), or None if it can."""
+    probe = Path(folder) / ".write-test"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return f"Hearth cannot write to its data folder {folder} ({exc.strerror or exc})"
+    return None

@@ -8,37 +8,47 @@ import subprocess
 import sys
 
 
-def test_smoke_test_starts_window_and_engine(hearth_home):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HEARTH_SKIP_BUNDLED="1")
+def smoke(env: dict[str, str], *, args: list[str] = (), timeout: int = 300) -> tuple[subprocess.CompletedProcess, dict]:  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-m", "desktop", "--smoke-test"],
+        [sys.executable, "-m", "desktop", "--smoke-test", *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=120,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", **env),
+        timeout=timeout,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, out.stdout
-    report = json.loads(lines[0])
+    assert len(lines) == 1, (out.stdout, out.stderr[-3000:])
+    return out, json.loads(lines[0])
+
+
+def test_smoke_test_streams_ingests_and_searches_on_a_fresh_data_folder(hearth_home):
+    """An empty data folder: the bundled models are unpacked, the bundled Gemma answers, the
+    bundled embedder indexes a text in a worker process, and the search finds it."""
+    out, report = smoke({"HEARTH_HOME": str(hearth_home)})
+    assert out.returncode == 0, (report, out.stderr[-3000:])
     assert report["ok"] is True and report["window_visible"] is True
+    assert report["frozen"] is False and report["tokens"] >= 1 and report["hits"] >= 1
+    for key in ("window_s", "handshake_s", "first_token_s", "ingest_s", "search_s"):
+        assert isinstance(report[key], float) and report[key] > 0, key
+    assert report["window_s"] < report["handshake_s"]
     init = report["initialize"]
     assert init["protocol_version"] == 1 and init["data_root"] == str(hearth_home)
     assert any(d["type"] == "cpu" for d in init["devices"])
     assert init["pid"] != os.getpid()
+    assert not any((hearth_home / "collections").iterdir())  # its collection deleted again
 
 
-def test_smoke_test_fails_cleanly_when_the_engine_cannot_start(tmp_path):
+def test_an_unwritable_data_folder_is_said_and_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HEARTH_HOME=str(blocker / "sub"))
-    out = subprocess.run(
-        [sys.executable, "-m", "desktop", "--smoke-test"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
+    out, report = smoke({"HEARTH_HOME": str(blocker / "sub")}, timeout=120)
+    assert out.returncode == 2
+    assert report["ok"] is False and report["step"] == "data folder"
+    assert f"cannot write to its data folder {blocker / 'sub'}" in report["error"]
+    assert "HEARTH_HOME" in report["error"]
+
+
+def test_smoke_test_fails_cleanly_when_the_engine_cannot_start(hearth_home):
+    out, report = smoke({"HEARTH_HOME": str(hearth_home)}, args=["--engine-command", "false"])
     assert out.returncode == 1
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["ok"] is False and report["error"]
+    assert report["ok"] is False and report["step"] == "handshake" and "engine" in report["error"]
