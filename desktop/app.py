@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     StallWatchdog(parent=app)
     smoke = SmokeTest(app, client, window, T0) if args.smoke_test else None
     window.show()
+    if smoke is None:  # a first start: the one-page welcome
+        from desktop.welcome import show_once
+
+        show_once(window.settings, window.specs, window.panel_icon, window)
     if smoke is not None:
         smoke.report["window_visible"] = window.isVisible()
         QTimer.singleShot(0, smoke.window_shown)  # once the event loop has painted it

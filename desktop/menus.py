@@ -79,6 +79,7 @@ class MenuBar:
 
         self.help_menu = bar.addMenu("&Help")
         self.help_action = self._add(self.help_menu, "Hearth &help", self.open_help, QKeySequence("F1"))  # fmt: skip
+        self.welcome_action = self._add(self.help_menu, "&Welcome page", self.open_welcome)
         self.about_action = self._add(self.help_menu, "&About Hearth", self.open_about)
         self.dialog: Any = None  # the last dialog opened (tests look at it)
 
@@ -115,6 +116,12 @@ class MenuBar:
             getattr(widget, name)()
 
     # -- Help -----------------------------------------------------------------------------
+
+    def open_welcome(self) -> None:
+        from desktop.welcome import WelcomeDialog
+
+        self.dialog = WelcomeDialog(self.window.specs, self.window.panel_icon, self.window)
+        self.dialog.open()
 
     def open_help(self) -> None:
         reply = self.window.client.init_reply or {}

@@ -52,18 +52,6 @@ def saved_theme(settings: QSettings) -> str:
     return value if value in dict(THEMES) else "system"
 
 
-def check_writable(folder: Path) -> str:
-    """Why ``folder`` cannot hold Hearth's data ('' when it can)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".hearth-write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        return f"Hearth cannot write to {folder} ({exc.strerror or exc}); pick another folder."
-    return ""
-
-
 class PreferencesDialog(QDialog):
     def __init__(
         self, client: EngineClient, settings: QSettings, data_root: str | None,
@@ -168,9 +156,9 @@ class PreferencesDialog(QDialog):
         path = QFileDialog.getExistingDirectory(self, "Choose Hearth's data folder", self.folder_edit.text())  # fmt: skip
         if not path:
             return
-        problem = check_writable(Path(path))
+        problem = location.unwritable(Path(path))
         if problem:
-            self.message.show_message(problem, "error")
+            self.message.show_message(f"{problem}; pick another folder.", "error")
             return
         self._folder = Path(path)
         self.folder_edit.setText(path)

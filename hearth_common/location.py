@@ -85,3 +85,8 @@ def unwritable(folder: Path) -> str | None:
     except OSError as exc:
         return f"Hearth cannot write to its data folder {folder} ({exc.strerror or exc})"
     return None
+
+
+def env_folder() -> bool:
+    """True when ``HEARTH_HOME`` decides the data folder (no choice in the app applies)."""
+    return bool(os.environ.get("HEARTH_HOME"))
