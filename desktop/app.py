@@ -66,6 +66,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="start, wait for the engine handshake, print one JSON line, exit",
     )
     parser.add_argument(
+        "--smoke-report",
+        metavar="FILE",
+        help="also write the smoke test's JSON line to FILE (a windowed program has no stdout)",
+    )
+    parser.add_argument(
         "--engine-command",
         help="command that starts the engine (default: hearth-engine serve, the bundle's own or this Python's)",
     )
@@ -95,7 +100,25 @@ def check_data_folder(smoke: bool) -> int | None:
     return None
 
 
+def ensure_stdio() -> None:
+    """A windowed program (the Windows and macOS bundles) starts without stdout and stderr:
+    prints and logging then go to ``logs/app-console.log`` in the data folder."""
+    if sys.stdout is not None and sys.stderr is not None:
+        return
+    from hearth_common import location
+
+    try:
+        logs = location.current_folder() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        stream = open(logs / "app-console.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    except OSError:
+        stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    sys.stdout = sys.stdout or stream
+    sys.stderr = sys.stderr or stream
+
+
 def main(argv: list[str] | None = None) -> int:
+    ensure_stdio()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -111,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     client = EngineClient(app, command=command)
     window = MainWindow(client)
     StallWatchdog(parent=app)
-    smoke = SmokeTest(app, client, window, T0) if args.smoke_test else None
+    smoke = (
+        SmokeTest(app, client, window, T0, report_file=args.smoke_report)
+        if args.smoke_test
+        else None
+    )
     window.show()
     if smoke is None:  # a first start: the one-page welcome
         from desktop.welcome import show_once

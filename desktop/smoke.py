@@ -39,8 +39,9 @@ QUERY = "who wrote down the storm at the lighthouse"
 class SmokeTest(QObject):
     """Runs the steps one after the other; ``outcome["code"]`` is the exit code when done."""
 
-    def __init__(self, app: QApplication, client: EngineClient, window: QWidget, started: float) -> None:  # fmt: skip
+    def __init__(self, app: QApplication, client: EngineClient, window: QWidget, started: float, *, report_file: str | None = None) -> None:  # fmt: skip
         super().__init__(app)
+        self.report_file = report_file
         self.app, self.client, self.window, self.t0 = app, client, window, started
         self.report: dict[str, Any] = {"ok": False, "frozen": is_frozen()}
         self.outcome = {"code": 1}
@@ -142,5 +143,8 @@ class SmokeTest(QObject):
         self._finish()
 
     def _finish(self) -> None:
-        print(json.dumps(self.report, default=str), flush=True)
+        line = json.dumps(self.report, default=str)
+        print(line, flush=True)
+        if self.report_file:
+            Path(self.report_file).write_text(line + "\n", encoding="utf-8")
         QTimer.singleShot(200, self.app.quit)

@@ -38,7 +38,7 @@ class WelcomeDialog(QDialog):
         intro = QLabel(
             "<h2>Welcome to Hearth</h2>"
             "<p>Chat with local models, ask your documents, build datasets, fine-tune, prune, check "
-            "bias and evaluate -- with the network unplugged. Nothing you do here leaves this "
+            "bias and evaluate – with the network unplugged. Nothing you do here leaves this "
             "computer unless you connect a server yourself.</p>"
         )
         intro.setWordWrap(True)

@@ -201,7 +201,7 @@ def _load_model(path: Path) -> Any:
         hf_logging.disable_progress_bar()  # "Loading weights" bars would flood the engine log
     except ImportError as exc:  # pragma: no cover - a broken install
         raise UserError(
-            "sentence-transformers is not installed; reinstall Hearth to embed documents."
+            f"sentence-transformers cannot be loaded ({exc}); reinstall Hearth to embed documents."
         ) from exc
     try:
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)

@@ -47,6 +47,8 @@ def run_in_worker(job: Any, root: Path) -> Any:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # Windows: no console window for the worker of a windowed app
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
     )
     spec = {"job_id": job.job_id, "kind": job.kind, "params": job.params, "attempt": job.attempt}
     proc.stdin.write((json.dumps(spec) + "\n").encode())

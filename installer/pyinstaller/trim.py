@@ -22,7 +22,7 @@ GLOBS = [
     ("**/torch/share/cmake", "CMake files for building against libtorch"),
     ("**/torch/lib/*.a", "static libraries"),
     ("**/torch/test", "torch's tests"),
-    ("**/torch/bin", "torch's test and tool executables"),
+    ("**/torch/bin/*", "torch's test and tool executables"),
     ("**/torch/lib/lib*test*.so", "torch's test libraries"),
     ("**/torch/lib/libbackend_with_compiler.so", "torch's test libraries"),
     ("**/torch/testing/_internal", "torch's test helpers"),
@@ -47,6 +47,7 @@ GLOBS = [
     ("**/__pycache__", "byte-code caches"),
 ]
 KEEP_TRANSLATIONS = ("qtbase_en", "qt_en")
+KEEP = {"torch_shm_manager"}  # torch runs it at import: without it `import torch` fails
 
 
 def folder_bytes(folder: Path) -> int:
@@ -58,7 +59,7 @@ def trim(folder: Path) -> dict[str, int]:
     freed: dict[str, int] = {}
     for pattern, why in GLOBS:
         for path in sorted(folder.glob(pattern), key=lambda p: len(p.parts), reverse=True):
-            if not path.exists() and not path.is_symlink():
+            if path.name in KEEP or (not path.exists() and not path.is_symlink()):
                 continue
             size = folder_bytes(path) if path.is_dir() else path.lstat().st_size
             if path.is_dir() and not path.is_symlink():

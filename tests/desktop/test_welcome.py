@@ -35,7 +35,9 @@ def test_shown_once_listing_every_panel_and_the_data_folder(qtbot, window, heart
     assert not dialog.choose_button.isEnabled()  # HEARTH_HOME decides here
     assert welcome.show_once(window.settings, window.specs, window.panel_icon, window) is None
     window.menus.welcome_action.trigger()
-    assert isinstance(window.menus.dialog, welcome.WelcomeDialog) and window.menus.dialog.isVisible()
+    assert (
+        isinstance(window.menus.dialog, welcome.WelcomeDialog) and window.menus.dialog.isVisible()
+    )
 
 
 def test_another_data_folder_is_checked_and_remembered(qtbot, window, monkeypatch, tmp_path):
