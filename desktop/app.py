@@ -28,7 +28,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from desktop.engine_client import EngineClient  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
+from desktop.single_instance import SingleInstance  # noqa: E402
 from desktop.smoke import SmokeTest  # noqa: E402
+from hearth_common import location  # noqa: E402
 
 log = logging.getLogger("desktop")
 EXIT_DATA_FOLDER = 2  # the data folder cannot be written (and no other was chosen)
@@ -81,8 +83,6 @@ def check_data_folder(smoke: bool) -> int | None:
     """None when the data folder can be written; else the message shown (a dialog that offers
     to choose another folder, or the smoke test's JSON line) and exit code 2 unless one is
     chosen."""
-    from hearth_common import location
-
     while (problem := location.unwritable(location.current_folder())) is not None:
         if smoke or os.environ.get("HEARTH_HOME"):  # nothing to choose: HEARTH_HOME decides
             hint = "set HEARTH_HOME to a folder you can write to" if os.environ.get("HEARTH_HOME") else "choose another data folder"  # fmt: skip
@@ -105,8 +105,6 @@ def ensure_stdio() -> None:
     prints and logging then go to ``logs/app-console.log`` in the data folder."""
     if sys.stdout is not None and sys.stderr is not None:
         return
-    from hearth_common import location
-
     try:
         logs = location.current_folder() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -115,6 +113,25 @@ def ensure_stdio() -> None:
         stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     sys.stdout = sys.stdout or stream
     sys.stderr = sys.stderr or stream
+
+
+def already_running(single: SingleInstance, smoke: bool) -> int:
+    """A second start on the same data folder: bring the first window forward, or say why not."""
+    folder = location.current_folder()
+    if smoke:
+        message = f"Hearth is already running with the data folder {folder} ({single.holder()})."
+        print(json.dumps({"ok": False, "step": "single instance", "error": message}), flush=True)
+        return 1
+    if single.ask_first_to_show():
+        log.info("Hearth is already open on %s; brought its window to the front", folder)
+        return 0
+    QMessageBox.information(
+        None,
+        "Hearth",
+        f"Hearth is already running with the data folder {folder} ({single.holder()}). Switch "
+        "to its window, or close it before starting Hearth again.",
+    )
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     refused = check_data_folder(args.smoke_test)
     if refused is not None:
         return refused
+    single = SingleInstance(location.current_folder())
+    if not single.acquire():
+        return already_running(single, args.smoke_test)
     command = shlex.split(args.engine_command) if args.engine_command else None
     client = EngineClient(app, command=command)
     window = MainWindow(client)
@@ -147,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     if smoke is not None:
         smoke.report["window_visible"] = window.isVisible()
         QTimer.singleShot(0, smoke.window_shown)  # once the event loop has painted it
+    single.listen(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     client.start()
     app.exec()
     window.save_state()
     client.stop()
+    single.release()
     return smoke.outcome["code"] if smoke is not None else 0
 
 

@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -121,6 +122,28 @@ def best_device() -> str:
     """The device heavy torch work defaults to: cuda, then mps, then cpu."""
     kinds = [d["type"] for d in _static_devices()]
     return "cuda" if "cuda" in kinds else "mps" if "mps" in kinds else "cpu"
+
+
+def torch_has_cuda() -> bool | None:
+    """Whether the installed torch was built with CUDA, from its library files (torch is not
+    imported); None when torch is not installed."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin:
+        return None
+    lib = Path(spec.origin).parent / "lib"
+    return any(lib.glob("libtorch_cuda*")) or any(lib.glob("torch_cuda*.dll"))
+
+
+def gpu_notice() -> str | None:
+    """What to say when an NVIDIA GPU is here but this install's torch cannot use it."""
+    gpus = [d for d in _static_devices() if d["type"] == "cuda"]
+    if not gpus or torch_has_cuda() is not False:
+        return None
+    return (
+        f"{gpus[0]['name']} is present, but this Hearth's torch is the CPU build: training, "
+        "pruning and the transformers runtime use the CPU (llama.cpp chat too). For the GPU, "
+        "install Hearth from source with HEARTH_TORCH_SPEC=torch (README: GPU)."
+    )
 
 
 _RUNTIME_PACKAGES = {

@@ -36,6 +36,7 @@ def initialize(
         "log_file": info.get("log_file"),
         "crash_file": info.get("crash_file"),
         "devices": devices.devices(),
+        "gpu_notice": devices.gpu_notice(),
         "ram": devices.ram(),
         "runtimes": devices.runtimes(),
         "capabilities": ["ping", "shutdown", "$/cancel", *names],

@@ -318,6 +318,9 @@ def serve_stdio() -> int:
             view = view[os.write(proto_fd, view) :]
 
     services = Services()
+    from engine.core import serve_lock
+
+    lock = serve_lock.acquire(services.root)  # one serving engine per data folder
     info = logs.setup(services.root)
     log.info("engine %d serving on stdio, data root %s", os.getpid(), services.root)
     dispatcher = Dispatcher(services, write)
@@ -339,6 +342,7 @@ def serve_stdio() -> int:
     finally:
         dispatcher.close()
         logs.cleanup_crash_file()
+        lock.close()
         try:
             os.close(proto_fd)
         except OSError:

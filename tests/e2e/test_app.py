@@ -52,3 +52,51 @@ def test_smoke_test_fails_cleanly_when_the_engine_cannot_start(hearth_home):
     out, report = smoke({"HEARTH_HOME": str(hearth_home)}, args=["--engine-command", "false"])
     assert out.returncode == 1
     assert report["ok"] is False and report["step"] == "handshake" and "engine" in report["error"]
+
+
+def test_a_second_start_on_the_same_data_folder_defers_to_the_first(hearth_home):
+    """The first Hearth keeps the folder; a second start brings the first window forward and
+    exits 0 (a smoke test says why it stops, exit 1); never a second engine on the folder."""
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HEARTH_HOME=str(hearth_home), HEARTH_SKIP_BUNDLED="1")  # fmt: skip
+    first = subprocess.Popen([sys.executable, "-m", "desktop"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (hearth_home / "engine.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (hearth_home / "app.lock").exists() and (hearth_home / "engine.lock").exists()
+        out, report = smoke({"HEARTH_HOME": str(hearth_home)}, timeout=60)
+        assert out.returncode == 1 and report["step"] == "single instance"
+        assert f"already running with the data folder {hearth_home}" in report["error"]
+        second = subprocess.run([sys.executable, "-m", "desktop"], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode == 0 and "brought its window to the front" in second.stderr
+        assert first.poll() is None  # the first one runs on
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
+def test_one_serving_engine_per_data_folder(hearth_home):
+    import time
+
+    import pytest
+
+    from engine.core import serve_lock
+    from engine.core.errors import UserError
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from engine.core import serve_lock; "
+         "held = serve_lock.acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)", str(hearth_home)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(UserError, match=f"pid {holder.pid}.*already serving the data folder"):
+            serve_lock.acquire(hearth_home, wait_s=0.5)
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    serve_lock.acquire(hearth_home, wait_s=5).close()  # a killed holder leaves no stale lock

@@ -28,6 +28,25 @@ def test_doctor_json(hearth_home):
     assert {"version", "data_root", "devices", "runtimes"} <= set(info)
     assert info["data_root"] == str(hearth_home)
     assert info["runtimes"]["llama_cpp"]["available"] is True
+    assert info["build"] == {"frozen": False, "executable": sys.executable}  # a source install
+    assert info["gpu_notice"] is None  # no GPU here, or torch can use it
+
+
+def test_a_gpu_the_cpu_torch_cannot_use_is_said(monkeypatch):
+    from engine.core import devices
+
+    gpu = {"type": "cuda", "index": 0, "name": "NVIDIA RTX 4070", "memory_total_bytes": 12 << 30}
+    monkeypatch.setattr(devices, "_static_devices", lambda: (gpu,))
+    monkeypatch.setattr(devices, "torch_has_cuda", lambda: False)
+    notice = devices.gpu_notice()
+    assert "NVIDIA RTX 4070 is present" in notice and "HEARTH_TORCH_SPEC=torch" in notice
+    monkeypatch.setattr(devices, "torch_has_cuda", lambda: True)
+    assert devices.gpu_notice() is None
+    monkeypatch.setattr(devices, "_static_devices", lambda: ())
+    monkeypatch.setattr(devices, "torch_has_cuda", lambda: False)
+    assert devices.gpu_notice() is None
+    monkeypatch.undo()  # the real probe reads torch's library files without importing torch
+    assert devices.torch_has_cuda() is False  # this machine's torch is the CPU build
 
 
 @pytest.fixture(scope="module")

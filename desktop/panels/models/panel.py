@@ -126,6 +126,9 @@ class ModelsPanel(QWidget):
     # -- data -----------------------------------------------------------------------------
 
     def on_shown(self) -> None:
+        notice = (self.client.init_reply or {}).get("gpu_notice")
+        if notice and not self.message.isVisible():  # a GPU this install's torch cannot use
+            self.message.show_message(notice, "info")
         self.refresh()
 
     def refresh(self) -> None:
