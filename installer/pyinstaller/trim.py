@@ -25,7 +25,6 @@ GLOBS = [
     ("**/torch/bin/*", "torch's test and tool executables"),
     ("**/torch/lib/lib*test*.so", "torch's test libraries"),
     ("**/torch/lib/libbackend_with_compiler.so", "torch's test libraries"),
-    ("**/torch/testing/_internal", "torch's test helpers"),
     ("**/torch/utils/benchmark", "torch's benchmark tools"),
     ("**/*.a", "static libraries"),
     ("**/include/**/*.h", "C headers"),

