@@ -90,3 +90,28 @@ def test_a_missing_model_file_inside_the_bundle_is_named(tmp_path):
         aside.rename(chunk)
     assert out.returncode != 0 or chunk.name in out.stdout + out.stderr
     assert chunk.name in out.stderr + out.stdout
+
+
+BUILD_JSON = Path(os.environ["HEARTH_BUILD_JSON"]) if os.environ.get("HEARTH_BUILD_JSON") else None
+
+
+@pytest.mark.skipif(BUILD_JSON is None, reason="no build report (set HEARTH_BUILD_JSON)")
+def test_the_archive_and_the_deb_hold_the_folder():
+    """``installer/build linux``'s JSON line names a tar.gz of ``Hearth/`` and a .deb that puts
+    it in /opt/hearth with the programs on the PATH, a desktop entry and the icon."""
+    import tarfile
+
+    report = json.loads(BUILD_JSON.read_text().strip().splitlines()[-1])
+    assert {"tar", "deb", "unpacked_bytes", "seconds"} <= set(report)
+    with tarfile.open(report["tar"]) as tar:
+        names = set(tar.getnames())
+    assert {"Hearth/hearth", "Hearth/hearth-engine", "Hearth/_internal/hearth-build.json"} <= names
+    listing = subprocess.run(["dpkg-deb", "-c", report["deb"]], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for path in ("./opt/hearth/hearth", "./opt/hearth/hearth-engine", "./usr/bin/hearth -> /opt/hearth/hearth",
+                 "./usr/share/applications/hearth.desktop", "./usr/share/icons/hicolor/scalable/apps/hearth.svg"):  # fmt: skip
+        assert path in listing, path
+    fields = subprocess.run(["dpkg-deb", "-f", report["deb"], "Package", "Version", "Depends"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "Package: hearth" in fields and "libxcb-cursor0" in fields
+    print(
+        json.dumps({k: report[k] for k in ("unpacked_bytes", "tar_bytes", "deb_bytes", "seconds")})
+    )
