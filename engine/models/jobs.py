@@ -51,3 +51,21 @@ def quantize_model(ctx: JobContext) -> dict[str, Any]:
     from engine.models import quantize
 
     return quantize.run(ctx.services, ctx.params, ctx)
+
+
+@job_kind("models.prepare_bundled", title=lambda _p: "Prepare the bundled models", changes=("models.changed",))  # fmt: skip
+def prepare_bundled(ctx: JobContext) -> dict[str, Any]:
+    """A first start: join the bundled Gemma into the data folder (with progress) and register
+    the bundled models. Later starts find them ready and start no job."""
+    from engine.models import bundled
+
+    def report(done: int, total: int) -> None:
+        ctx.progress(done / max(total, 1), f"Unpacking Gemma 3 270M ({done >> 20} of {total >> 20} MB)")  # fmt: skip
+
+    bundled.PROGRESS.report = report
+    try:
+        models = ctx.services.library.ensure_bundled()
+    finally:
+        bundled.PROGRESS.report = None
+    ctx.progress(1.0, f"{len(models)} bundled models ready")
+    return {"models": [m["id"] for m in models]}

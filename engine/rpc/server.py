@@ -291,8 +291,14 @@ class Dispatcher:
 
 
 def _prepare_bundled(services: Services) -> None:
-    """First run: assemble and register the bundled models, off the reader thread."""
+    """Register the bundled models, off the reader thread; on a first start (the Gemma file not
+    yet joined) as a job, so the app shows its progress in the status bar and Activity."""
+    from engine.models.bundled import needs_unpacking
+
     try:
+        if needs_unpacking(services.library):
+            services.jobs.start("models.prepare_bundled", {})
+            return
         services.library.ensure_bundled()
     except Exception as exc:
         log.exception("could not prepare the bundled models")

