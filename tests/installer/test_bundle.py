@@ -115,3 +115,22 @@ def test_the_archive_and_the_deb_hold_the_folder():
     print(
         json.dumps({k: report[k] for k in ("unpacked_bytes", "tar_bytes", "deb_bytes", "seconds")})
     )
+
+
+def test_frozen_training_runs_in_its_worker_and_saves(tmp_path):
+    """A LoRA run and a prompt-tuning run of the frozen engine (each a job in a worker process:
+    torch, peft and transformers inside the bundle) on a tiny model, saved with peft's files."""
+    from tests.engine.runtimes.fixtures import build_tiny_hf
+    from tests.engine.training.conftest import memo_rows, write_jsonl
+
+    home, engine = tmp_path / "data", str(BUNDLE / "hearth-engine")
+    tiny = build_tiny_hf(tmp_path / "tiny")
+    rows = write_jsonl(tmp_path / "memo.jsonl", memo_rows())
+    model = json.loads(run_frozen([engine, "models", "import", str(tiny), "--json"], home).stdout)["id"]  # fmt: skip
+    assert run_frozen([engine, "data", "import", str(rows), "--name", "memo"], home).returncode == 0
+    for command, extra in (("lora", []), ("prompt-tuning", ["--virtual-tokens", "4"])):
+        out = run_frozen([engine, "train", command, "--model", model, "--dataset", "memo", "--max-steps", "2",
+                          "--seq-len", "64", "--eval-every", "0", "--json", *extra], home)  # fmt: skip
+        assert out.returncode == 0, (command, out.stderr[-3000:])
+        summary = json.loads(out.stdout)
+        assert summary["steps"] == 2 and (Path(summary["artifacts"]["adapter"]) / "adapter_config.json").is_file()  # fmt: skip
