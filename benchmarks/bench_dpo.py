@@ -9,8 +9,8 @@ from the tutorial, held-out pairs from the HOWTOs.
 
 Both sides train the bundled Gemma 3 270M (converted once to a torch folder) with the same LoRA
 (r 16, alpha 32, dropout 0.05, every linear layer of the blocks), beta 0.1, the sigmoid loss,
-learning rate, batch, sequence length, steps, fp32 on CPU, no gradient checkpointing (TRL turns it
-on by default; off on both sides here) and the same prompts, rendered with the chat template
+learning rate, batch, sequence length, steps, fp32 on CPU (bf16 with ``--device cuda``), no
+gradient checkpointing (TRL turns it on by default; off on both sides here) and the same prompts, rendered with the chat template
 Hearth picks for the model. Each side runs in its own fresh process, so its peak RSS is its own.
 
 - trl:     ``trl.DPOTrainer`` with a peft ``LoraConfig``; its reference is the model with the
@@ -26,7 +26,9 @@ log-probability (the preference rate) and whether its own greedy answer starts w
 above the base's.
 
     .venv/bin/python benchmarks/bench_dpo.py [--steps 30] [--batch 2] [--seq-len 256]
-        [--held-out 60] [--home DIR] [--json]
+        [--held-out 60] [--device cpu|cuda] [--home DIR] [--json]
+
+On CUDA, memory is the peak GPU memory torch allocated (``peak_gpu_mb``) beside the RSS.
 """
 
 from __future__ import annotations
@@ -93,6 +95,15 @@ def peak_mb() -> float:
     return peak_rss_mb()
 
 
+def peaks(args: Any) -> dict[str, float]:
+    out = {"peak_rss_mb": peak_mb()}
+    if args.device == "cuda":
+        import torch
+
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
 # -- the sides (each in its own process) ---------------------------------------------------
 def _load(args: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
     from engine.models.gguf_to_torch import load_torch_model
@@ -101,7 +112,8 @@ def _load(args: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
 
     services = Services(Path(args.home))
     model = services.library.get(args.model)
-    lm, tok = load_torch_model(model, services=services, device="cpu")
+    dtype = "bfloat16" if args.device == "cuda" else None
+    lm, tok = load_torch_model(model, services=services, device=args.device, dtype=dtype)
     template = data.choose_template(services, model, option=None, own=getattr(tok, "chat_template", None))  # fmt: skip
     return services, lm, tok, {"model": model, "template": template}
 
@@ -131,7 +143,8 @@ def side_trl(args: Any) -> dict[str, Any]:
         output_dir=str(Path(args.home) / "trl-bench"), per_device_train_batch_size=args.batch,
         gradient_accumulation_steps=1, max_steps=args.steps, learning_rate=LR,
         lr_scheduler_type="constant", warmup_steps=0, beta=BETA, loss_type=["sigmoid"],
-        max_length=args.seq_len, bf16=False, use_cpu=True, gradient_checkpointing=False,
+        max_length=args.seq_len, bf16=args.device == "cuda", use_cpu=args.device == "cpu",
+        gradient_checkpointing=False,
         logging_steps=1, save_strategy="no", report_to=[], seed=0, disable_tqdm=True,
         dataloader_num_workers=0, max_grad_norm=1.0,
     )  # fmt: skip
@@ -143,7 +156,7 @@ def side_trl(args: Any) -> dict[str, Any]:
     adapter = Path(args.home) / "trl-adapter"
     trainer.model.save_pretrained(str(adapter))
     return {"side": "trl", "seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds,
-            "peak_rss_mb": peak_mb(), "adapter": str(adapter)}  # fmt: skip
+            **peaks(args), "adapter": str(adapter)}  # fmt: skip
 
 
 def side_hearth(args: Any) -> dict[str, Any]:
@@ -158,7 +171,7 @@ def side_hearth(args: Any) -> dict[str, Any]:
                "gradient_accumulation": 1, "seq_len": args.seq_len, "max_steps": args.steps,
                "learning_rate": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
                "save_every": 0, "eval_every": 0, "validation_fraction": 0.0, "sample_tokens": 1,
-               "device": "cpu"}  # fmt: skip
+               "device": args.device}  # fmt: skip
     run, _plan = create_run(services, model_id=args.model, dataset=args.rows_file, options=options, force=True)  # fmt: skip
     ctx = SimpleContext(services=services, params={"run_id": run["id"]})
     result = LoraTrainer(services, run["id"], ctx).train()
@@ -166,7 +179,7 @@ def side_hearth(args: Any) -> dict[str, Any]:
     seconds = summary["train_seconds"] + summary["reference_seconds"]
     return {"side": "hearth", "seconds": seconds, "reference_seconds": summary["reference_seconds"],
             "tokens": summary["tokens"], "tokens_per_s": summary["tokens"] / seconds,
-            "peak_rss_mb": peak_mb(), "adapter": result["artifacts"]["adapter"]}  # fmt: skip
+            **peaks(args), "adapter": result["artifacts"]["adapter"]}  # fmt: skip
 
 
 def side_rates(args: Any) -> dict[str, Any]:
@@ -190,12 +203,12 @@ def side_rates(args: Any) -> dict[str, Any]:
         with torch.no_grad():
             for start in range(0, len(pairs), 4):
                 picks = list(range(start, min(start + 4, len(pairs))))
-                batch = preference.collate(pairs, picks, pad_id=tok.pad_token_id)
+                batch = evaluate.to_device(preference.collate(pairs, picks, pad_id=tok.pad_token_id), args.device)  # fmt: skip
                 logps, *_ = preference.sequence_logps(model, batch, fused=True)
                 preferred += int((logps[: len(picks)] > logps[len(picks) :]).sum())
             for row in rows[: len(pairs)]:
                 ids = data.prompt_ids(encoder, [{"role": "user", "content": row["prompt"]}])
-                text = evaluate.answer(model, tok, ids, max_new_tokens=6, stop_ids=stops, device="cpu")  # fmt: skip
+                text = evaluate.answer(model, tok, ids, max_new_tokens=6, stop_ids=stops, device=args.device)  # fmt: skip
                 styled += text.strip().lower().startswith(MARK[:-1].lower())
         out[name] = {"preference_rate": preferred / len(pairs), "style_rate": styled / len(pairs)}
         if path:
@@ -208,7 +221,7 @@ def run_side(side: str, args: Any, model_id: str, rows_file: Path, *extra: str) 
     print(f"{side}...", file=sys.stderr)
     return sides.run_side(__file__, side, args.home, [
         "--model", model_id, "--rows-file", str(rows_file), "--seq-len", str(args.seq_len),
-        "--batch", str(args.batch), "--steps", str(args.steps), *extra])  # fmt: skip
+        "--batch", str(args.batch), "--steps", str(args.steps), "--device", args.device, *extra])  # fmt: skip
 
 
 def main() -> int:
@@ -218,6 +231,7 @@ def main() -> int:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--held-out", type=int, default=60)
     parser.add_argument("--home", help="data root to use (keeps the converted model between runs)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -246,15 +260,18 @@ def main() -> int:
               "trl": trl, "hearth": hearth, "rates": {k: rates[k] for k in ("base", "hearth", "trl")},
               "hearth_vs_trl": {"tokens_per_s": hearth["tokens_per_s"] / trl["tokens_per_s"],
                                 "peak_rss": hearth["peak_rss_mb"] / trl["peak_rss_mb"]}}  # fmt: skip
+    if args.device == "cuda":
+        report["hearth_vs_trl"]["peak_gpu"] = hearth["peak_gpu_mb"] / trl["peak_gpu_mb"]
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"Gemma 3 270M, DPO with LoRA on CPU: {len(train_rows)} training pairs, {args.steps} steps "
+    print(f"Gemma 3 270M, DPO with LoRA on {args.device.upper()}: {len(train_rows)} training pairs, {args.steps} steps "
           f"of {args.batch}, seq_len {args.seq_len}")  # fmt: skip
     for side in (trl, hearth):
         extra = f" (reference scoring {side['reference_seconds']:.1f} s of it)" if "reference_seconds" in side else ""  # fmt: skip
         print(f"  {side['side']:7s} {side['tokens_per_s']:7.1f} tokens/s  {side['tokens']:,} tokens in "
-              f"{side['seconds']:.1f} s{extra}  peak RSS {side['peak_rss_mb']:.0f} MB")  # fmt: skip
+              f"{side['seconds']:.1f} s{extra}  peak RSS {side['peak_rss_mb']:.0f} MB"
+              + (f", GPU {side['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in side else ""))  # fmt: skip
     r = report["hearth_vs_trl"]
     print(f"hearth / trl: tokens/s {r['tokens_per_s']:.2f}x (target >= 1.5), peak memory {r['peak_rss']:.2f}x (target <= 1.0)")  # fmt: skip
     print(f"held-out pairs ({rates['pairs']}, from the HOWTOs):")
