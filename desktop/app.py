@@ -65,7 +65,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke-test",
         action="store_true",
-        help="start, wait for the engine handshake, print one JSON line, exit",
+        help="check this install: window, engine handshake, a few tokens from the bundled model, "
+        "ingest and search a small text; print one JSON line with the timings and exit",
     )
     parser.add_argument(
         "--smoke-report",
@@ -86,8 +87,10 @@ def check_data_folder(smoke: bool) -> int | None:
     while (problem := location.unwritable(location.current_folder())) is not None:
         if smoke or os.environ.get("HEARTH_HOME"):  # nothing to choose: HEARTH_HOME decides
             hint = "set HEARTH_HOME to a folder you can write to" if os.environ.get("HEARTH_HOME") else "choose another data folder"  # fmt: skip
-            print(json.dumps({"ok": False, "step": "data folder", "error": f"{problem}; {hint}."}), flush=True)  # fmt: skip
-            if not smoke:
+            if smoke:
+                print(json.dumps({"ok": False, "step": "data folder", "error": f"{problem}; {hint}."}), flush=True)  # fmt: skip
+            else:
+                print(f"hearth: {problem}; {hint}.", file=sys.stderr)
                 QMessageBox.critical(None, "Hearth", f"{problem}; {hint}.")
             return EXIT_DATA_FOLDER
         from PySide6.QtWidgets import QFileDialog

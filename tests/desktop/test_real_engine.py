@@ -113,22 +113,27 @@ def models_window(qtbot, client):
     return window, window.panels["models"]
 
 
-def test_models_panel_asks_for_the_base_of_a_lora_adapter(
-    qtbot, make_client, hearth_home, tmp_path
-):
+def models_window_with_gemma(qtbot, make_client, hearth_home):
+    """The Models panel on the real engine with the bundled Gemma registered (not assembled)."""
     from engine.services import Services
-    from tests.engine.runtimes.fixtures import bundled_home, write_lora_gguf
+    from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home)  # the bundled Gemma in the library, without assembling
+    bundled_home(hearth_home)
     services = Services(hearth_home)
     services.library.ensure_bundled()
     services.close()
-    client = make_client(real=True)
-    window, panel = models_window(qtbot, client)
+    window, panel = models_window(qtbot, make_client(real=True))
     panel.refresh()
-    qtbot.waitUntil(
-        lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000
-    )
+    qtbot.waitUntil(lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000)  # fmt: skip
+    return window, panel
+
+
+def test_models_panel_asks_for_the_base_of_a_lora_adapter(
+    qtbot, make_client, hearth_home, tmp_path
+):
+    from tests.engine.runtimes.fixtures import write_lora_gguf
+
+    window, panel = models_window_with_gemma(qtbot, make_client, hearth_home)
     gemma = next(m for m in panel.table_model.records() if m["role"] == "llm" and m["bundled"])
     adapter = write_lora_gguf(tmp_path / "tuned.gguf", Path(gemma["path"]))
     offered: list[tuple[str, list[str], str | None]] = []
@@ -164,17 +169,8 @@ def test_models_panel_imports_virtual_tokens_on_a_base_it_asks_for(
     from safetensors.torch import save_file
 
     from desktop.panels.models.panel import details_html
-    from engine.services import Services
-    from tests.engine.runtimes.fixtures import bundled_home
 
-    bundled_home(hearth_home)
-    services = Services(hearth_home)
-    services.library.ensure_bundled()
-    services.close()
-    client = make_client(real=True)
-    window, panel = models_window(qtbot, client)
-    panel.refresh()
-    qtbot.waitUntil(lambda: any(m["role"] == "llm" for m in panel.table_model.records()), timeout=30000)  # fmt: skip
+    window, panel = models_window_with_gemma(qtbot, make_client, hearth_home)
     gemma = next(m for m in panel.table_model.records() if m["role"] == "llm" and m["bundled"])
     folder = tmp_path / "task-tokens"
     folder.mkdir()
