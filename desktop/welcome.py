@@ -30,7 +30,7 @@ SHOWN_KEY = "welcome/shown"
 
 
 class WelcomeDialog(QDialog):
-    def __init__(self, specs: list[PanelSpec], icon_for: object, parent: QWidget | None = None) -> None:  # fmt: skip
+    def __init__(self, specs: list[PanelSpec], icon_for: object, parent: QWidget | None = None, *, first: bool = False) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle("Welcome to Hearth")
         self.setMinimumWidth(620)
@@ -71,10 +71,11 @@ class WelcomeDialog(QDialog):
         layout.addSpacing(8)
         layout.addLayout(folder_row)
         self.note = QLabel(
-            "The bundled Gemma 3 270M and the document embedder are being prepared (once, a few "
-            "seconds); the status bar shows the progress. Gemma 3 270M is a small base model: "
-            "import a larger chat model in Models for real conversations."
-        )
+            ("The bundled Gemma 3 270M and the document embedder are being prepared (once, a "
+             "few seconds); the status bar shows the progress. " if first else "")
+            + "Gemma 3 270M is a small base model: import a larger chat model in Models for real "
+            "conversations."
+        )  # fmt: skip
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(self.note)
@@ -122,7 +123,7 @@ def show_once(settings: QSettings, specs: list[PanelSpec], icon_for: object, par
     """Open the welcome page unless it was shown before; returns it (None when not shown)."""
     if settings.value(SHOWN_KEY, False, type=bool):
         return None
-    dialog = WelcomeDialog(specs, icon_for, parent)
+    dialog = WelcomeDialog(specs, icon_for, parent, first=True)
     settings.setValue(SHOWN_KEY, True)
     dialog.open()
     return dialog
