@@ -13,7 +13,6 @@ An unwritable data folder is said before anything starts: the app offers to choo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from desktop.engine_client import EngineClient  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.single_instance import SingleInstance  # noqa: E402
-from desktop.smoke import SmokeTest  # noqa: E402
+from desktop.smoke import SmokeTest, emit  # noqa: E402
 from hearth_common import location  # noqa: E402
 
 log = logging.getLogger("desktop")
@@ -80,7 +79,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_data_folder(smoke: bool) -> int | None:
+def check_data_folder(smoke: bool, report_file: str | None = None) -> int | None:
     """None when the data folder can be written; else the message shown (a dialog that offers
     to choose another folder, or the smoke test's JSON line) and exit code 2 unless one is
     chosen."""
@@ -88,7 +87,7 @@ def check_data_folder(smoke: bool) -> int | None:
         if smoke or os.environ.get("HEARTH_HOME"):  # nothing to choose: HEARTH_HOME decides
             hint = "set HEARTH_HOME to a folder you can write to" if os.environ.get("HEARTH_HOME") else "choose another data folder"  # fmt: skip
             if smoke:
-                print(json.dumps({"ok": False, "step": "data folder", "error": f"{problem}; {hint}."}), flush=True)  # fmt: skip
+                emit({"ok": False, "step": "data folder", "error": f"{problem}; {hint}."}, report_file)  # fmt: skip
             else:
                 print(f"hearth: {problem}; {hint}.", file=sys.stderr)
                 QMessageBox.critical(None, "Hearth", f"{problem}; {hint}.")
@@ -118,12 +117,12 @@ def ensure_stdio() -> None:
     sys.stderr = sys.stderr or stream
 
 
-def already_running(single: SingleInstance, smoke: bool) -> int:
+def already_running(single: SingleInstance, smoke: bool, report_file: str | None = None) -> int:
     """A second start on the same data folder: bring the first window forward, or say why not."""
     folder = location.current_folder()
     if smoke:
         message = f"Hearth is already running with the data folder {folder} ({single.holder()})."
-        print(json.dumps({"ok": False, "step": "single instance", "error": message}), flush=True)
+        emit({"ok": False, "step": "single instance", "error": message}, report_file)
         return 1
     if single.ask_first_to_show():
         log.info("Hearth is already open on %s; brought its window to the front", folder)
@@ -147,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Hearth")
     app.setOrganizationName("Hearth")
     app.setApplicationDisplayName("Hearth")
-    refused = check_data_folder(args.smoke_test)
+    refused = check_data_folder(args.smoke_test, args.smoke_report)
     if refused is not None:
         return refused
     single = SingleInstance(location.current_folder())
     if not single.acquire():
-        return already_running(single, args.smoke_test)
+        return already_running(single, args.smoke_test, args.smoke_report)
     command = shlex.split(args.engine_command) if args.engine_command else None
     client = EngineClient(app, command=command)
     window = MainWindow(client)

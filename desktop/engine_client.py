@@ -319,7 +319,8 @@ class EngineClient(QObject):
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(lambda code, status, p=proc: self._on_exit(p, code))
         proc.errorOccurred.connect(lambda err, p=proc: self._on_error(p, err))
-        if sys.platform == "win32":  # the engine is a console program: no console window for it
+        if sys.platform == "win32" and hasattr(proc, "setCreateProcessArgumentsModifier"):
+            # the engine is a console program: no console window for it
             proc.setCreateProcessArgumentsModifier(no_console_window)
         self._process = proc
         proc.start(self._command[0], self._command[1:])

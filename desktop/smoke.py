@@ -14,6 +14,7 @@ data folder and no network.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +35,18 @@ TEXT = (
     "Sourdough bread needs flour, water, salt and a starter; it rises slowly overnight.\n"
 )
 QUERY = "who wrote down the storm at the lighthouse"
+
+
+def emit(report: dict[str, Any], report_file: str | None = None) -> None:
+    """The smoke test's one JSON line: on stdout and, when asked, in ``report_file`` (a windowed
+    program has no stdout); a report file that cannot be written is said on stderr."""
+    line = json.dumps(report, default=str)
+    print(line, flush=True)
+    if report_file:
+        try:
+            Path(report_file).write_text(line + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"hearth: could not write {report_file}: {exc}", file=sys.stderr)
 
 
 class SmokeTest(QObject):
@@ -143,8 +156,5 @@ class SmokeTest(QObject):
         self._finish()
 
     def _finish(self) -> None:
-        line = json.dumps(self.report, default=str)
-        print(line, flush=True)
-        if self.report_file:
-            Path(self.report_file).write_text(line + "\n", encoding="utf-8")
+        emit(self.report, self.report_file)
         QTimer.singleShot(200, self.app.quit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 import engine
@@ -25,7 +26,8 @@ def build_info() -> dict[str, Any]:
     source install (this Python)."""
     info: dict[str, Any] = {"frozen": is_frozen(), "executable": sys.executable}
     if is_frozen():
-        stamp = bundle_dir() / "_internal" / "hearth-build.json"
+        data = getattr(sys, "_MEIPASS", None)  # _internal/, or Contents/Frameworks in Hearth.app
+        stamp = Path(data) / "hearth-build.json" if data else bundle_dir() / "_internal" / "hearth-build.json"  # fmt: skip
         try:
             info.update(json.loads(stamp.read_text(encoding="utf-8")))
         except (OSError, ValueError):

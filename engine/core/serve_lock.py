@@ -19,6 +19,7 @@ from engine.core.errors import UserError
 
 LOCK_NAME = "engine.lock"
 WAIT_S = 15.0
+LOCK_OFFSET = 1 << 20  # Windows locks a byte range: one far past the text
 
 
 def _try_lock(fh: IO[str]) -> bool:
@@ -26,7 +27,7 @@ def _try_lock(fh: IO[str]) -> bool:
         if sys.platform == "win32":
             import msvcrt
 
-            fh.seek(0)
+            fh.seek(LOCK_OFFSET)  # past the pid text, which a waiting engine reads
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
         else:
             import fcntl
@@ -44,8 +45,11 @@ def acquire(root: Path, *, wait_s: float = WAIT_S) -> IO[str]:
     deadline = time.monotonic() + wait_s
     while not _try_lock(fh):
         if time.monotonic() >= deadline:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            try:
+                fh.seek(0)
+                holder = fh.read(100).strip() or "another process"
+            except OSError:
+                holder = "another process"
             fh.close()
             raise UserError(
                 f"Another Hearth engine ({holder}) is already serving the data folder {root}; "

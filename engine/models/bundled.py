@@ -133,9 +133,7 @@ def _provide_gemma(library: ModelLibrary) -> Path:
     require_free(target.parent, _gemma_size(pkg))  # a clear message, not a half-written model
     try:
         tmp.unlink(missing_ok=True)
-        _assemble(pkg, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        _assemble(pkg, tmp)  # flushed to disk before the rename
         os.replace(tmp, target)
         _write_stamp(target, pkg.EXPECTED_SHA256)
     except OSError as exc:
@@ -181,6 +179,8 @@ def _assemble(pkg: Any, out: Path) -> None:
                     done += len(block)
                     if report is not None:
                         report(done, total)
+        dst.flush()
+        os.fsync(dst.fileno())  # on the writable handle (Windows refuses a read-only one)
     if digest.hexdigest() != pkg.EXPECTED_SHA256:
         raise ValueError("checksum mismatch")
 

@@ -107,6 +107,9 @@ class TransformersRuntime(Runtime):
             getattr(config, "max_position_embeddings", None) or model.get("context_length") or 2048
         )
         self._n_ctx = int(min(int(self.settings.get("n_ctx") or trained), int(trained)))
+        table = getattr(lm, "table", None)  # a prompt-tuned model: its virtual tokens come first
+        if table is not None and getattr(table, "ndim", 0) == 2:
+            self._n_ctx -= int(table.shape[0])
         self._bos_id = tok.bos_token_id
         probe = tok("a").input_ids
         self._adds_bos = bool(probe) and self._bos_id is not None and probe[0] == self._bos_id

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# macOS: Hearth.app and a .dmg from a source checkout, on a Mac (Apple silicon or Intel).
+# macOS: Hearth.app and a .dmg from a source checkout, on an Apple-silicon Mac (PyTorch publishes
+# no Intel-Mac wheels of recent versions).
 #
 #   installer/macos/build-dmg.sh            # dist/Hearth-<version>-macos-<arch>.dmg, unsigned
 #   SIGN_ID="Developer ID Application: NAME (TEAMID)" NOTARY_PROFILE=hearth installer/macos/build-dmg.sh
@@ -20,7 +21,7 @@ python3 -m venv build/venv
 build/venv/bin/pip install --quiet torch==2.13.0 . pyinstaller
 build/venv/bin/python -m PyInstaller installer/pyinstaller/hearth.spec --noconfirm \
   --distpath build/dist --workpath build/work
-build/venv/bin/python installer/pyinstaller/trim.py build/dist/Hearth.app/Contents/Frameworks || true
+build/venv/bin/python installer/pyinstaller/trim.py build/dist/Hearth.app
 app=build/dist/Hearth.app
 if [[ -n ${SIGN_ID:-} ]]; then
   find "$app" -type f \( -name "*.dylib" -o -name "*.so" -o -perm -u+x \) -print0 |
@@ -38,5 +39,5 @@ if [[ -n ${SIGN_ID:-} && -n ${NOTARY_PROFILE:-} ]]; then
   xcrun notarytool submit "$dmg" --keychain-profile "$NOTARY_PROFILE" --wait
   xcrun stapler staple "$dmg"
 fi
-"$app/Contents/MacOS/hearth" --smoke-test
+HEARTH_HOME=$(mktemp -d) "$app/Contents/MacOS/hearth" --smoke-test  # a fresh data folder
 echo "$dmg"

@@ -38,7 +38,6 @@ GLOBS = [
     ("**/matplotlib/tests", "matplotlib's tests"),
     ("**/matplotlib/mpl-data/sample_data", "matplotlib's sample data"),
     ("**/PySide6/Qt/translations/qtwebengine*", "WebEngine translations"),
-    ("**/PySide6/Qt/plugins/platforminputcontexts", "input-method plugins"),
     ("**/PySide6/Qt/plugins/printsupport", "printing"),
     ("**/PySide6/Qt/plugins/sqldrivers", "SQL drivers (Hearth uses Python's sqlite3)"),
     ("**/PySide6/Qt/plugins/qmltooling", "QML debugging"),
@@ -77,7 +76,7 @@ def trim(folder: Path) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0])
-    if not (folder / "hearth-engine").exists() and not (folder / "hearth-engine.exe").exists():
+    if not any(folder.glob("**/hearth-engine")) and not any(folder.glob("**/hearth-engine.exe")):
         print(f"{folder} is not a built Hearth folder (no hearth-engine in it)", file=sys.stderr)
         return 2
     before = folder_bytes(folder)

@@ -33,6 +33,10 @@ WizardStyle=modern
 UninstallDisplayIcon={app}\hearth.exe
 SetupIconFile=hearth.ico
 
+[InstallDelete]
+; an upgrade replaces the program folder whole: no old libraries or metadata left beside the new
+Type: filesandordirs; Name: "{app}\_internal"
+
 [Files]
 Source: "..\..\build\dist\Hearth\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
 

@@ -41,7 +41,9 @@ def test_smoke_test_streams_ingests_and_searches_on_a_fresh_data_folder(hearth_h
 def test_an_unwritable_data_folder_is_said_and_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    out, report = smoke({"HEARTH_HOME": str(blocker / "sub")}, timeout=120)
+    written = tmp_path / "report.json"  # where a windowed program, with no stdout, reports
+    out, report = smoke({"HEARTH_HOME": str(blocker / "sub")}, args=["--smoke-report", str(written)], timeout=120)  # fmt: skip
+    assert json.loads(written.read_text()) == report
     assert out.returncode == 2
     assert report["ok"] is False and report["step"] == "data folder"
     assert f"cannot write to its data folder {blocker / 'sub'}" in report["error"]

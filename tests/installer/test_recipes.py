@@ -42,8 +42,8 @@ def test_build_refuses_other_targets_with_usage():
 def test_inno_setup_script_installs_per_user_and_keeps_the_data():
     text = (INSTALLER / "windows/hearth.iss").read_text(encoding="utf-8")
     sections = re.findall(r"^\[(\w+)\]", text, flags=re.M)
-    assert sections == ["Setup", "Files", "Icons", "Tasks", "Run", "Code"]
-    setup = dict(re.findall(r"^(\w+)=(.*)$", text.split("[Files]")[0], flags=re.M))
+    assert sections == ["Setup", "InstallDelete", "Files", "Icons", "Tasks", "Run", "Code"]
+    setup = dict(re.findall(r"^(\w+)=(.*)$", text.split("[InstallDelete]")[0], flags=re.M))
     assert setup["PrivilegesRequired"] == "lowest"
     assert setup["DefaultDirName"] == r"{localappdata}\Programs\Hearth"
     assert r"..\..\build\dist\Hearth\*" in text and "{group}\\Hearth" in text
