@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -31,17 +30,9 @@ from desktop.errors import (
     RemoteError,
     from_response,
 )
-from hearth_common.frozen import engine_command
+from hearth_common.frozen import engine_command, hide_console
 
 PROTOCOL_VERSION = 1
-CREATE_NO_WINDOW = 0x08000000  # Windows process creation flag
-
-
-def no_console_window(args: object) -> None:
-    """QProcess hook (Windows): start the engine without opening a console window."""
-    args.flags |= CREATE_NO_WINDOW  # type: ignore[attr-defined]
-
-
 log = logging.getLogger(__name__)
 
 
@@ -319,9 +310,7 @@ class EngineClient(QObject):
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(lambda code, status, p=proc: self._on_exit(p, code))
         proc.errorOccurred.connect(lambda err, p=proc: self._on_error(p, err))
-        if sys.platform == "win32" and hasattr(proc, "setCreateProcessArgumentsModifier"):
-            # the engine is a console program: no console window for it
-            proc.setCreateProcessArgumentsModifier(no_console_window)
+        hide_console(proc)  # Windows: the engine is a console program, opened without a window
         self._process = proc
         proc.start(self._command[0], self._command[1:])
         self._init_id = self._take_id()

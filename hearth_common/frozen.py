@@ -42,3 +42,22 @@ def worker_command() -> list[str]:
     if is_frozen():
         return [str(engine_executable()), "worker"]
     return [sys.executable, "-m", "engine.jobs.worker"]
+
+
+CREATE_NO_WINDOW = 0x08000000  # Windows process creation flag: no console window
+
+
+def no_console_flags() -> int:
+    """``creationflags`` for a console child of a windowed program (0 outside Windows)."""
+    return CREATE_NO_WINDOW if sys.platform == "win32" else 0
+
+
+def hide_console(process: object) -> None:
+    """Start a ``QProcess`` without a console window on Windows (where PySide6 has the hook)."""
+    modifier = getattr(process, "setCreateProcessArgumentsModifier", None)
+    if sys.platform == "win32" and modifier is not None:
+
+        def flags(args: object) -> None:
+            args.flags |= CREATE_NO_WINDOW  # type: ignore[attr-defined]
+
+        modifier(flags)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Cancelled, UserError
-from hearth_common.frozen import worker_command
+from hearth_common.frozen import no_console_flags, worker_command
 
 CANCEL_GRACE_S = 10.0
 
@@ -47,8 +47,7 @@ def run_in_worker(job: Any, root: Path) -> Any:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
-        # Windows: no console window for the worker of a windowed app
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        creationflags=no_console_flags(),  # Windows: no console window for a windowed app's worker
     )
     spec = {"job_id": job.job_id, "kind": job.kind, "params": job.params, "attempt": job.attempt}
     proc.stdin.write((json.dumps(spec) + "\n").encode())
