@@ -103,3 +103,21 @@ def losses(services, run_id: str) -> dict[int, float]:
     from engine.training.runs import RunStore
 
     return {m["step"]: m["loss"] for m in RunStore(services).metrics(run_id) if "loss" in m}
+
+
+def straight_and_resumed(services, model_id: str, dataset: str, *, cancel_at: int, **options: Any) -> tuple[dict[int, float], dict[int, float]]:  # fmt: skip
+    """The per-step losses of a run trained straight through, and of the same run cancelled after
+    step ``cancel_at`` and resumed from its checkpoint."""
+    from engine.core.errors import Cancelled
+
+    straight = new_run(services, model_id, dataset, **options)
+    train(services, straight)
+    interrupted = new_run(services, model_id, dataset, **options)
+    try:
+        train(services, interrupted, StepContext(services=services, cancel_at=cancel_at))
+    except Cancelled:
+        pass
+    else:
+        raise AssertionError(f"the run was not cancelled after step {cancel_at}")
+    train(services, interrupted, StepContext(services=services, attempt=2))
+    return losses(services, straight), losses(services, interrupted)

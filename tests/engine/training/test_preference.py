@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.errors import Cancelled, UserError
+from engine.core.errors import UserError
 from engine.training import launch, preference
 from engine.training.config import TrainOptions
 from engine.training.runs import RunStore
 from tests.engine.training.conftest import (
     StepContext,
     import_dataset,
-    losses,
     memo_rows,
     new_run,
+    straight_and_resumed,
     train,
 )
 
@@ -220,13 +220,7 @@ def test_orpo_trains_without_a_reference(services, tiny_id, prefs):
 
 def test_a_cancelled_dpo_run_resumes_to_the_same_losses(services, tiny_id, prefs):
     options = {"objective": "dpo", **PREF, "eval_every": 0, "save_every": 4, "dropout": 0.1}
-    straight = new_run(services, tiny_id, prefs, **options)
-    train(services, straight)
-    interrupted = new_run(services, tiny_id, prefs, **options)
-    with pytest.raises(Cancelled):
-        train(services, interrupted, StepContext(services=services, cancel_at=5))
-    train(services, interrupted, StepContext(services=services, attempt=2))
-    a, b = losses(services, straight), losses(services, interrupted)
+    a, b = straight_and_resumed(services, tiny_id, prefs, cancel_at=5, **options)
     assert sorted(a) == sorted(b) == list(range(1, 13))
     for step in a:
         assert math.isclose(a[step], b[step], rel_tol=1e-5, abs_tol=1e-6), (step, a[step], b[step])

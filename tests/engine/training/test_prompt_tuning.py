@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.errors import Cancelled, UserError
+from engine.core.errors import UserError
 from engine.runtimes.base import SamplingParams
 from engine.training.config import TrainOptions
-from tests.engine.training.conftest import StepContext, losses, new_run, train
+from tests.engine.training.conftest import new_run, straight_and_resumed, train
 
 PROMPT = {"method": "prompt", "virtual_tokens": 6, "learning_rate": 3e-2}
 
@@ -211,14 +211,7 @@ def test_prompt_tuned_model_is_scored_in_evaluate(services, tiny_id, memo):
 
 
 def test_cancelled_prompt_tuning_resumes_to_the_same_losses(services, tiny_id, memo):
-    options = {**PROMPT, "max_steps": 8, "save_every": 3}
-    straight = new_run(services, tiny_id, memo, **options)
-    train(services, straight)
-    interrupted = new_run(services, tiny_id, memo, **options)
-    with pytest.raises(Cancelled):
-        train(services, interrupted, StepContext(services=services, cancel_at=5))
-    train(services, interrupted, StepContext(services=services, attempt=2))
-    a, b = losses(services, straight), losses(services, interrupted)
+    a, b = straight_and_resumed(services, tiny_id, memo, cancel_at=5, **PROMPT, max_steps=8, save_every=3)  # fmt: skip
     assert sorted(a) == sorted(b) == list(range(1, 9))
     for step in a:
         assert math.isclose(a[step], b[step], rel_tol=1e-5, abs_tol=1e-6), (step, a[step], b[step])
