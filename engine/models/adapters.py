@@ -130,7 +130,7 @@ def adapter_fields(meta: dict[str, Any], base: dict[str, Any] | None, own_missin
         "base_size_bytes": base.get("size_bytes") if base else None,
         "adapter_scale": float(meta.get("adapter_scale", DEFAULT_SCALE)),
         "lora": meta.get("adapter"),
-        "virtual_tokens": meta.get("virtual_tokens"),
+        "virtual_tokens": (meta.get("adapter") or {}).get("virtual_tokens"),
         "context_length": base.get("context_length") if base else None,
         "chat_template": meta.get("chat_template") or (base.get("chat_template") if base else None),
         "missing": reason is not None,

@@ -73,8 +73,6 @@ def read_folder(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
         "chat_template": None,
         "size_bytes": sum(p.stat().st_size for p in folder.iterdir() if p.is_file()),
         "adapter": {"type": KIND, "virtual_tokens": tokens, "token_dim": dim},
-        "virtual_tokens": tokens,
-        "token_dim": dim,
     }
 
 
@@ -110,10 +108,10 @@ def check_base(base: dict[str, Any], meta: dict[str, Any]) -> None:
             f"transformers cannot load {base['name']}, and a prompt-tuned model runs only in "
             "transformers; pick its Hugging Face folder (or a GGUF that Hearth can convert)."
         )
-    width = hidden_size(base)
-    if width is not None and width != meta.get("token_dim"):
+    width, dim = hidden_size(base), meta["adapter"]["token_dim"]
+    if width is not None and width != dim:
         raise UserError(
-            f"{name} holds {meta.get('token_dim')}-wide virtual tokens but {base['name']} embeds "
+            f"{name} holds {dim}-wide virtual tokens but {base['name']} embeds "
             f"tokens {width} wide; pick the model it was trained on."
         )
 
@@ -147,6 +145,23 @@ def wrap(lm: Any, adapter: dict[str, Any]) -> Any:
     return virtual_tokens_class()(lm, table)
 
 
+def in_front(lm: Any, table: Any, input_ids: Any, attention_mask: Any = None) -> tuple[Any, Any]:
+    """(the virtual tokens followed by the embedded ``input_ids``, the attention mask with the
+    virtual tokens' ones first): the input of a prompt-tuned model. ``table`` is (n, H) -- the
+    same for every row -- or (rows, n, H), as peft's ``get_prompt`` gives it."""
+    import torch
+
+    embeds = lm.get_input_embeddings()(input_ids)
+    rows = input_ids.shape[0]
+    prompt = table.to(embeds.device, embeds.dtype)
+    if prompt.ndim == 2:
+        prompt = prompt[None].expand(rows, -1, -1)
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    ones = attention_mask.new_ones((rows, prompt.shape[1]))
+    return torch.cat([prompt, embeds], 1), torch.cat([ones, attention_mask], 1)
+
+
 def generate(lm: Any, table: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
     """``lm.generate`` with the rows of ``table`` (n, H) in front of ``input_ids``, returning the
     input ids followed by the new ones, as ``generate`` does.
@@ -172,16 +187,10 @@ def generate(lm: Any, table: Any, input_ids: Any, attention_mask: Any = None, **
     if kwargs.get("stopping_criteria"):
         kwargs["stopping_criteria"] = StoppingCriteriaList(Prefixed(c) for c in kwargs["stopping_criteria"])  # fmt: skip
 
-    embeds = lm.get_input_embeddings()(input_ids)
-    rows = input_ids.shape[0]
-    prompt = table.to(embeds.device, embeds.dtype)[None].expand(rows, -1, -1)
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    ones = attention_mask.new_ones((rows, table.shape[0]))
+    embeds, mask = in_front(lm, table, input_ids, attention_mask)
     with warnings.catch_warnings():  # the penalty's reach, said above
         warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
-        new = lm.generate(inputs_embeds=torch.cat([prompt, embeds], 1),
-                          attention_mask=torch.cat([ones, attention_mask], 1), **kwargs)  # fmt: skip
+        new = lm.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
     return torch.cat([input_ids, new.to(input_ids.device)], 1)
 
 
@@ -209,13 +218,9 @@ def virtual_tokens_class() -> type:
             return self.lm
 
         def forward(self, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
-            embeds = self.lm.get_input_embeddings()(input_ids)
-            n, rows = self.table.shape[0], input_ids.shape[0]
-            prompt = self.table.to(embeds.dtype)[None].expand(rows, -1, -1)
-            if attention_mask is not None:
-                attention_mask = torch.cat([attention_mask.new_ones((rows, n)), attention_mask], 1)
+            embeds, mask = in_front(self.lm, self.table, input_ids, attention_mask)
             kwargs.pop("position_ids", None)
-            out = self.lm(inputs_embeds=torch.cat([prompt, embeds], 1), attention_mask=attention_mask, **kwargs)  # fmt: skip
+            out = self.lm(inputs_embeds=embeds, attention_mask=mask, **kwargs)
             if out.logits.shape[1] > input_ids.shape[1]:
                 out.logits = out.logits[:, -input_ids.shape[1] :]
             return out

@@ -229,15 +229,11 @@ def last_hidden(model: Any, batch: Any) -> tuple[Any, Any]:
     lm = unwrap(model)
     n = virtual_tokens(model)
     if n:
-        torch = _torch()
-        embeds = lm.get_input_embeddings()(batch.input_ids)
-        prompts = model.get_prompt(batch_size=embeds.shape[0]).to(embeds.dtype)
-        ones = batch.attention_mask.new_ones((embeds.shape[0], n))
-        out = _decoder(lm)(
-            inputs_embeds=torch.cat([prompts, embeds], 1),
-            attention_mask=torch.cat([ones, batch.attention_mask], 1),
-            use_cache=False,
-        )
+        from engine.models.prompt_tuning import in_front
+
+        prompts = model.get_prompt(batch_size=batch.input_ids.shape[0])
+        embeds, mask = in_front(lm, prompts, batch.input_ids, batch.attention_mask)
+        out = _decoder(lm)(inputs_embeds=embeds, attention_mask=mask, use_cache=False)
         hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
         return lm, hidden[:, n:]
     out = _decoder(lm)(
