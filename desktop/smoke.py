@@ -14,6 +14,7 @@ data folder and no network.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -157,4 +158,5 @@ class SmokeTest(QObject):
 
     def _finish(self) -> None:
         emit(self.report, self.report_file)
+        shutil.rmtree(self.folder, ignore_errors=True)  # the small text it ingested
         QTimer.singleShot(200, self.app.quit)
