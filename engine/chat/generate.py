@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.chat.context import FittedPrompt, check_messages, fit
 from engine.chat.params import ChatParams
-from engine.chat.schema import instruction, parse_reply, validate
+from engine.chat.remote import estimated_count, remote_reply
+from engine.chat.schema import check_reply, with_instruction
 from engine.chat.templates import ChatTemplate, resolve
 from engine.core.errors import NotFoundError, UserError
 from engine.runtimes.base import Runtime
@@ -84,18 +85,8 @@ def prepare(
     """The template and the fitted prompt for ``messages`` on a loaded ``runtime``."""
     template = pick_template(runtime, params, settings)
     if params.json_schema is not None and runtime.name != "llama_cpp":
-        messages = _with_json_instruction(messages, params.json_schema)
+        messages = with_instruction(messages, params.json_schema)
     return template, fit(runtime, template, messages, max_tokens=params.max_tokens, strict=strict)
-
-
-def _with_json_instruction(
-    messages: list[dict[str, str]], schema: dict[str, Any]
-) -> list[dict[str, str]]:
-    line = instruction(schema)
-    if messages and messages[0]["role"] == "system":
-        first = {"role": "system", "content": messages[0]["content"].rstrip() + "\n\n" + line}
-        return [first, *messages[1:]]
-    return [{"role": "system", "content": line}, *messages]
 
 
 def generate(
@@ -126,6 +117,9 @@ def generate(
     started = time.perf_counter()
     with manager.use(model_id) as runtime:
         ready = time.perf_counter()
+        if getattr(runtime, "takes_messages", False):
+            return remote_reply(runtime, clean, chat_params, emit=emit, cancelled=is_cancelled,
+                                on_start=on_start, on_reset=on_reset, started=started, ready=ready)  # fmt: skip
         template, fitted = prepare(runtime, clean, chat_params, settings)
         truncated = fitted.report()
         info = {
@@ -160,7 +154,7 @@ def generate(
             completion_tokens += completion.completion_tokens
             if schema is None or completion.finish_reason == "cancelled":
                 break
-            json_report = _check_json(completion.text, schema, attempt)
+            json_report = check_reply(completion.text, schema, attempt)
             if json_report["valid"] or attempt == attempts:
                 break
             if on_reset is not None:
@@ -188,20 +182,6 @@ def generate(
     return result
 
 
-def _check_json(text: str, schema: dict[str, Any], attempt: int) -> dict[str, Any]:
-    try:
-        value = parse_reply(text)
-    except ValueError as exc:
-        return {"valid": False, "value": None, "error": f"not JSON: {exc}", "attempts": attempt}
-    errors = validate(value, schema)
-    return {
-        "valid": not errors,
-        "value": value,
-        "error": "; ".join(errors) or None,
-        "attempts": attempt,
-    }
-
-
 def count_tokens(
     services: Services,
     *,
@@ -216,6 +196,8 @@ def count_tokens(
     manager = services.runtimes
     settings = manager.settings.get(model_id)
     with manager.use(model_id) as runtime:
+        if getattr(runtime, "takes_messages", False):
+            return estimated_count(runtime, model_id, clean, chat_params)
         template, fitted = prepare(runtime, clean, chat_params, settings, strict=False)
     report = fitted.report()
     used = report["prompt_tokens"]

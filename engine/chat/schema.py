@@ -107,3 +107,30 @@ def instruction(schema: dict[str, Any]) -> str:
         "Reply with one JSON value and nothing else. It must be valid against this JSON Schema:\n"
         + json.dumps(schema, ensure_ascii=False)
     )
+
+
+def with_instruction(
+    messages: list[dict[str, str]], schema: dict[str, Any]
+) -> list[dict[str, str]]:
+    """``messages`` with the JSON instruction for ``schema`` added to (or as) the system prompt,
+    for runtimes that cannot sample under a grammar."""
+    line = instruction(schema)
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": messages[0]["content"].rstrip() + "\n\n" + line}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": line}, *messages]
+
+
+def check_reply(text: str, schema: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """The ``json`` report of a reply: ``{valid, value, error, attempts}``."""
+    try:
+        value = parse_reply(text)
+    except ValueError as exc:
+        return {"valid": False, "value": None, "error": f"not JSON: {exc}", "attempts": attempt}
+    errors = validate(value, schema)
+    return {
+        "valid": not errors,
+        "value": value,
+        "error": "; ".join(errors) or None,
+        "attempts": attempt,
+    }

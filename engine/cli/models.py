@@ -4,6 +4,8 @@ A LoRA adapter GGUF is imported on top of the GGUF chat model it was trained on
 (``models import adapter.gguf --base ID``) and then chatted with by its own id;
 ``models set-adapter ID --base ID --scale S`` relinks it or changes how strongly it applies.
 ``models relink ID PATH`` points a model whose file or folder moved at its new place.
+``models add-remote URL [--model M]`` adds a model an OpenAI-compatible server serves (it then
+chats like any other; text sent to it leaves the machine).
 ``models quantize ID --quant q4_k_m`` writes a smaller GGUF next to it (``--list``: the types
 it can take, and why not the others).
 """
@@ -104,6 +106,23 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_quantize)
 
+    a = msub.add_parser(
+        "add-remote",
+        help="add a model served by an OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...)",
+        description="Adds one model of a server to the library and confirms the server: what "
+        "you send that model leaves this machine for URL. The API key is kept in the system "
+        "keyring (--api-key-stdin) or read from an environment variable (--api-key-env).",
+    )
+    a.add_argument("url", help="the server's address, e.g. http://gpu-box:8000 or .../v1")
+    a.add_argument("--model", help="the server's model id (needed when it serves several)")
+    a.add_argument("--name", help="display name (default: from the model id)")
+    a.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the key")
+    a.add_argument("--api-key-stdin", action="store_true",
+                   help="read the key from standard input and keep it in the system keyring")  # fmt: skip
+    a.add_argument("--list", action="store_true", help="only list the models the server offers")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_add_remote)
+
 
 def _methods():
     from engine.models import methods
@@ -124,6 +143,7 @@ def _print_model(m: dict[str, Any]) -> None:
         ("context length", m.get("context_length") or "-"),
         ("size", human_bytes(m.get("size_bytes"))),
         ("path", m["path"] + ("  (MISSING)" if m.get("missing") else "")),
+        *_remote_rows(m),
         *_adapter_rows(m),
         ("torch cache", m.get("torch_path") or "-"),
         ("can", caps),
@@ -131,6 +151,45 @@ def _print_model(m: dict[str, Any]) -> None:
     ]
     for key, value in rows:
         print(f"{key:15s} {value}")
+
+
+def _remote_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
+    remote = m.get("remote")
+    if not remote:
+        return []
+    key = {"keyring": "in the system keyring", "environment": f"from ${remote.get('key_env')}"}
+    return [
+        ("server model", remote["model"]),
+        ("sends text to", f"{remote['base']}  (off this machine"
+                          f"{'' if remote['confirmed'] else '; not confirmed yet'})"),
+        ("api key", key.get(remote.get("key") or "", "none")),
+    ]  # fmt: skip
+
+
+def cmd_add_remote(args: Any) -> int:
+    ctx = LocalContext(progress=False)
+    key = None
+    if args.api_key_stdin:
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise UserError("--api-key-stdin read an empty line; pipe the key in, e.g. `pass show vllm | hearth-engine models add-remote URL --api-key-stdin`.")  # fmt: skip
+    if args.list:
+        offered = _methods().probe_remote(ctx, url=args.url, api_key=key, api_key_env=args.api_key_env)  # fmt: skip
+        if args.json:
+            emit_json(offered)
+        else:
+            print(f"{offered['base']} serves:")
+            for m in offered["models"]:
+                print(f"  {m['id']}" + (f"  (context {m['context_length']})" if m["context_length"] else ""))  # fmt: skip
+        return 0
+    model = _methods().add_remote(ctx, url=args.url, model=args.model, name=args.name, api_key=key,
+                                  api_key_env=args.api_key_env, confirm=True)  # fmt: skip
+    if args.json:
+        emit_json(model)
+        return 0
+    print(f"Added {model['name']} ({model['id']}). What you send it goes to {model['path']}, off this machine.")  # fmt: skip
+    _print_model(model)
+    return 0
 
 
 def _adapter_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -153,6 +212,8 @@ def _adapter_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _source(m: dict[str, Any]) -> str:
+    if m.get("format") == "remote":
+        return "server"
     if m.get("missing"):
         return "missing"
     if m.get("bundled"):

@@ -214,6 +214,16 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 7 -> 8: OpenAI-compatible servers the user added (engine.models.remote): where the API key
+    # is kept (never the key itself) and when the user agreed to send text there
+    """
+    CREATE TABLE remote_servers (
+        base TEXT PRIMARY KEY,
+        key_source TEXT NOT NULL DEFAULT '',
+        confirmed_at REAL,
+        added_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

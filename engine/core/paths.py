@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.core.errors import Cancelled, UserError
 from hearth_common import location
@@ -154,3 +155,24 @@ def atomic_copy(
 def write_chunk(fh, chunk: bytes) -> None:
     """One write of a copy; a seam so tests can make the disk 'fill up' mid-copy."""
     fh.write(chunk)
+
+
+def copy_reporter(
+    ctx: Any, rel: Path, before: int, total: int
+) -> Callable[[int, int], None] | None:
+    """A progress callback for one file of a multi-file copy, reporting over the whole copy to a
+    job context (``None`` without one)."""
+    if ctx is None:
+        return None
+
+    def report(copied: int, _file_total: int) -> None:
+        done = before + copied
+        ctx.progress(
+            done / max(total, 1), f"Copying {rel} ({size_text(done)} of {size_text(total)})"
+        )
+
+    return report
+
+
+def size_text(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

@@ -54,6 +54,10 @@ def answer_all(services: Services, record: dict[str, Any], items: list[dict[str,
             continue
         lo = lo0 + (hi0 - lo0) * m / len(models)
         hi = lo0 + (hi0 - lo0) * (m + 1) / len(models)
+        if model["format"] == "remote":
+            _answer_remote(services, record, model, m, todo, ctx, file=file, budget=budget,
+                           span=(lo, hi), total=len(items), what=what)  # fmt: skip
+            continue
         ctx.progress(lo, f"Loading {model['name']}")
         lm = open_model(services, model, ctx)
         try:
@@ -76,3 +80,39 @@ def answer_all(services: Services, record: dict[str, Any], items: list[dict[str,
                                  f"{model['name']}: {shown} of {len(items)} {what}")  # fmt: skip
         finally:
             lm.close()
+
+
+REMOTE_PARALLEL = 4  # requests in flight to a server at once (it batches them)
+
+
+def _answer_remote(services: Services, record: dict[str, Any], model: dict[str, Any], m: int,
+                   todo: list[dict[str, Any]], ctx: Any, *, file: str, budget: int,
+                   span: tuple[float, float], total: int, what: str) -> None:  # fmt: skip
+    """A model on a server answers through the chat path (greedy, the server's own template),
+    a few requests at a time; each answer is stored as it comes, in any order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.chat.generate import generate
+
+    lo, hi = span
+    params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": budget, "seed": 0}
+
+    def one(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        got = generate(services, model_id=model["id"], messages=row["messages"], params=params,
+                       cancelled=ctx.cancelled)  # fmt: skip
+        return row, got
+
+    ctx.progress(lo, f"{model['name']}: asking {model['remote']['base']}")
+    done = total - len(todo)
+    with open_answers(services, record["run_id"], m, file) as out, ThreadPoolExecutor(REMOTE_PARALLEL) as pool:  # fmt: skip
+        for row, got in pool.map(one, todo):
+            ctx.check_cancelled()
+            out.write(json.dumps({"index": row["index"], "prediction": got["text"],
+                                  "finish": got["finish_reason"],
+                                  "tokens": got["usage"]["completion_tokens"]}) + "\n")  # fmt: skip
+            out.flush()
+            os.fsync(out.fileno())
+            done += 1
+            ctx.progress(
+                lo + (hi - lo) * done / total, f"{model['name']}: {done} of {total} {what}"
+            )

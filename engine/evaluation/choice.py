@@ -90,7 +90,7 @@ def loglikelihoods(lm: Any, question: str, choices: list[str]) -> list[float]:
 def check(services: Services, *, models: Any, dataset: Any, split: Any = None, limit: Any = None) -> dict[str, Any]:  # fmt: skip
     from engine.evaluation.texts import split_rows
 
-    models = check_models(services, models)
+    models = check_models(services, models, scoring=True)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserError("limit must be a whole number of at least 1.")
     if not isinstance(dataset, str) or not dataset:

@@ -33,7 +33,7 @@ def available() -> bool:
 def check(services: Services, *, models: Any, tasks: Any, limit: Any = None, num_fewshot: Any = None) -> dict[str, Any]:  # fmt: skip
     if not available():
         raise UserError(NOT_INSTALLED)
-    models = records.check_models(services, models)
+    models = records.check_models(services, models, scoring=True)
     for model_id in models:
         model = services.library.get(model_id)
         if model.get("role") == "adapter":

@@ -30,7 +30,7 @@ def check(services: Services, models: Any, *, file: str | None, dataset: str | N
           split: str | None = None, collection: str | None = None, max_tokens: Any = 4096,
           seq_len: Any = 256, stride: Any = None) -> dict[str, Any]:  # fmt: skip
     """The checked parameters of a perplexity job, or a ``UserError`` saying what is wrong."""
-    models = check_models(services, models)
+    models = check_models(services, models, scoring=True)
     given = [n for n, v in (("dataset", dataset), ("file", file), ("collection", collection)) if v]
     if len(given) > 1:
         raise UserError(f"Give one text to measure on, not {' and '.join(given)}.")

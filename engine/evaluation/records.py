@@ -111,10 +111,16 @@ def open_answers(services: Services, run_id: str, n: int, file: str = "answers")
 
 
 def check_models(
-    services: Services, models: Any, *, least: int = 1, most: int | None = None
+    services: Services,
+    models: Any,
+    *,
+    least: int = 1,
+    most: int | None = None,
+    scoring: bool = False,
 ) -> list[str]:
     """The model ids of a request, each a loadable chat model of the library, or a ``UserError``
-    saying which is not and why."""
+    saying which is not and why. ``scoring``: the evaluation needs token probabilities, which a
+    model on a server does not give."""
     if isinstance(models, str):
         models = [models]
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models) or not models:
@@ -130,4 +136,6 @@ def check_models(
             raise UserError(f"{model['name']} is not a chat model; evaluations need language models.")  # fmt: skip
         if model.get("missing"):
             raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…) or pick another model.")  # fmt: skip
+        if scoring and model.get("format") == "remote":
+            raise UserError(f"{model['name']} runs on a server, which sends answers but not the token probabilities this evaluation needs; evaluate it with a task run on a dataset (answers against references), the judge or the arena.")  # fmt: skip
     return models

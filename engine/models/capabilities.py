@@ -1,7 +1,8 @@
 """What each runtime can do with a model, from its format, role and architecture.
 
 A LoRA adapter (role ``adapter``) can only be chatted with, in llama.cpp, on top of its base; a
-prompt-tuned one (format ``peft``) only in transformers.
+prompt-tuned one (format ``peft``) only in transformers; a model on an OpenAI-compatible server
+(format ``remote``) only over HTTP.
 
 Computed on read (never stored) so installing llama-cpp-python or converting a model shows up
 at once. ``TRANSFORMERS_GGUF_ARCHS`` is the static list of GGUF architectures transformers can
@@ -13,7 +14,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-CAPABILITY_NAMES = ("chat_llama_cpp", "chat_transformers", "train", "prune", "embed", "convert")
+CAPABILITY_NAMES = (
+    "chat_llama_cpp", "chat_transformers", "chat_remote", "train", "prune", "embed", "convert",
+)  # fmt: skip
 # GGUF `general.architecture` values that transformers can load with `gguf_file=` as a causal LM.
 # Taken from transformers 5.23: `GGUF_SUPPORTED_ARCHITECTURES` in
 # transformers/modeling_gguf_pytorch_utils.py (the keys of GGUF_CONFIG_MAPPING in
@@ -45,6 +48,9 @@ def capabilities(fmt: str, role: str, arch: str | None, torch_path: str | None) 
             caps["chat_transformers"] = True
         else:
             caps["chat_llama_cpp"] = llama_cpp_available()
+        return caps
+    if fmt == "remote":  # served elsewhere: chatted with over HTTP, nothing else
+        caps["chat_remote"] = True
         return caps
     if fmt == "gguf":
         caps["chat_llama_cpp"] = llama_cpp_available()

@@ -25,13 +25,12 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, NotFoundError, UserError
 from engine.core.names import slugify
-from engine.core.paths import atomic_copy, describe_os_error
+from engine.core.paths import atomic_copy, copy_reporter, describe_os_error
 from engine.models import adapters
 from engine.models.capabilities import capabilities
 from engine.models.gguf_meta import read_gguf
@@ -237,6 +236,10 @@ class ModelLibrary:
 
             bundled.mark_removed(self.models_dir, json.loads(row["meta"]).get("bundled_key"))
         self._db().execute("DELETE FROM models WHERE id = ?", (model_id,))
+        if row["format"] == "remote":
+            from engine.models import remote
+
+            remote.forget_unused(self.services, row["path"])
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
         self._changed()
@@ -429,7 +432,7 @@ class ModelLibrary:
                 atomic_copy(
                     file,
                     tmp / rel,
-                    progress=_copy_reporter(ctx, rel, done, total),
+                    progress=copy_reporter(ctx, rel, done, total),
                     cancelled=ctx.cancelled if ctx else None,
                 )
                 done += size
@@ -504,6 +507,10 @@ class ModelLibrary:
             torch_path=torch_path if torch_path and torch_path.is_dir() else None,
             added_at=row["added_at"],
         )  # fmt: skip
+        if row["format"] == "remote":
+            from engine.models import remote
+
+            model.update(remote.entry_fields(self.services, meta, row["path"]))
         if row["role"] == "adapter":
             base_id = meta.get("base_model_id")
             if bases is not None:
@@ -578,21 +585,3 @@ class ModelLibrary:
 
     def _changed(self) -> None:
         self.services.notify("models.changed", {})
-
-
-def _copy_reporter(
-    ctx: JobContext | None, rel: Path, before: int, total: int
-) -> Callable[[int, int], None] | None:
-    """A progress callback for one file of a copy, reporting over the whole copy."""
-    if ctx is None:
-        return None
-
-    def report(copied: int, _file_total: int) -> None:
-        done = before + copied
-        ctx.progress(done / max(total, 1), f"Copying {rel} ({_gb(done)} of {_gb(total)})")
-
-    return report
-
-
-def _gb(nbytes: int) -> str:
-    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

@@ -127,3 +127,46 @@ def quantized_family(ctx: RequestContext, id: str) -> dict[str, Any]:
     from engine.models import quantize
 
     return quantize.family(ctx.services, _text(id, "id"))
+
+
+@method("models.probe_remote")
+def probe_remote(
+    ctx: RequestContext, url: str, api_key: str | None = None, api_key_env: str | None = None
+) -> dict[str, Any]:
+    """The models an OpenAI-compatible server lists; nothing is added or sent but the request
+    for its list."""
+    from engine.models import remote
+
+    return remote.probe(ctx.services, url, api_key_value=api_key, api_key_env=api_key_env)
+
+
+@method("models.add_remote")
+def add_remote(
+    ctx: RequestContext,
+    url: str,
+    model: str | None = None,
+    name: str | None = None,
+    api_key: str | None = None,
+    api_key_env: str | None = None,
+    confirm: bool = False,
+) -> dict[str, Any]:
+    from engine.models import remote
+
+    return remote.add(ctx.services, url, model=model, name=name, api_key_value=api_key,
+                      api_key_env=api_key_env, confirm=bool(confirm))  # fmt: skip
+
+
+@method("models.confirm_remote")
+def confirm_remote(ctx: RequestContext, base: str) -> dict[str, Any]:
+    from engine.models import remote
+
+    return remote.confirm(ctx.services, base)
+
+
+@method("models.set_remote_key")
+def set_remote_key(
+    ctx: RequestContext, base: str, api_key: str | None = None, api_key_env: str | None = None
+) -> dict[str, Any]:
+    from engine.models import remote
+
+    return remote.set_key(ctx.services, base, api_key_value=api_key, api_key_env=api_key_env)

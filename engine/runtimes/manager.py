@@ -41,9 +41,14 @@ DEFAULT_RAM_MARGIN = 1 << 30
 
 
 def choose_runtime(model: dict[str, Any], settings: dict[str, Any]) -> str:
-    """``llama_cpp`` or ``transformers`` for this model, per its settings and capabilities."""
+    """``llama_cpp``, ``transformers`` or ``remote`` for this model, per its settings and
+    capabilities."""
     caps = model.get("capabilities") or {}
     wanted = settings.get("runtime") or "auto"
+    if model.get("format") == "remote":
+        if wanted not in ("auto", "remote"):
+            raise UserError(f"{model['name']} is served by {model['path']}; set its runtime to auto.")  # fmt: skip
+        return "remote"
     if model.get("role") == "adapter" and model.get("format") == "peft":
         from engine.models.prompt_tuning import LLAMA_CPP_CANNOT
 
@@ -124,6 +129,7 @@ class RuntimeManager:
         self._busy: dict[str, int] = {}
         self._last_used: dict[str, float] = {}
         self._unload_requested: set[str] = set()
+        self._remotes: dict[str, Runtime] = {}  # models on servers: connection pools, no weights
 
     def settings_of(self, model_id: str) -> dict[str, Any]:
         """The model's own settings over the user's preferences (threads)."""
@@ -146,6 +152,8 @@ class RuntimeManager:
         model = self.services.library.get(model_id)
         settings = self.settings_of(model_id)
         kind = choose_runtime(model, settings)
+        if kind == "remote":
+            return self._remote(model, settings)
         wanted = self._build(model, settings, kind)
         runtime = self._take_loaded(model_id, wanted)
         if runtime is not None:
@@ -164,8 +172,31 @@ class RuntimeManager:
         self._changed()
         return wanted
 
+    def _remote(self, model: dict[str, Any], settings: dict[str, Any]) -> Runtime:
+        """A model on a server: no memory here, so outside the LRU (it never evicts a local
+        model); one connection pool per model, rebuilt when its server, key or settings change."""
+        from engine.models import remote
+        from engine.runtimes.remote import RemoteRuntime
+
+        remote.require_confirmed(self.services, model)
+        key = remote.api_key(self.services, model["remote"]["base"])
+        wanted = RemoteRuntime(model, settings=settings, api_key=key)
+        with self._lock:
+            runtime = self._remotes.get(model["id"])
+            if runtime is None or runtime.config_key() != wanted.config_key():
+                if runtime is not None:
+                    runtime.unload()
+                wanted.load()
+                self._remotes[model["id"]] = runtime = wanted
+            self._busy[model["id"]] = self._busy.get(model["id"], 0) + 1
+        return runtime
+
     def release(self, runtime: Runtime) -> None:
         model_id = runtime.model_id
+        if runtime.name == "remote":
+            with self._lock:
+                self._busy[model_id] = max(0, self._busy.get(model_id, 1) - 1)
+            return
         with self._lock:
             self._busy[model_id] = max(0, self._busy.get(model_id, 1) - 1)
             self._last_used[model_id] = time.time()
@@ -213,6 +244,9 @@ class RuntimeManager:
         with self._lock:
             for model_id in list(self._loaded):
                 self._evict(model_id, reason="shutdown")
+            for runtime in self._remotes.values():
+                runtime.unload()
+            self._remotes.clear()
 
     # ---- internals -------------------------------------------------------------------------
     def _build(self, model: dict[str, Any], settings: dict[str, Any], kind: str) -> Runtime:

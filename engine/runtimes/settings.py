@@ -55,6 +55,10 @@ class ModelSettingValues(Options):
     template: str | None = option(
         None, "chat template: auto (the model's own, else plain) or a named one", check=_template
     )
+    timeout_s: int | None = option(
+        None, "model on a server: seconds to wait for its answer before giving up (default 120)",
+        range=(5, 3600),
+    )  # fmt: skip
 
 
 SETTINGS_HELP: dict[str, str] = {d["name"]: d["help"] for d in ModelSettingValues.describe()}

@@ -174,8 +174,8 @@ def test_capabilities(services, tmp_path):
     lib = services.library
     gguf_llm = lib.import_model(write_gguf(tmp_path / "a.gguf"), mode="reference")
     assert gguf_llm["capabilities"] == {
-        "chat_llama_cpp": True, "chat_transformers": True, "train": True, "prune": True,
-        "embed": False, "convert": True,
+        "chat_llama_cpp": True, "chat_transformers": True, "chat_remote": False, "train": True,
+        "prune": True, "embed": False, "convert": True,
     }  # fmt: skip
     odd = lib.import_model(write_gguf(tmp_path / "b.gguf", arch="rwkv7"), mode="reference")
     assert odd["capabilities"]["chat_llama_cpp"] and not odd["capabilities"]["convert"]
