@@ -33,6 +33,7 @@ from desktop.errors import (
 from hearth_common.frozen import engine_command, hide_console
 
 PROTOCOL_VERSION = 1
+CONSENT_NEEDED = -32010  # text would go to a model server the user has not confirmed
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +68,7 @@ class Call(QObject):
         self.done = False
         self.result: Any = None
         self.error: EngineError | None = None
+        self.params: dict[str, Any] = {}
 
     def cancel(self) -> None:
         """Ask the engine to stop this request; it then fails with ``CancelledError``."""
@@ -216,18 +218,11 @@ class EngineClient(QObject):
     sig_failed = Signal(str)
     """The engine could not be (re)started; the argument says why."""
 
-    def __init__(
-        self,
-        parent: QObject | None = None,
-        *,
-        command: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        heartbeat_interval_ms: int = 3000,
-        heartbeat_timeout_ms: int = 15000,
-        max_restarts: int = 5,
-        restart_window_s: float = 120.0,
-        backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
-    ) -> None:
+    def __init__(self, parent: QObject | None = None, *, command: list[str] | None = None,
+                 env: dict[str, str] | None = None, heartbeat_interval_ms: int = 3000,
+                 heartbeat_timeout_ms: int = 15000, max_restarts: int = 5,
+                 restart_window_s: float = 120.0,
+                 backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> None:  # fmt: skip
         super().__init__(parent)
         self._command = command or engine_command("serve")  # the bundle's hearth-engine
         self._env = env or {}
@@ -254,6 +249,8 @@ class EngineClient(QObject):
         self.failure_reason = ""
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
         self.garbage_lines = 0
+        # a call needing the user's consent to reach a model server: see desktop.remote_consent
+        self.on_consent_needed: Callable[[Call, EngineError], None] | None = None
         self._heartbeat = QTimer(self)
         self._heartbeat.setInterval(heartbeat_interval_ms)
         self._heartbeat.timeout.connect(self._beat)
@@ -415,6 +412,7 @@ class EngineClient(QObject):
         """Send a request; the returned ``Call`` reports the outcome."""
         request_id = self._take_id()
         call = Call(self, request_id, method)
+        call.params = params or {}
         if self.state in (EngineState.FAILED, EngineState.STOPPED):
             reason = self.failure_reason or "The engine is not running."
             QTimer.singleShot(0, lambda: call._fail(EngineUnavailableError(reason)))
@@ -520,7 +518,11 @@ class EngineClient(QObject):
         if call is None:
             return
         if "error" in message:
-            call._fail(from_response(message["error"] or {}))
+            error = from_response(message["error"] or {})
+            if error.code == CONSENT_NEEDED and self.on_consent_needed is not None:
+                self.on_consent_needed(call, error)
+                return
+            call._fail(error)
         else:
             call._finish(message.get("result"))
 

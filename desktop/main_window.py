@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import wheel_guard
+from desktop import remote_consent, wheel_guard
 from desktop.engine_client import EngineClient, EngineState
 from desktop.format import human_bytes
 from desktop.menus import MenuBar
@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.client = client
         self.wheel_guard = wheel_guard.install(self)  # the wheel scrolls forms, not their fields
+        remote_consent.install(client, remote_consent.ask_with_box(self))  # once per model server
         self.setWindowTitle("Hearth")
         self.setWindowIcon(app_icon())
         self.settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)

@@ -245,6 +245,9 @@ def send(
     store = services.chats
     conv = store.conversation(conv_id)
     _effective_params(conv, kwargs.get("params"))
+    from engine.models.remote import require_consent  # asked before the message is stored
+
+    require_consent(services, [kwargs.get("model_id") or conv.get("model_id")])
     parent = conv["current_leaf_id"] if parent_id is CURRENT_LEAF else parent_id
     user = store.add_message(conv_id, parent_id=parent, role="user", content=content)
     if conv["title"] == NEW_TITLE:

@@ -285,6 +285,11 @@ def chat_templates(ctx: RequestContext, model_id: str | None = None) -> dict[str
     out: dict[str, Any] = {"templates": templates_info(), "choices": list(CHOICES)}
     if model_id is not None:
         model = ctx.services.library.get(model_id)
+        if model["format"] == "remote":  # the server lays out the messages itself
+            out["choices"] = ["auto"]
+            out["model"] = {"model_id": model_id, "template": "auto", "has_own_template": True,
+                            "effective": "server", "stop": [], "on_server": True}  # fmt: skip
+            return out
         choice = ctx.services.runtimes.settings.get(model_id).get("template") or "auto"
         try:
             effective = resolve(model, choice=choice)

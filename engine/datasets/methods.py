@@ -457,7 +457,9 @@ def generate(
     check_params(job_params)
     ChatParams.from_dict(params)
     if model_id:
-        ctx.services.library.get(model_id)
+        from engine.models.remote import require_consent
+
+        require_consent(ctx.services, [model_id])
     if seed_dataset:
         _lib(ctx).get(seed_dataset)
     if prompts:

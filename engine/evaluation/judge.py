@@ -74,6 +74,9 @@ def check_judge(services: Services, judge: Any) -> str | None:
     model = services.library.get(judge)
     if model.get("role") not in ("llm", "adapter") or model.get("missing"):
         raise UserError(f"{model['name']} cannot judge: pick a chat model of the library.")
+    from engine.models.remote import require_consent
+
+    require_consent(services, [model["id"]])
     return model["id"]
 
 

@@ -138,4 +138,7 @@ def check_models(
             raise UserError(f"The files of {model['name']} are missing; relink it (Models > Locate…) or pick another model.")  # fmt: skip
         if scoring and model.get("format") == "remote":
             raise UserError(f"{model['name']} runs on a server, which sends answers but not the token probabilities this evaluation needs; evaluate it with a task run on a dataset (answers against references), the judge or the arena.")  # fmt: skip
+    from engine.models.remote import require_consent
+
+    require_consent(services, models)
     return models

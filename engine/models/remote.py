@@ -54,8 +54,11 @@ def _store_key(base: str, api_key: str) -> None:
     keyring = _keyring()
     try:
         keyring.set_password(KEYRING_SERVICE, base, api_key)
+        kept = keyring.get_password(KEYRING_SERVICE, base) == api_key  # a null backend drops it
     except Exception:  # keyring.errors.KeyringError, or a backend's own failure
-        raise UserError(NO_KEYRING) from None
+        kept = False
+    if not kept:
+        raise UserError(NO_KEYRING)
 
 
 def _forget_key(base: str) -> None:
@@ -239,6 +242,16 @@ def require_confirmed(services: Services, model: dict[str, Any]) -> None:
             f"add-remote {base} --model {model['remote']['model']}` confirms it).",
             data={"base": base, "model_id": model["id"]},
         )
+
+
+def require_consent(services: Services, model_ids: list[str | None]) -> None:
+    """Before work that will send text to servers: each remote model's server is confirmed
+    (asked up front, so a job or a stored message never waits on a question)."""
+    for model_id in model_ids:
+        if model_id:
+            model = services.library.get(model_id)
+            if model.get("format") == "remote":
+                require_confirmed(services, model)
 
 
 def entry_fields(services: Services, meta: dict[str, Any], stored_path: str) -> dict[str, Any]:

@@ -178,9 +178,9 @@ class RuntimeManager:
         from engine.models import remote
         from engine.runtimes.remote import RemoteRuntime
 
-        remote.require_confirmed(self.services, model)
         key = remote.api_key(self.services, model["remote"]["base"])
-        wanted = RemoteRuntime(model, settings=settings, api_key=key)
+        consent = lambda: remote.require_confirmed(self.services, model)  # noqa: E731
+        wanted = RemoteRuntime(model, settings=settings, api_key=key, before_sending=consent)
         with self._lock:
             runtime = self._remotes.get(model["id"])
             if runtime is None or runtime.config_key() != wanted.config_key():

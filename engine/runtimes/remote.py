@@ -17,7 +17,7 @@ is validated and retried by the chat path as with transformers.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.core.errors import UserError
@@ -43,8 +43,10 @@ class RemoteRuntime(Runtime):
     name = "remote"
     takes_messages = True
 
-    def __init__(self, model: dict[str, Any], *, settings: dict[str, Any], api_key: str | None = None) -> None:  # fmt: skip
+    def __init__(self, model: dict[str, Any], *, settings: dict[str, Any], api_key: str | None = None,
+                 before_sending: Callable[[], None] | None = None) -> None:  # fmt: skip
         super().__init__(model, settings=settings)
+        self.before_sending = before_sending or (lambda: None)  # raises if the user has not agreed
         remote = model.get("remote") or {}
         self.base: str = remote.get("base") or model["path"]
         self.server_model: str = remote.get("model") or ""
@@ -112,6 +114,7 @@ class RemoteRuntime(Runtime):
         """Stream the server's reply to ``messages`` through ``on_text`` (trimmed deltas that
         concatenate to the final text). Raises ``StreamBroken`` with the partial text when the
         server stops half-way."""
+        self.before_sending()
         if self._server is None:
             self.load()
         assert self._server is not None

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.elide_combo import ElidedCombo
 from desktop.panels.chat.model_settings_box import ModelSettingsBox
+from desktop.panels.models.table_model import REMOTE_COLOUR, server_of
 
 SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 LABELS = {
@@ -65,6 +66,12 @@ class SettingsPane(QWidget):
         )
         self.model_combo.setMinimumContentsLength(14)
         self.model_combo.activated.connect(lambda _i: self.sig_model_changed.emit(self.model_id()))
+        self.model_combo.currentIndexChanged.connect(lambda _i: self._show_remote_badge())
+        self._servers: dict[str, str] = {}  # model id -> the server it runs on
+        self.remote_badge = QLabel()  # shown while the chosen model sends text off the machine
+        self.remote_badge.setWordWrap(True)
+        self.remote_badge.setStyleSheet(f"color: {REMOTE_COLOUR}; font-weight: 600;")
+        self.remote_badge.hide()
         self.template_combo = ElidedCombo()
         self.template_combo.setToolTip(
             "How messages are laid out for the model. Automatic: the model's own template, or a "
@@ -127,6 +134,7 @@ class SettingsPane(QWidget):
 
         top = QFormLayout()
         top.addRow("Model", self.model_combo)
+        top.addRow("", self.remote_badge)
         top.addRow("Template", self.template_combo)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -181,6 +189,7 @@ class SettingsPane(QWidget):
         """The chat models; ``selected`` is the conversation's, ``preferred`` the user's default
         model (Preferences) for conversations without one, else the bundled default."""
         self.model_combo.clear()
+        self._servers = {m["id"]: m["remote"]["base"] for m in models if m.get("remote")}
         self._default_row = 0
         chat_models = [m for m in models if m.get("role") in ("llm", "adapter")]
         default_is_adapter = False  # the bundled starter adapter is the default where it is
@@ -197,6 +206,9 @@ class SettingsPane(QWidget):
                 else:
                     label += f" (LoRA on {base})"
                     tip = "A fine-tuned LoRA adapter, applied to its base model in llama.cpp."
+            if m.get("remote"):
+                label += f" (on {server_of(m)})"
+                tip = f"Runs on {m['remote']['base']}: what you send it leaves this machine."
             if m.get("missing"):
                 label += " (file missing)" if m.get("role") != "adapter" else " (unusable)"
                 tip = m.get("missing_reason") or tip
@@ -224,11 +236,20 @@ class SettingsPane(QWidget):
     def model_id(self) -> str | None:
         return self.model_combo.currentData()
 
+    def _show_remote_badge(self) -> None:
+        base = self._servers.get(self.model_id() or "")
+        self.remote_badge.setText(f"⇄ Sent to {base}: leaves this machine" if base else "")
+        self.remote_badge.setVisible(base is not None)
+
     def set_templates(self, info: dict[str, Any]) -> None:
         labels = {t["name"]: t.get("label") or t["name"] for t in info.get("templates") or []}
         current = (info.get("model") or {}).get("template") or "auto"
         effective = (info.get("model") or {}).get("effective")
         self.template_combo.clear()
+        if (info.get("model") or {}).get("on_server"):
+            self.template_combo.addItem("The server's own", "auto")
+            self.template_combo.setEnabled(False)
+            return
         for choice in info.get("choices") or ["auto"]:
             label = TEMPLATE_LABELS.get(choice) or labels.get(choice, choice)
             if choice == "auto" and current == "auto" and effective:

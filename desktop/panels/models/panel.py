@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
+    QLineEdit,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -29,7 +30,12 @@ from desktop.engine_client import EngineClient, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.format import human_bytes, human_count
 from desktop.panels.models.quantize_dialog import QuantizeDialog
-from desktop.panels.models.table_model import ModelsTableModel, capabilities_text, source_of
+from desktop.panels.models.table_model import (
+    REMOTE_COLOUR,
+    ModelsTableModel,
+    capabilities_text,
+    source_of,
+)
 from desktop.widgets import HintTableView, MessageBar, open_in_evaluate
 
 EMPTY_HINT = (
@@ -64,6 +70,15 @@ class ModelsPanel(QWidget):
         self.convert_button.setToolTip(
             "Make a torch (safetensors) copy of a GGUF model for training and pruning."
         )
+        self.server_button = QPushButton("Add server…")
+        self.server_button.setToolTip(
+            "Add a model served by an OpenAI-compatible server: vLLM, llama.cpp, Ollama, LM "
+            "Studio, TGI or another Hearth. What you send it leaves this machine."
+        )
+        self.key_button = QPushButton("Server key…")
+        self.key_button.setToolTip("Change the API key of the selected model's server.")
+        self.server_button.clicked.connect(self._add_server)
+        self.key_button.clicked.connect(self._server_key)
         self.quantize_button = QPushButton("Quantize…")
         self.quantize_button.setToolTip(
             "Write a smaller GGUF of this model (8, 6, 5 or 4-bit) with llama.cpp's quantizer."
@@ -77,11 +92,12 @@ class ModelsPanel(QWidget):
         self.quantize_button.clicked.connect(self._quantize)
 
         toolbar = QHBoxLayout()
-        for w in (self.import_file_button, self.import_folder_button, self.copy_checkbox):
+        for w in (self.import_file_button, self.import_folder_button, self.copy_checkbox,
+                  self.server_button):  # fmt: skip
             toolbar.addWidget(w)
         toolbar.addStretch(1)
-        for w in (self.rename_button, self.locate_button, self.remove_button, self.convert_button,
-                  self.quantize_button):  # fmt: skip
+        for w in (self.rename_button, self.locate_button, self.key_button, self.remove_button,
+                  self.convert_button, self.quantize_button):  # fmt: skip
             toolbar.addWidget(w)
 
         self.table_model = ModelsTableModel(self)
@@ -159,9 +175,11 @@ class ModelsPanel(QWidget):
         self.convert_button.setEnabled(
             bool(model and caps.get("convert") and not model.get("missing"))
         )
+        local = bool(model and not model.get("remote"))
         self.quantize_button.setEnabled(
-            bool(model and model.get("role") == "llm" and not model.get("missing"))
+            bool(local and model and model.get("role") == "llm" and not model.get("missing"))
         )
+        self.key_button.setVisible(bool(model and model.get("remote")))
         self.details.setHtml(
             details_html(model)
             if model
@@ -356,6 +374,27 @@ class ModelsPanel(QWidget):
         handle = self.client.start_job("models.quantize", {"id": model["id"], "quant": quant})
         self._follow(handle, f"Quantizing {model['name']} to {quant}", done=done)
 
+    def _add_server(self) -> None:
+        from desktop.panels.models.server_dialog import ServerDialog
+
+        dialog = ServerDialog(self.client, self)
+        if self.run_dialog(dialog) and dialog.added:
+            added = dialog.added
+            self.message.show_message(f"Added {added['name']}, served by {added['path']}. Hearth asks before the first message goes there.", "info")  # fmt: skip
+            self.refresh()
+
+    def _server_key(self) -> None:
+        model = self.selected_model()
+        if model is None or not model.get("remote"):
+            return
+        base = model["remote"]["base"]
+        key, ok = QInputDialog.getText(self, "Server key", f"API key for {base} (empty: none). It is kept in the system keyring.", QLineEdit.EchoMode.Password)  # fmt: skip
+        if ok:
+            params = {"base": base, **({"api_key": key.strip()} if key.strip() else {})}
+            self.client.call("models.set_remote_key", params).on_success(
+                lambda _i: (self.message.show_message(f"The key of {base} was changed.", "info"), self.refresh())
+            ).on_failure(self._show_error)  # fmt: skip
+
     def run_dialog(self, dialog: QDialog) -> bool:
         """Show a dialog modally (a seam: tests answer it without a window manager)."""
         return dialog.exec() == QDialog.DialogCode.Accepted
@@ -494,11 +533,21 @@ def details_html(m: dict[str, Any]) -> str:
     ]
     if m.get("lineage"):
         rows.insert(4, ("Made from", lineage_text(m["lineage"])))
+    remote = m.get("remote")
+    if remote:
+        keys = {"keyring": "in the system keyring", "environment": f"from ${remote.get('key_env')}"}
+        rows = [*rows[:4], ("Server", remote["base"]), ("Server's model", remote["model"]),
+                ("API key", keys.get(remote.get("key") or "", "none")),
+                ("Sending", "confirmed" if remote.get("confirmed") else "asked before the first message"),
+                ("Context length", rows[7][1]), ("Can", capabilities_text(m))]  # fmt: skip
     body = "".join(
         f"<tr><td style='color:gray;padding-right:8px'>{esc(k)}</td><td>{esc(str(v))}</td></tr>"
         for k, v in rows
     )
     warn = ""
+    if remote:
+        warn = f"<p style='color:{REMOTE_COLOUR}'><b>⇄ Runs on {esc(remote['base'])}.</b> What you send this model leaves this machine.</p>"  # fmt: skip
+        return f"<h3>{esc(m.get('name') or '')}</h3>{warn}<table>{body}</table>"
     if m.get("missing"):
         warn = "<p style='color:#d9534f'><b>The file is missing.</b> Import it again from its new place, or remove it.</p>"
     template = m.get("chat_template")

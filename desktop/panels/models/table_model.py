@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor
 from desktop.format import human_bytes, human_count
 from desktop.table_model import RecordTableModel
 
+REMOTE_COLOUR = "#b35c00"  # models whose text leaves the machine: the same amber everywhere
 COLUMNS = (
     "Name",
     "Format",
@@ -23,6 +24,7 @@ COLUMNS = (
 _CAPS = {
     "chat_llama_cpp": "chat",
     "chat_transformers": "torch chat",
+    "chat_remote": "chat (on its server)",
     "train": "train",
     "prune": "prune",
     "embed": "embed",
@@ -30,7 +32,17 @@ _CAPS = {
 }
 
 
+def server_of(model: dict[str, Any]) -> str | None:
+    """``host:port`` of a model on a server (None for a local one)."""
+    from urllib.parse import urlsplit
+
+    remote = model.get("remote")
+    return urlsplit(remote["base"]).netloc if remote else None
+
+
 def source_of(model: dict[str, Any]) -> str:
+    if model.get("remote"):
+        return f"server {server_of(model)}"
     if model.get("missing"):
         return "missing"
     if model.get("bundled"):
@@ -73,9 +85,17 @@ class ModelsTableModel(RecordTableModel):
                 source_of(m),
             )[col]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if m.get("remote"):
+                return f"Runs on {m['remote']['base']}: what you send it leaves this machine."
             return f"{m.get('path')}\nCan: {capabilities_text(m)}"
         if role == Qt.ItemDataRole.ForegroundRole and col == 7 and m.get("missing"):
             return QColor("#d9534f")
+        if role == Qt.ItemDataRole.ForegroundRole and col in (0, 7) and m.get("remote"):
+            return QColor(REMOTE_COLOUR)
+        if role == Qt.ItemDataRole.DecorationRole and col == 0 and m.get("remote"):
+            from PySide6.QtWidgets import QApplication, QStyle
+
+            return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 5, 6):
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None

@@ -243,6 +243,10 @@ def test_nothing_is_sent_to_a_server_the_user_has_not_confirmed(services, script
     scripted.routes[("POST", "/v1/chat/completions")] = stream_route(["hi"])
     model = remote.add(services, scripted.url)  # as the app adds it: asked before the first use
     assert not model["remote"]["confirmed"]
+    from engine.chat.generate import count_tokens
+
+    counted = count_tokens(services, model_id=model["id"], messages=[{"role": "user", "content": "secret " * 40}])  # fmt: skip
+    assert counted["estimated"] and 70 < counted["used"] < 100  # the meter needs no consent
     with pytest.raises(remote.NotConfirmed) as info:
         generate(services, model_id=model["id"], messages=[{"role": "user", "content": "secret"}])
     assert info.value.data["base"] == scripted.url + "/v1"
@@ -252,11 +256,12 @@ def test_nothing_is_sent_to_a_server_the_user_has_not_confirmed(services, script
     assert scripted.chat_hits() == 1
 
 
-def test_no_keyring_says_to_use_an_environment_variable(services, scripted, monkeypatch):
-    from keyring.backends import fail
+@pytest.mark.parametrize("backend", ["fail", "null"])
+def test_no_keyring_says_to_use_an_environment_variable(services, scripted, backend):
+    import importlib
 
     before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(importlib.import_module(f"keyring.backends.{backend}").Keyring())
     try:
         scripted.routes[("GET", "/v1/models")] = models_route(["m"])
         with pytest.raises(UserError, match=r"no keyring .* environment variable"):
