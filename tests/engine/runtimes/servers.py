@@ -35,12 +35,12 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    def __init__(self, gguf: Path, key: str) -> None:
+    def __init__(self, gguf: Path, key: str, *, threads: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = key
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-               "--port", str(self.port), "--api_key", key, "--n_threads", "1", "--n_ctx", "2048",
+               "--port", str(self.port), "--api_key", key, "--n_threads", str(threads), "--n_ctx", "2048",
                "--chat_format", "gemma"]  # fmt: skip
         # llama.cpp logs a lot: a pipe nobody reads would fill and stall the server
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
