@@ -14,6 +14,8 @@
     train eval RUN [--prompt P]...   perplexity before/after, base vs tuned answers
     train merge RUN [--json]         adapter merged into the base (safetensors folder)
     train plan --model ID [...]      the memory estimate for a configuration
+    train handoff RUN --out DIR [--json]      the run as a TRL + accelerate folder for a cluster
+    train import-result DIR --run RUN [--json] the cluster's adapter back, as a run and a model
     train delete RUN
     export gguf RUN [--merged --quant q8_0 | --adapter] [--json]
     export gguf MODEL_ID [--quant f16|q8_0] [--json]   any Hugging Face model in the library
@@ -149,6 +151,18 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     _add_options(a)
     a.set_defaults(func=cmd_plan)
+
+    a = tsub.add_parser("handoff", help="write a run's self-contained folder for a GPU cluster (TRL + accelerate)")  # fmt: skip
+    a.add_argument("run")
+    a.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_handoff)
+
+    a = tsub.add_parser("import-result", help="bring a cluster's adapter back into the library")
+    a.add_argument("folder", metavar="DIR", help="the hand-off folder, with output/adapter")
+    a.add_argument("--run", required=True, help="the run it was handed off from")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_import_result)
 
     a = tsub.add_parser("delete", help="delete a run and its files")
     a.add_argument("run")
@@ -364,6 +378,30 @@ def cmd_export_gguf(args: Any) -> int:
     print(result["path"])
     if result.get("base_path"):
         print(f"load it with the base {result['base_path']}")
+    if result.get("model_id"):
+        print(f'chat with it: hearth-engine chat --model {result["model_id"]} "..."')
+    return 0
+
+
+def cmd_handoff(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    result = _wait(ctx, _methods().handoff(ctx, run=args.run, out=args.out)["job"])
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"Wrote {result['folder']}: {result['rows']} rows, {result['steps']} steps.")
+    print(f"On the cluster: cd {result['folder']} && {result['launch']}")
+    print(f"Then: hearth-engine train import-result {result['folder']} --run {result['run_id']}")
+    return 0
+
+
+def cmd_import_result(args: Any) -> int:
+    ctx = LocalContext(progress=True)
+    result = _wait(ctx, _methods().import_result(ctx, run=args.run, folder=args.folder)["job"])
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"Imported as run {result['run_id']} ({result['name']}).")
     if result.get("model_id"):
         print(f'chat with it: hearth-engine chat --model {result["model_id"]} "..."')
     return 0

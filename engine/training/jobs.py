@@ -5,6 +5,8 @@ a native crash ends only the job, and the engine (and chat) keep working.
     train.eval     perplexity before/after and base vs tuned answers (run_id, prompts?)
     train.merge    merge the adapter into the base, save and register the model (run_id)
     train.export   GGUF export of the adapter or the merged model (run_id, what, quant)
+    train.handoff  the self-contained folder of a run for a GPU cluster (run_id, out)
+    train.import_result  a cluster's adapter back as a run and a library entry (run_id, folder)
 """
 
 from __future__ import annotations
@@ -56,3 +58,30 @@ def export(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     return export_run(ctx.services, p["run_id"], what=p.get("what") or "merged",
                       quant=p.get("quant") or "q8_0", ctx=ctx)  # fmt: skip
+
+
+@job_kind("train.handoff", title=lambda p: f"Hand {_name(p)} to a cluster", subprocess=True,
+          changes=("train.changed",))  # fmt: skip
+def handoff(ctx: JobContext) -> dict[str, Any]:
+    """Write the self-contained cluster folder of a run (params: run_id, out)."""
+    from engine.training.handoff import write
+
+    return write(ctx.services, ctx.params["run_id"], ctx.params["out"], ctx=ctx)
+
+
+@job_kind("train.import_result", title=lambda p: f"Import the cluster result of {_name(p)}",
+          subprocess=True, changes=("models.changed", "train.changed"))  # fmt: skip
+def import_result(ctx: JobContext) -> dict[str, Any]:
+    """Bring a cluster's adapter back as a new run, exported to GGUF and added to the library
+    (params: run_id, folder)."""
+    from engine.training.export_gguf import export_run
+    from engine.training.handoff import import_result as bring_back
+
+    ctx.progress(0.05, "Checking the adapter against the base model")
+    made = bring_back(ctx.services, ctx.params["folder"], ctx.params["run_id"], ctx=ctx)
+    result: dict[str, Any] = {"run_id": made["id"], "name": made["name"], "model_id": None}
+    if made.get("method") != "dora":  # llama.cpp runs LoRA adapters; DoRA is merged instead
+        exported = export_run(ctx.services, made["id"], what="adapter", quant="f16", ctx=ctx)
+        result.update(model_id=exported["model_id"], base_model_id=exported["base_model_id"],
+                      path=exported["path"])  # fmt: skip
+    return result

@@ -234,6 +234,39 @@ def export(ctx: RequestContext, run: str, what: str = "merged", quant: str = "q8
     return {"job": ctx.services.jobs.start("train.export", params)}
 
 
+@method("train.handoff")
+def handoff(ctx: RequestContext, run: str, out: str) -> dict[str, Any]:
+    """Write the run's self-contained folder for a GPU cluster (TRL + accelerate): a job."""
+    from pathlib import Path
+
+    from engine.training.config import TrainOptions
+    from engine.training.handoff import check
+
+    record = _run(ctx, run)
+    check(record, TrainOptions.from_dict(record["options"]))
+    target = Path(_opt_text(out, "out") or "").expanduser()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UserError(f"{target} is not an empty folder; give a new folder for the hand-off.")
+    params = {"run_id": record["id"], "name": record["name"], "out": str(target.absolute())}
+    return {"job": ctx.services.jobs.start("train.handoff", params)}
+
+
+@method("train.import_result")
+def import_result(ctx: RequestContext, run: str, folder: str) -> dict[str, Any]:
+    """Bring a cluster's adapter back: a new run, its GGUF adapter in the library (a job)."""
+    from pathlib import Path
+
+    from engine.training.handoff import find_adapter
+
+    record = _run(ctx, run)
+    where = Path(_opt_text(folder, "folder") or "").expanduser()
+    if not where.is_dir():
+        raise UserError(f"{where} is not a folder; give the hand-off folder copied back from the cluster.")  # fmt: skip
+    find_adapter(where.absolute())
+    params = {"run_id": record["id"], "name": record["name"], "folder": str(where.absolute())}
+    return {"job": ctx.services.jobs.start("train.import_result", params)}
+
+
 @method("train.delete")
 def delete(ctx: RequestContext, run: str) -> dict[str, Any]:
     """Delete a run's folder (checkpoints, adapter, exports) and the library entries made from it."""

@@ -82,16 +82,12 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def lr_at(step: int, total: int, opts: TrainOptions) -> float:
-    """The learning rate of step ``step`` (0-based): linear warm-up, then the schedule."""
-    warmup = int(total * opts.warmup_ratio)
-    if warmup and step < warmup:
-        return opts.learning_rate * (step + 1) / warmup
-    if opts.lr_schedule == "constant" or total <= warmup + 1:
-        return opts.learning_rate
-    progress = (step - warmup) / max(1, total - warmup - 1)
-    if opts.lr_schedule == "linear":
-        return opts.learning_rate * max(0.0, 1.0 - progress)
-    return opts.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    """The learning rate of step ``step`` (0-based): linear warm-up, then the schedule (the same
+    function a run handed to a cluster trains with)."""
+    from engine.training.cluster.train import lr_at as schedule
+
+    return schedule(step, total, lr=opts.learning_rate, warmup_ratio=opts.warmup_ratio,
+                    schedule=opts.lr_schedule)  # fmt: skip
 
 
 class LoraTrainer:

@@ -4,11 +4,12 @@ delete, open the folder, and chat with the fine-tuned model -- and following the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox
 
 from desktop.calls import request
 from desktop.engine_client import JobFailure
@@ -18,7 +19,8 @@ from desktop.panels.training.dialogs import EvalDialog, ExportDialog
 if TYPE_CHECKING:
     from desktop.panels.training.panel import TrainingPanel
 
-JOB_TITLES = {"train.eval": "Evaluation", "train.merge": "Merge", "train.export": "GGUF export"}
+JOB_TITLES = {"train.eval": "Evaluation", "train.merge": "Merge", "train.export": "GGUF export",
+              "train.handoff": "The cluster hand-off", "train.import_result": "The cluster import"}  # fmt: skip
 
 
 def chat_model_id(run: dict[str, Any]) -> str | None:
@@ -48,6 +50,12 @@ class RunActions(QObject):
         buttons["delete"].clicked.connect(self.delete)
         buttons["folder"].clicked.connect(self.open_folder)
         buttons["chat"].clicked.connect(self.chat)
+        menu = QMenu(buttons["cluster"])
+        self.handoff_action = menu.addAction("Run on a cluster…", self.handoff)
+        self.import_action = menu.addAction("Import cluster result…", self.import_result)
+        buttons["cluster"].setMenu(menu)
+        # seams: tests answer the folder questions without a window manager
+        self.ask_folder = lambda title: QFileDialog.getExistingDirectory(self.panel, title)
 
     @property
     def run(self) -> dict[str, Any] | None:
@@ -107,6 +115,22 @@ class RunActions(QObject):
         dialog = ExportDialog(self.run, self.panel)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self._start_job("train.export", dialog.params(), "train.export")
+
+    def handoff(self) -> None:
+        """A new folder next to the one picked: ``<picked>/<run id>-cluster``."""
+        run = self.run
+        if run is None:
+            return
+        parent = self.ask_folder("Where to write the cluster folder (a new folder is made in it)")
+        if parent:
+            self._start_job("train.handoff", {"out": str(Path(parent) / f"{run['id']}-cluster")}, "train.handoff")  # fmt: skip
+
+    def import_result(self) -> None:
+        if self.run is None:
+            return
+        folder = self.ask_folder("The hand-off folder copied back from the cluster (with output/adapter)")  # fmt: skip
+        if folder:
+            self._start_job("train.import_result", {"folder": folder}, "train.import_result")
 
     def delete(self) -> None:
         run = self.run
@@ -186,6 +210,14 @@ class RunActions(QObject):
             if shown:
                 self.panel.run_view.show_eval(result)
             self.panel.message.show_message("Evaluation done.", "success", timeout_ms=8000)
+        elif kind == "train.handoff":
+            self.panel.message.show_message(
+                f"Wrote {result['folder']}. On the cluster: {result['launch']} (see its README.md).",
+                "success",
+            )  # fmt: skip
+        elif kind == "train.import_result":
+            self.panel.message.show_message(f"The cluster's adapter is now the run {result['name']}, in the library and ready to chat with.", "success")  # fmt: skip
+            self.panel.refresh()
         else:
             where = result.get("path") or ""
             self.panel.message.show_message(f"{title} done: {where}", "success", timeout_ms=15000)

@@ -102,6 +102,8 @@ class RunView(QWidget):
             ("merge", "Merge", "Merge the adapter into the base model (a new library model)"),
             ("export", "Export GGUF…", "Write a GGUF for llama.cpp: the merged model or the adapter"),
             ("chat", "Chat with this model", "Open a conversation with the fine-tuned model"),
+            ("cluster", "Cluster", "Run on a cluster…: write this run as a TRL + accelerate folder for GPU machines. "
+             "Import cluster result…: bring the adapter trained there back into the library"),
             ("compare", "Compare in Evaluate", "The tuned model and its base on your own data (the Evaluate panel)"),
             ("folder", "Open folder", "Show the run's folder in the file manager"),
             ("delete", "Delete…", "Delete the run's folder and the models made from it"),
@@ -228,6 +230,9 @@ class RunView(QWidget):
         self.buttons["resume"].setEnabled(state in RESUMABLE)
         for key in ("eval", "merge", "export", "chat", "compare"):
             self.buttons[key].setEnabled(done)
+        self.buttons["cluster"].setEnabled(
+            bool(run) and run.get("method") in ("lora", "dora", "qlora")
+        )
         self.buttons["merge"].setEnabled(done and run.get("method") not in ("full", "prompt"))
         prompt = run.get("method") == "prompt"  # virtual tokens: nothing to merge or to export
         self.buttons["export"].setEnabled(done and not prompt)
