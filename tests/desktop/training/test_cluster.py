@@ -40,7 +40,9 @@ def test_hand_off_a_run_and_import_the_result(qtbot, make_client, hearth_home, t
     parent.mkdir()
     actions.ask_folder = lambda _title: str(parent)
     actions.handoff_action.trigger()
-    qtbot.waitUntil(lambda: "On the cluster: accelerate launch" in panel.message.text(), timeout=60000)
+    qtbot.waitUntil(
+        lambda: "On the cluster: accelerate launch" in panel.message.text(), timeout=60000
+    )
     out = parent / f"{run_id}-cluster"
     assert (out / "train.py").is_file() and (out / "data" / "train_tokens.jsonl").is_file()
 
