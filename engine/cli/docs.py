@@ -52,6 +52,15 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_ingest)
 
+    a = dsub.add_parser(
+        "move", help="move a collection to a Qdrant server, or back (--to embedded)"
+    )
+    a.add_argument("name")
+    a.add_argument("--to", required=True, metavar="URL", help="http(s)://host:6333, or 'embedded'")
+    a.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the server's API key")  # fmt: skip
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_move)
+
     a = dsub.add_parser("files", help="the files of a collection with their status")
     a.add_argument("name")
     a.add_argument("--status", choices=["indexed", "indexing", "failed", "skipped"])
@@ -367,4 +376,20 @@ def cmd_cache_clear(args: Any) -> int:
     print(json.dumps(result)) if args.json else print(
         f"Cleared {result['cleared']} cached search(es)."
     )
+    return 0
+
+
+def cmd_move(args: Any) -> int:
+    ctx = LocalContext(progress=not args.json)
+    started = _m().docs_move(ctx, id=args.name, to=args.to, api_key_env=args.api_key_env)
+    job = ctx.run_job(started["job"])
+    if job["state"] != "succeeded":
+        raise UserError(job.get("error") or f"The move {job['state']}; resume it with `hearth-engine jobs resume {job['id']}` (the copy goes on where it stopped).")  # fmt: skip
+    result = job["result"]
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"Moved {result['collection']} to {result['to']}: {result['chunks']:,} chunks in "
+          f"{result['copy_seconds']} s ({result['chunks_per_s']} chunks/s), checked on "
+          f"{result['verified']['searches']} searches; first search {result['first_search_ms']} ms.")  # fmt: skip
     return 0

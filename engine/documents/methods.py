@@ -239,6 +239,20 @@ def docs_ingest(ctx: RequestContext, id: str, paths: list | None = None) -> dict
     return {"job": job}
 
 
+@method("docs.move")
+def docs_move(ctx: RequestContext, id: str, to: str, api_key_env: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Move a collection to a Qdrant server (``to`` its URL) or back (``to`` "embedded"): a
+    resumable job that copies, verifies, then switches; answers ``{job}``."""
+    from engine.documents.move import api_key_from, check
+
+    collection, target = check(ctx.services, id, to)
+    if target:
+        api_key_from(api_key_env)
+    params = {"collection": collection["id"], "name": collection["name"], "to": target,
+              "api_key_env": api_key_env or None}  # fmt: skip
+    return {"job": ctx.services.jobs.start("docs.move", params)}
+
+
 @method("docs.files")
 def docs_files(
     ctx: RequestContext, id: str, status: str | None = None, limit: int = 1000, offset: int = 0

@@ -93,6 +93,11 @@ class VectorStore(ABC):
     def retrieve(self, ids: list[str], *, with_vector: bool = False) -> list[StoreHit]:
         """Points by id (missing ones are left out), score 0."""
 
+    @abstractmethod
+    def scroll(self, offset: Any, limit: int) -> tuple[list[ChunkPoint], Any]:
+        """Up to ``limit`` points from ``offset`` (None: the first), with their vectors and
+        payloads, and the offset of the next page (None after the last)."""
+
     def flush(self) -> None:  # noqa: B027 - optional: most backends write through
         """Make written points durable (where the backend buffers)."""
 
@@ -139,4 +144,18 @@ def hit_from_point(point: Any) -> StoreHit:
         score=float(getattr(point, "score", 0.0) or 0.0),
         payload=dict(point.payload or {}),
         vector=list(vector) if vector is not None else None,
+    )
+
+
+def point_from_record(record: Any) -> ChunkPoint:
+    """A ``ChunkPoint`` (both vectors, payload) from a scrolled record of either Qdrant library."""
+    vectors = record.vector if isinstance(record.vector, dict) else {DENSE: record.vector}
+    sparse = vectors.get(SPARSE)
+    return ChunkPoint(
+        id=str(record.id),
+        dense=list(vectors.get(DENSE) or []),
+        sparse=Sparse(list(sparse.indices), list(sparse.values))
+        if sparse is not None
+        else Sparse([], []),
+        payload=dict(record.payload or {}),
     )

@@ -27,6 +27,7 @@ from engine.documents.store.base import (
     VectorStore,
     build_filter,
     hit_from_point,
+    point_from_record,
 )
 
 
@@ -203,6 +204,14 @@ class EdgeStore(VectorStore):
                 list(ids), with_payload=True, with_vector=[DENSE] if with_vector else False
             )
         return [hit_from_point(r) for r in records]
+
+    def scroll(self, offset: Any, limit: int) -> tuple[list[ChunkPoint], Any]:
+        import qdrant_edge as qe
+
+        request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        with self._lock, _errors(self.path):
+            records, after = self._open().scroll(request)
+        return [point_from_record(r) for r in records], after
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.backend, "path": str(self.path)}

@@ -26,6 +26,7 @@ from engine.documents.store.base import (
     VectorStore,
     build_filter,
     hit_from_point,
+    point_from_record,
 )
 
 TIMEOUT_S = 10
@@ -142,6 +143,13 @@ class ServerStore(VectorStore):
             structs.append(m.PointStruct(id=p.id, vector=vectors, payload=p.payload))
         with self._errors("writing chunks"):
             self.client().upsert(self.name, points=structs, wait=True)
+
+    def scroll(self, offset: Any, limit: int) -> tuple[list[ChunkPoint], Any]:
+        with self._errors("reading chunks"):
+            records, after = self.client().scroll(
+                self.name, offset=offset, limit=limit, with_payload=True, with_vectors=True
+            )
+        return [point_from_record(r) for r in records], after
 
     def delete_files(self, files: list[str]) -> None:
         if not files:
