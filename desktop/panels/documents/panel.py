@@ -73,6 +73,12 @@ class DocumentsPanel(QWidget):
         self.settings_button = QPushButton("Settings…")
         self.settings_button.setToolTip("Chunking and search defaults of this collection")
         self.delete_button = QPushButton("Delete…")
+        self.move_button = QPushButton("Move…")
+        self.move_button.setToolTip(
+            "Move the collection to a Qdrant server, or back to the embedded store: copied, "
+            "checked by counts and searches, then switched (it keeps its id, settings and chats)"
+        )
+        self.move_button.clicked.connect(self.move_collection)
         self.new_button.clicked.connect(self.new_collection)
         self.rename_button.clicked.connect(lambda: self.rename_collection())
         self.settings_button.clicked.connect(self.edit_settings)
@@ -97,6 +103,7 @@ class DocumentsPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.rename_button)
         buttons.addWidget(self.settings_button)
+        buttons.addWidget(self.move_button)
         buttons.addWidget(self.delete_button)
         left_layout.addLayout(buttons)
 
@@ -261,6 +268,7 @@ class DocumentsPanel(QWidget):
         self.rename_button.setEnabled(has)
         self.settings_button.setEnabled(has)
         self.delete_button.setEnabled(has)
+        self.move_button.setEnabled(has)
         self.tabs.setEnabled(has)
 
     # -- collections ----------------------------------------------------------------------
@@ -336,6 +344,36 @@ class DocumentsPanel(QWidget):
                 ok=lambda r: self.select_collection(r["id"]),
                 fail=self.show_error,
             )
+
+    def ask_move_target(self, collection: dict[str, Any]) -> tuple[str | None, str | None] | None:
+        """(server URL or None for the embedded store, key variable), or None to do nothing."""
+        if collection.get("server_url"):
+            answer = QMessageBox.question(self, "Move collection", f"Move {collection['name']} from {collection['server_url']} back to the embedded store on this machine? The server's copy is deleted once the copy here checks out.")  # fmt: skip
+            return (None, None) if answer == QMessageBox.StandardButton.Yes else None
+        url, ok = QInputDialog.getText(self, "Move collection to a Qdrant server", f"Server address for {collection['name']} (e.g. http://qdrant:6333):")  # fmt: skip
+        if not ok or not url.strip():
+            return None
+        env, ok = QInputDialog.getText(self, "Move collection to a Qdrant server", "Environment variable holding its API key (empty: none):")  # fmt: skip
+        return (url.strip(), env.strip() or None) if ok else None
+
+    def move_collection(self) -> None:
+        c = self.collection
+        if c is None:
+            return
+        target = self.ask_move_target(c)
+        if target is None:
+            return
+        url, env = target
+        handle = self.client.start_job("docs.move", {"id": c["id"], "to": url or "embedded", "api_key_env": env})  # fmt: skip
+        where = url or "the embedded store"
+        handle.sig_started.connect(lambda _r: self.message.show_message(f"Moving {c['name']} to {where}; searches use it where it is until the copy checks out.", "info"))  # fmt: skip
+
+        def finished(result: dict[str, Any]) -> None:
+            self.message.show_message(f"Moved {result['collection']} to {result['to']}: {result['chunks']:,} chunks, checked on {result['verified']['searches']} searches.", "success")  # fmt: skip
+            self.refresh()
+
+        handle.sig_finished.connect(finished)
+        handle.sig_failed.connect(lambda error: self.message.show_message(f"The move did not finish: {getattr(error, 'message', error)}", "error"))  # fmt: skip
 
     def confirm_delete(self, collection: dict[str, Any]) -> bool:
         answer = QMessageBox.question(

@@ -82,3 +82,35 @@ def test_chat_with_a_collection_attached_cites_the_passage(qtbot, make_client, t
     qtbot.addWidget(viewer)
     qtbot.waitUntil(lambda: viewer.passage is not None, timeout=10000)
     assert "22:15" in viewer.highlighted
+
+
+def test_move_a_collection_to_a_server_and_back(qtbot, make_client, tmp_path):
+    env = {"HEARTH_EXTRA_JOB_MODULES": "tests.engine.jobkinds,tests.desktop.documents.local_qdrant",
+           "HEARTH_TEST_QDRANT_DIR": str(tmp_path / "qdrant")}  # fmt: skip
+    client = make_client(real=True, env=env)
+    panel = DocumentsPanel(client)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 720)
+    panel.show()
+    trains = tmp_path / "trains.txt"
+    trains.write_text("The night train to Vienna leaves platform 4 at 22:15. Sleeper cabins have two or four berths.\n")  # fmt: skip
+    create(qtbot, panel, "Travel")
+    ingest(qtbot, panel, [trains], timeout=120000)
+    before = search(qtbot, panel, "when does the sleeper train leave")["results"]
+    assert panel.move_button.isEnabled()
+    panel.ask_move_target = lambda _c: ("http://qdrant.test:6333", None)
+    panel.move_button.click()
+    qtbot.waitUntil(
+        lambda: "Moved Travel to http://qdrant.test:6333" in panel.message.text(), timeout=60000
+    )
+    qtbot.waitUntil(
+        lambda: "Qdrant server http://qdrant.test:6333" in panel.title.text(), timeout=10000
+    )
+    after = search(qtbot, panel, "when does the sleeper train leave")["results"]
+    assert [(h["id"], round(h["score"], 4)) for h in after] == [
+        (h["id"], round(h["score"], 4)) for h in before
+    ]
+    panel.ask_move_target = lambda _c: (None, None)
+    panel.move_button.click()
+    qtbot.waitUntil(lambda: "Moved Travel to embedded" in panel.message.text(), timeout=60000)
+    qtbot.waitUntil(lambda: "embedded Qdrant" in panel.title.text(), timeout=10000)

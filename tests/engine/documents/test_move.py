@@ -114,7 +114,9 @@ def test_a_copy_that_does_not_check_out_switches_nothing(ctx, services, collecti
     from engine.documents.store.server import ServerStore
 
     real = ServerStore.upsert
-    monkeypatch.setattr(ServerStore, "upsert", lambda self, points: real(self, points[:-1]))  # one lost a page
+    monkeypatch.setattr(
+        ServerStore, "upsert", lambda self, points: real(self, points[:-1])
+    )  # one lost a page
     with pytest.raises(UserError, match=r"The copy has .* chunks where the collection has"):
         _move(services, URL)
     assert methods.docs_get(ctx, id="Notes")["backend"] == "edge"
@@ -130,3 +132,17 @@ def test_refusals(ctx, services, collection, monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
     with pytest.raises(UserError, match="NO_SUCH_KEY is not set"):
         methods.docs_move(ctx, id="Notes", to=URL, api_key_env="NO_SUCH_KEY")
+
+
+def test_the_command_line_moves_it(services, collection, servers, capsys):
+    import json
+
+    from engine.cli import main
+
+    assert main(["docs", "move", "Notes", "--to", URL, "--json"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert moved["to"] == URL and moved["id"] == collection["id"] and moved["verified"]["chunks"] == moved["chunks"]  # fmt: skip
+    assert main(["docs", "move", "Notes", "--to", "embedded", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["to"] == "embedded"
+    assert main(["docs", "move", "Notes", "--to", "embedded"]) == 2
+    assert "already embedded" in capsys.readouterr().err

@@ -306,3 +306,38 @@ def test_the_address_is_normalised():
     for bad in ("", "ftp://x", "http://user:pw@h/v1"):
         with pytest.raises(UserError):
             api_base(bad)
+
+
+def test_the_command_line_adds_a_server_and_chats_with_it(hearth_home, scripted):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    scripted.routes[("GET", "/v1/models")] = models_route(["box/model-a.gguf", "other"])
+    scripted.routes[("POST", "/v1/chat/completions")] = stream_route(["Hi", " there"])
+    env = {
+        **os.environ,
+        "HEARTH_HOME": str(hearth_home),
+        "BOX_KEY": "k-9",
+        "HEARTH_SKIP_BUNDLED": "1",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine", *args], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    listed = cli(
+        "models", "add-remote", scripted.url, "--list", "--api-key-env", "BOX_KEY", "--json"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [m["id"] for m in json.loads(listed.stdout)["models"]] == ["box/model-a.gguf", "other"]
+    refused = cli("models", "add-remote", scripted.url, "--api-key-env", "BOX_KEY")
+    assert refused.returncode == 2 and "serves 2 models; pick one" in refused.stderr
+    added = cli("models", "add-remote", scripted.url, "--model", "box/model-a.gguf", "--api-key-env", "BOX_KEY", "--json")  # fmt: skip
+    model = json.loads(added.stdout)
+    assert model["name"] == "model-a" and model["remote"]["confirmed"]  # the command line confirms
+    said = cli("chat", "--model", model["id"], "hello", "--json")
+    assert said.returncode == 0, said.stderr
+    assert json.loads(said.stdout)["text"] == "Hi there"
+    assert all(h[2].get("Authorization") == "Bearer k-9" for h in scripted.hits)
