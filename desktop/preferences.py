@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine_client import EngineClient
+from desktop.panels.models.table_model import picker_label
 from desktop.widgets import MessageBar
 from hearth_common import location
 from hearth_common.location import os_config_dir
@@ -139,7 +140,7 @@ class PreferencesDialog(QDialog):
         def got_models(reply: dict[str, Any]) -> None:
             for m in reply.get("models") or []:
                 if m.get("role") in ("llm", "adapter") and not m.get("missing"):
-                    self.model_combo.addItem(m.get("name") or m["id"], m["id"])
+                    self.model_combo.addItem(picker_label(m), m["id"])
             done("models")
 
         fail = lambda error: self.message.show_message(error.message, "error")  # noqa: E731

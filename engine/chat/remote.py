@@ -56,6 +56,7 @@ def remote_reply(
     ready: float,
 ) -> dict[str, Any]:
     """``generate``'s result for a model on a server (same keys as a local reply)."""
+    runtime.before_sending()  # before the reply row is stored: a refusal leaves nothing behind
     reserve = min(params.max_tokens, runtime.context_length() // 2)
     schema = params.json_schema
     if schema is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Cancelled, UserError
 from engine.documents.settings import CollectionSettings, SearchOptions
+from engine.documents.store.server import check_url
 from engine.rpc.registry import RequestContext, method
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def docs_create(
     values = CollectionSettings.from_dict(settings)
     model = resolve_model(ctx.services, embedder)
     _check_chunk_limit(model, values)
-    url = _server_url(server_url)
+    url = check_url(server_url)
     if api_key is not None and not isinstance(api_key, str):
         raise UserError("api_key must be text.")
     if url:
@@ -105,16 +106,6 @@ def docs_create(
     )
     ctx.notify("docs.changed", {})
     return collection_info(ctx, collection)
-
-
-def _server_url(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
-        raise UserError(
-            "server_url must start with http:// or https:// (e.g. http://localhost:6333)."
-        )
-    return value.strip().rstrip("/")
 
 
 @method("docs.list")
@@ -167,7 +158,7 @@ def docs_update(
             resolve_model(ctx.services, collection["embedder_id"]), fields["settings"]
         )
     if server_url is not None:
-        url = _server_url(server_url)
+        url = check_url(server_url)
         if url != collection["server_url"]:
             if docs.catalog.file_stats(collection["id"])["chunks"]:
                 raise UserError(

@@ -41,10 +41,10 @@ def api_key_from(variable: Any) -> str | None:
 
 def check(services: Services, ref: Any, to: Any) -> tuple[dict[str, Any], str | None]:
     """(the collection, the target URL or None for the embedded store), or a ``UserError``."""
-    from engine.documents.methods import _server_url
+    from engine.documents.store.server import check_url
 
     collection = services.docs.catalog.get(ref)
-    target = None if to in (None, "", "embedded") else _server_url(to)
+    target = None if to in (None, "", "embedded") else check_url(to)
     here = collection.get("server_url") or None
     if target == here:
         where = f"on {here}" if here else "embedded"

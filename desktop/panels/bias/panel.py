@@ -270,8 +270,8 @@ class BiasPanel(SetActions, QWidget):
             current = self.model_combo.currentData()
             self.model_combo.clear()
             for m in r.get("models") or []:
-                if m.get("role") == "llm" and not m.get("missing"):
-                    self.model_combo.addItem(m["name"], m["id"])
+                if m.get("role") == "llm" and not m.get("missing") and not m.get("remote"):
+                    self.model_combo.addItem(m["name"], m["id"])  # its activations are read
             self._select(self.model_combo, current)
 
         def sets(r: dict[str, Any]) -> None:

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.panels.models.table_model import picker_label
+
 NO_PRESET = "No preset"
 DB_FILTER = "SQLite databases (*.sqlite *.sqlite3 *.db *.db3);;All files (*)"
 
@@ -169,7 +171,7 @@ class PresetPane(QGroupBox):
         self.reviewer_combo.addItem("The same model", None)
         for m in models:
             if m.get("role") in ("llm", "adapter") and not m.get("missing"):
-                self.reviewer_combo.addItem(m.get("name") or m["id"], m["id"])
+                self.reviewer_combo.addItem(picker_label(m), m["id"])
         self.reviewer_combo.setCurrentIndex(max(0, self.reviewer_combo.findData(chosen)))
 
     def select(self, preset_id: str | None) -> None:

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.panels.models.table_model import picker_label
+
 ALL_FIELDS = "All text"
 
 
@@ -55,12 +57,18 @@ def field_combo(fields: list[str]) -> QComboBox:
     return combo
 
 
-def model_combo(models: list[dict[str, Any]], none_label: str) -> QComboBox:
+def model_combo(models: list[dict[str, Any]], none_label: str, *, remote: bool = True) -> QComboBox:
+    """The library's language models; ``remote=False`` leaves out those on servers (their
+    tokenizer is not here)."""
     combo = QComboBox()
     combo.addItem(none_label, None)
     for m in models:
-        if m.get("role", "llm") == "llm" and not m.get("missing"):
-            combo.addItem(m.get("name") or m["id"], m["id"])
+        if (
+            m.get("role", "llm") == "llm"
+            and not m.get("missing")
+            and (remote or not m.get("remote"))
+        ):
+            combo.addItem(picker_label(m), m["id"])
     return combo
 
 
@@ -81,7 +89,7 @@ class FilterDialog(StepDialog):
         self.max_tokens.setRange(0, 10_000_000)
         self.max_tokens.setSpecialValueText("no maximum")
         self.fit_context = QCheckBox("Drop rows longer than the model's context window")
-        self.model = model_combo(models, "Estimate (no model)")
+        self.model = model_combo(models, "Estimate (no model)", remote=False)
         self.model.setToolTip("Count tokens with this model's tokenizer and chat template")
         self.include = QLineEdit()
         self.include.setPlaceholderText("regular expression the row must match")

@@ -67,8 +67,8 @@ class PreviewPane(QWidget):
         self.model_combo.clear()
         self.model_combo.addItem(ESTIMATE, None)
         for m in models:
-            if m.get("role", "llm") == "llm" and not m.get("missing"):
-                self.model_combo.addItem(m.get("name") or m["id"], m["id"])
+            if m.get("role", "llm") == "llm" and not m.get("missing") and not m.get("remote"):
+                self.model_combo.addItem(m.get("name") or m["id"], m["id"])  # its tokenizer
         index = self.model_combo.findData(chosen)
         self.model_combo.setCurrentIndex(max(0, index))
         self.model_combo.blockSignals(False)

@@ -70,7 +70,7 @@ class StatsPane(QWidget):
         self.model_combo.clear()
         self.model_combo.addItem(ESTIMATE, None)
         for m in models:
-            if m.get("role", "llm") == "llm" and not m.get("missing"):
+            if m.get("role", "llm") == "llm" and not m.get("missing") and not m.get("remote"):
                 self.model_combo.addItem(f"Tokens of {m.get('name') or m['id']}", m["id"])
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(chosen)))
         self.model_combo.blockSignals(False)

@@ -53,6 +53,7 @@ from desktop.elide_combo import ElidedCombo
 from desktop.engine_client import EngineClient, EngineState, JobFailure, JobHandle
 from desktop.errors import EngineError
 from desktop.panels.evaluate.tables import RunTables, _cell, _Number
+from desktop.panels.models.table_model import picker_label
 from desktop.widgets import MessageBar
 
 KINDS = (("Answers, scored by metrics", "tasks"), ("Multiple choice (log-likelihood)", "choice"),
@@ -275,12 +276,12 @@ class EvaluatePanel(RunTables, QWidget):
             self.judge.addItem("No judge", None)
             for m in r.get("models") or []:
                 if m.get("role") in ("llm", "adapter") and not m.get("missing"):
-                    self.judge.addItem(m["name"], m["id"])
+                    self.judge.addItem(picker_label(m), m["id"])
             self.judge.setCurrentIndex(max(0, self.judge.findData(judge)))
             self.models.clear()
             for m in r.get("models") or []:
                 if m.get("role") in ("llm", "adapter") and not m.get("missing"):
-                    item = QListWidgetItem(f"{m['name']}  ({m['format']}{', adapter' if m['role'] == 'adapter' else ''})")  # fmt: skip
+                    item = QListWidgetItem(f"{picker_label(m)}  ({m['format']}{', adapter' if m['role'] == 'adapter' else ''})")  # fmt: skip
                     item.setData(Qt.ItemDataRole.UserRole, m["id"])
                     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                     item.setCheckState(Qt.CheckState.Checked if m["id"] in ticked else Qt.CheckState.Unchecked)  # fmt: skip

@@ -40,6 +40,12 @@ def server_of(model: dict[str, Any]) -> str | None:
     return urlsplit(remote["base"]).netloc if remote else None
 
 
+def picker_label(model: dict[str, Any]) -> str:
+    """A model's name in pickers; a model on a server says where its text goes."""
+    name = model.get("name") or model["id"]
+    return f"{name} (on {server_of(model)})" if model.get("remote") else name
+
+
 def source_of(model: dict[str, Any]) -> str:
     if model.get("remote"):
         return f"server {server_of(model)}"

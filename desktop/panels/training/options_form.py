@@ -230,7 +230,8 @@ class OptionsForm(QWidget):
 
     def set_models(self, models: list[dict[str, Any]]) -> None:
         """The chat models the model-id options offer (the teacher of a distillation)."""
-        self.models = [m for m in models if m.get("role", "llm") == "llm" and not m.get("missing")]
+        self.models = [m for m in models if m.get("role", "llm") == "llm" and not m.get("missing")
+                       and not m.get("remote")]  # a teacher's distributions are needed here  # fmt: skip
         for editor in self.editors.values():
             if editor.name in MODEL_FIELDS:
                 editor.set_models(self.models)

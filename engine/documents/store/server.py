@@ -32,6 +32,17 @@ from engine.documents.store.base import (
 TIMEOUT_S = 10
 
 
+def check_url(value: Any) -> str | None:
+    """A Qdrant server address as given (None for none), or a ``UserError``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
+        raise UserError(
+            "server_url must start with http:// or https:// (e.g. http://localhost:6333)."
+        )
+    return value.strip().rstrip("/")
+
+
 class ServerStore(VectorStore):
     backend = "server"
 
