@@ -180,3 +180,35 @@ def test_the_default_model_cannot_judge_itself(services, prompts, monkeypatch):
     params = {k: v for k, v in _params(prompts).items() if k != "model_id"}
     with pytest.raises(UserError, match="another model than the one answering"):
         generate.run_generate(services, params, SimpleContext(services=services, job_id="self"))
+
+
+def test_models_on_a_server_answer_and_judge(services, prompts):
+    """The same generation with both models on an OpenAI-compatible server, through the chat
+    path: the sampling seed travels with each request."""
+    from engine.models import remote
+    from tests.engine.runtimes.servers import Scripted, models_route, stream_route
+
+    server = Scripted()
+
+    def reply(h):
+        body = json.loads(h.body)
+        prompt = body["messages"][-1]["content"]
+        if body["model"] == "judge":
+            a = re.search(r"Answer A:\n(.*)\n\nAnswer B:", prompt, re.S).group(1)
+            text = "[[A]] it reads better." if "coin" in prompt or a.startswith("Good") else "[[B]]"
+        elif "hello" in prompt:
+            text = "Hello there."
+        else:
+            text = ("Good: " if body["seed"] % 2 == 0 else "Meh: ") + prompt
+        stream_route([text])(h)
+
+    server.routes[("GET", "/v1/models")] = models_route(["answerer", "judge"])
+    server.routes[("POST", "/v1/chat/completions")] = reply
+    try:
+        answerer = remote.add(services, server.url, model="answerer", confirm=True)["id"]
+        judge = remote.add(services, server.url, model="judge", confirm=True)["id"]
+        ctx = SimpleContext(services=services, job_id="pairs-remote")
+        out = generate.run_generate(services, {**_params(prompts, name="served"), "model_id": answerer, "judge_id": judge}, ctx)  # fmt: skip
+    finally:
+        server.stop()
+    assert out["rows"] == 2 and out["rejected"] == {"identical_answers": 1, "judge_inconsistent": 1}

@@ -99,3 +99,25 @@ def test_ask_with_the_bundled_model(ctx, manual, hearth_home, tmp_path_factory):
     assert result["runtime"] == "llama_cpp" and result["usage"]["completion_tokens"] <= 8
     assert result["citations"][0]["page"] == 3
     assert result["finish_reason"] in ("stop", "length")
+
+
+def test_ask_with_a_model_on_a_server(ctx, manual):
+    """The numbered sources go to the server as the messages; its cited reply is marked."""
+    import json
+
+    from engine.models import remote
+    from tests.engine.runtimes.servers import Scripted, models_route, stream_route
+
+    server = Scripted()
+    server.routes[("GET", "/v1/models")] = models_route(["reader"])
+    server.routes[("POST", "/v1/chat/completions")] = stream_route(["Three years ", "[1]."])
+    try:
+        model = remote.add(ctx.services, server.url, confirm=True)
+        result = methods.docs_ask(ctx, collections=["Manuals"], question="How long is the warranty?",
+                                  model=model["id"])  # fmt: skip
+        sent = json.loads(server.hits[-1][3])["messages"]
+    finally:
+        server.stop()
+    assert result["text"] == "Three years [1]." and result["runtime"] == "remote"
+    assert result["cited"] == [1] and result["citations"][0]["page"] == 3
+    assert sent[0]["role"] == "system" and "[1] manual.pdf, page 3" in sent[1]["content"]

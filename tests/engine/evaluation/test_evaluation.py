@@ -441,3 +441,44 @@ def test_batched_gguf_answers_do_not_depend_on_their_neighbours(hearth_home, tmp
         services.close()
     assert forward == backward
     assert all(finish in ("stop", "length") and 0 < n <= 24 for _t, finish, n in forward)
+
+
+def test_a_model_on_a_server_is_evaluated_and_judges(services, tmp_path):
+    """A task run and its judge with models on an OpenAI-compatible server: the answers come
+    from the server (a few requests at a time), are scored, and the judge's ratings are read."""
+
+    from engine.evaluation import records, tasks
+    from engine.models import remote
+    from tests.engine.runtimes.servers import Scripted, models_route, stream_route
+
+    answers = {r["instruction"]: r["output"] for r in QA}
+    server = Scripted()
+
+    def reply(h):
+        asked = json.loads(h.body)["messages"][-1]["content"]
+        if "Answer to rate" in asked:
+            text = "[[8]]"
+        elif "Answer A:" in asked:
+            text = "[[C]] both fine"
+        else:
+            text = next((a for q, a in answers.items() if q in asked), "no idea")
+        stream_route([text])(h)
+
+    server.routes[("GET", "/v1/models")] = models_route(["answerer"])
+    server.routes[("POST", "/v1/chat/completions")] = reply
+    try:
+        model = remote.add(services, server.url, confirm=True)
+        import_rows(services, tmp_path, "qa", QA)
+        with pytest.raises(UserError, match="not the token probabilities"):
+            from engine.evaluation import choice
+
+            choice.check(services, models=[model["id"]], dataset="qa")
+        params = tasks.check(services, models=[model["id"]], dataset="qa", metrics_=["exact_match"],
+                             max_tokens=8, judge=model["id"])  # fmt: skip
+        record = records.create(services, params)
+        result = tasks.run(services, {"run_id": record["run_id"]}, SimpleContext(services=services))
+    finally:
+        server.stop()
+    (got,) = result["results"]
+    assert got["metrics"]["exact_match"]["value"] == 1.0 and got["metrics"]["judge"]["value"] == 8.0
+    assert server.chat_hits() == 2 * len(QA)  # each answer once, each rating once

@@ -86,6 +86,7 @@ class Scripted:
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                self.body = body
                 outer.hits.append((method, self.path, dict(self.headers), body))
                 route = outer.routes.get((method, self.path))
                 if route is None:
