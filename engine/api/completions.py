@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.chat import reply
 from engine.chat.params import ChatParams
 from engine.core.errors import UserError
 
@@ -49,20 +50,6 @@ def complete(
             cancelled=cancelled,
             raw=True,
         )
-    tps = completion.tokens_per_s
-    return {
-        "text": completion.text,
-        "finish_reason": completion.finish_reason,
-        **info,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-        },
-        "timings": {
-            "ttft_ms": None if completion.ttft_s is None else round(completion.ttft_s * 1000, 2),
-            "tokens_per_s": None if tps is None else round(tps, 2),
-            "load_ms": round((ready - started) * 1000, 2),
-            "total_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    }
+    return reply.result(
+        completion, completion.completion_tokens, info, None, started=started, ready=ready
+    )

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.chat import reply
 from engine.chat.context import FittedPrompt, check_messages, fit
 from engine.chat.params import ChatParams
 from engine.chat.remote import estimated_count, remote_reply
-from engine.chat.schema import check_reply, with_instruction
+from engine.chat.schema import with_instruction
 from engine.chat.templates import ChatTemplate, resolve
 from engine.core.errors import NotFoundError, UserError
-from engine.runtimes.base import Runtime
+from engine.runtimes.base import Completion, Runtime
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -132,54 +133,17 @@ def generate(
         if on_start is not None:
             on_start(info)
         schema = chat_params.json_schema
-        attempts = 1 + (
-            chat_params.json_retries if schema is not None and runtime.name != "llama_cpp" else 0
+        native = runtime.name == "llama_cpp"  # samples under a grammar: right the first time
+
+        def write(sampling: ChatParams) -> Completion:
+            return runtime.generate(fitted.tokens, sampling=sampling, stop=template.stop,
+                                    json_schema=schema if native else None, on_text=emit,
+                                    cancelled=is_cancelled)  # fmt: skip
+
+        completion, completion_tokens, report = reply.attempts(
+            write, chat_params, retries=0 if native else chat_params.json_retries, on_reset=on_reset
         )
-        completion_tokens = 0
-        json_report: dict[str, Any] | None = None
-        for attempt in range(1, attempts + 1):
-            sampling = chat_params
-            if attempt > 1 and chat_params.seed is not None:
-                sampling = ChatParams(
-                    **{**chat_params.to_dict(), "seed": chat_params.seed + attempt - 1}
-                )
-            completion = runtime.generate(
-                fitted.tokens,
-                sampling=sampling,
-                stop=template.stop,
-                json_schema=schema if runtime.name == "llama_cpp" else None,
-                on_text=emit,
-                cancelled=is_cancelled,
-            )
-            completion_tokens += completion.completion_tokens
-            if schema is None or completion.finish_reason == "cancelled":
-                break
-            json_report = check_reply(completion.text, schema, attempt)
-            if json_report["valid"] or attempt == attempts:
-                break
-            if on_reset is not None:
-                on_reset()
-    finished = time.perf_counter()
-    tps = completion.tokens_per_s
-    result: dict[str, Any] = {
-        "text": completion.text,
-        "finish_reason": completion.finish_reason,
-        **info,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion_tokens,
-        },
-        "timings": {
-            "ttft_ms": None if completion.ttft_s is None else round(completion.ttft_s * 1000, 2),
-            "tokens_per_s": None if tps is None else round(tps, 2),
-            "load_ms": round((ready - started) * 1000, 2),
-            "total_ms": round((finished - started) * 1000, 2),
-        },
-    }
-    if json_report is not None:
-        result["json"] = json_report
-    return result
+    return reply.result(completion, completion_tokens, info, report, started=started, ready=ready)
 
 
 def count_tokens(

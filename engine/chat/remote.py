@@ -6,12 +6,12 @@ validates the reply, retrying like transformers does."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.chat import reply
 from engine.chat.params import ChatParams
-from engine.chat.schema import check_reply, with_instruction
+from engine.chat.schema import with_instruction
 from engine.core.errors import UserError
 
 
@@ -68,40 +68,8 @@ def remote_reply(
             "template": "server", "truncated": truncated, "remote": runtime.base}  # fmt: skip
     if on_start is not None:
         on_start(info)
-    attempts = 1 + (params.json_retries if schema is not None else 0)
-    completion_tokens = 0
-    json_report: dict[str, Any] | None = None
-    for attempt in range(1, attempts + 1):
-        sampling = params
-        if attempt > 1 and params.seed is not None:
-            sampling = ChatParams(**{**params.to_dict(), "seed": params.seed + attempt - 1})
-        completion = runtime.chat(kept, sampling=sampling, json_schema=schema, on_text=emit, cancelled=cancelled)  # fmt: skip
-        completion_tokens += completion.completion_tokens
-        if schema is None or completion.finish_reason == "cancelled":
-            break
-        json_report = check_reply(completion.text, schema, attempt)
-        if json_report["valid"] or attempt == attempts:
-            break
-        if on_reset is not None:
-            on_reset()
-    finished = time.perf_counter()
-    tps = completion.tokens_per_s
-    result: dict[str, Any] = {
-        "text": completion.text,
-        "finish_reason": completion.finish_reason,
-        **info,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion_tokens,
-        },
-        "timings": {
-            "ttft_ms": None if completion.ttft_s is None else round(completion.ttft_s * 1000, 2),
-            "tokens_per_s": None if tps is None else round(tps, 2),
-            "load_ms": round((ready - started) * 1000, 2),
-            "total_ms": round((finished - started) * 1000, 2),
-        },
-    }
-    if json_report is not None:
-        result["json"] = json_report
-    return result
+    completion, completion_tokens, report = reply.attempts(
+        lambda sampling: runtime.chat(kept, sampling=sampling, json_schema=schema, on_text=emit, cancelled=cancelled),
+        params, retries=params.json_retries, on_reset=on_reset,
+    )  # fmt: skip
+    return reply.result(completion, completion_tokens, info, report, started=started, ready=ready)
