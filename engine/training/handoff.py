@@ -185,7 +185,8 @@ def _readme(h: dict[str, Any]) -> str:
     return f"""# Hearth run "{h["run"]["name"]}" for a GPU cluster
 
 Written by Hearth. Everything here runs without Hearth: TRL, peft, transformers, datasets and
-accelerate (`pip install "trl>=1.16" peft accelerate datasets`; `deepspeed` for the ZeRO configs).
+accelerate (`pip install "trl>=1.16" peft accelerate datasets`; `deepspeed` for the ZeRO configs,
+`bitsandbytes` for a QLoRA run).
 
 - `train.py`: trains the LoRA adapter as Hearth would: the same tokens and answer-only labels
   ({h["template"]["name"]} template), rows in the same order, rank {o["rank"]}, alpha {o["alpha"]},

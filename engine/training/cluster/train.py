@@ -12,7 +12,7 @@ and learning rate of every step); bring the folder back with
 ``hearth-engine train import-result DIR --run RUN`` or Training > Import cluster result….
 
 Same as Hearth: the tokens and labels (template, masking, truncation), the order of the rows, the
-LoRA configuration (rank, alpha, dropout, target modules, DoRA), AdamW with the run's weight decay
+LoRA configuration (rank, alpha, dropout, target modules, DoRA; QLoRA's 4-bit NF4 base), AdamW with the run's weight decay
 and gradient clipping, and Hearth's learning-rate schedule (linear warm-up from lr/warmup, then
 cosine, linear or constant). With several processes each one takes its share of every batch
 (data parallel), so the effective batch is the run's batch times the number of processes.
@@ -82,7 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     accum = opts["gradient_accumulation"]
 
     torch.manual_seed(opts["seed"])  # as Hearth: the adapter's first weights come from this seed
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=dtype)
+    if opts["method"] == "qlora":  # the base in 4-bit NF4 on each process's GPU, as Hearth loads it
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                   bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)  # fmt: skip
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        model = AutoModelForCausalLM.from_pretrained(args.base, quantization_config=quant, dtype=compute,
+                                                     device_map={"": local})  # fmt: skip
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)  # fmt: skip
+    else:
+        model = AutoModelForCausalLM.from_pretrained(args.base, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(args.base)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
