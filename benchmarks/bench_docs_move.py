@@ -15,6 +15,10 @@ gets, without the network. Reported:
 - back:         ``docs.move`` to the embedded store
 
     .venv/bin/python benchmarks/bench_docs_move.py [--chunks 100000] [--json]
+
+One run (100,000 chunks, two cores): to the server 590 chunks/s (169 s), qdrant-client's own
+upserts 589 chunks/s (1.002x), first search 668 ms (local mode searches by brute force); back to
+the embedded store 3,238 chunks/s (31 s), first search 2.6 ms.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ def main() -> int:
     back = move.run_move(services, {"collection": collection["id"], "to": None}, SimpleContext(services=services))  # fmt: skip
     docs.close()
     services.close()
+    client.close()
     report = {
         "chunks": n,
         "server": "qdrant-client local mode on disk (no Qdrant server on this machine)",
