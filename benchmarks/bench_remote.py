@@ -17,6 +17,9 @@ ratios of Hearth against openai taken round by round, then the median. Targets: 
 openai client's tokens/s, TTFT within 20 ms of it.
 
     .venv/bin/python benchmarks/bench_remote.py [--runs 10] [--max-tokens 128] [--threads N] [--json]
+
+One run (two cores, 10 rounds, 128 tokens): openai client 38.9 tokens/s, TTFT 33.0 ms; Hearth
+39.6 tokens/s (1.016x), TTFT 31.4 ms (-0.2 ms round by round).
 """
 
 from __future__ import annotations
