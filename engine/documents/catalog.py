@@ -13,6 +13,7 @@ The API key is stored locally (like the rest of the catalogue) and never sent ba
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -137,12 +138,17 @@ class Catalog:
         return int(row[0]) if row else 0
 
     def api_key(self, collection_id: str) -> str | None:
+        """The server's key: as given, or read from the environment variable a move named
+        (stored as ``env:NAME``, so the key itself is not written here)."""
         row = (
             self._db()
             .execute("SELECT api_key FROM doc_collections WHERE id = ?", (collection_id,))
             .fetchone()
         )
-        return row[0] if row else None
+        value = row[0] if row else None
+        if isinstance(value, str) and value.startswith("env:"):
+            return os.environ.get(value[4:]) or None
+        return value
 
     # ---- sources ----------------------------------------------------------------------------
     def add_sources(self, collection_id: str, paths: list[str]) -> None:

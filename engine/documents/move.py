@@ -105,7 +105,8 @@ def run_move(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, 
             target.drop()
             state_file.unlink(missing_ok=True)
             raise
-        docs.catalog.update(cid, server_url=to, api_key=api_key)
+        key_ref = f"env:{params['api_key_env']}" if to and api_key else None  # never the key itself
+        docs.catalog.update(cid, server_url=to, api_key=key_ref)
         docs.forget_store(cid)
         source.drop()
         state_file.unlink(missing_ok=True)

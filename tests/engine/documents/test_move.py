@@ -146,3 +146,14 @@ def test_the_command_line_moves_it(services, collection, servers, capsys):
     assert json.loads(capsys.readouterr().out)["to"] == "embedded"
     assert main(["docs", "move", "Notes", "--to", "embedded"]) == 2
     assert "already embedded" in capsys.readouterr().err
+
+
+def test_a_server_key_named_by_a_variable_is_not_written_down(services, collection, servers, monkeypatch, hearth_home):  # fmt: skip
+    from tests.engine.runtimes.servers import files_containing
+
+    monkeypatch.setenv("QDRANT_KEY", "qk-5e5e5e5e5e")
+    cid = collection["id"]
+    move.run_move(services, {"collection": cid, "to": URL, "api_key_env": "QDRANT_KEY"}, SimpleContext(services=services))  # fmt: skip
+    stored = services.db().execute("SELECT api_key FROM doc_collections WHERE id = ?", (cid,)).fetchone()[0]  # fmt: skip
+    assert stored == "env:QDRANT_KEY" and services.docs.catalog.api_key(cid) == "qk-5e5e5e5e5e"
+    assert files_containing(hearth_home, b"qk-5e5e5e5e5e") == []
