@@ -16,8 +16,8 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from desktop.engine_client import Call, EngineClient
-from desktop.errors import EngineError, UserFacingError
+from desktop.engine_client import Call, EngineClient, EngineState
+from desktop.errors import EngineError, EngineUnavailableError, UserFacingError
 
 Ask = Callable[[str, str], bool]
 
@@ -46,25 +46,42 @@ def ask_with_box(parent: QWidget | None) -> Ask:
 
 
 def install(client: EngineClient, ask: Ask) -> None:
+    waiting: dict[str, list[Call]] = {}  # server -> the calls held while its question is open
+
     def needed(call: Call, error: EngineError) -> None:
+        base = (error.data or {}).get("base") if isinstance(error.data, dict) else None
+        if not base:
+            call._fail(error)
+            return
+        if base in waiting:  # several requests refused together: one question for all of them
+            waiting[base].append(call)
+            return
+        waiting[base] = [call]
         # not from inside the engine client's read of stdout: a modal question there would
         # read the engine's next lines in its own event loop
-        QTimer.singleShot(0, lambda: decide(call, error))
+        QTimer.singleShot(0, lambda: decide(base))
 
-    def decide(call: Call, error: EngineError) -> None:
-        base = (error.data or {}).get("base") if isinstance(error.data, dict) else None
-        if not base or not ask(base, "The model you picked runs on that server."):
-            call._fail(UserFacingError(f"Nothing was sent to {base or 'the server'}: you chose not to send text there.", code=error.code))  # fmt: skip
+    def settle(base: str, outcome: Callable[[Call], None]) -> None:
+        for call in waiting.pop(base, []):
+            outcome(call)
+
+    def decide(base: str) -> None:
+        if not ask(base, "The model you picked runs on that server."):
+            refused = UserFacingError(f"Nothing was sent to {base}: you chose not to send text there.", code=-32010)  # fmt: skip
+            settle(base, lambda call: call._fail(refused))
             return
         confirmed = client.call("models.confirm_remote", {"base": base})
-        confirmed.on_success(lambda _info: resend(client, call))
-        confirmed.on_failure(call._fail)
+        confirmed.on_success(lambda _info: settle(base, lambda call: resend(client, call)))
+        confirmed.on_failure(lambda error: settle(base, lambda call: call._fail(error)))
 
     client.on_consent_needed = needed
 
 
 def resend(client: EngineClient, call: Call) -> None:
     """Send ``call``'s request again under a new id; its callbacks stay connected."""
+    if client.state != EngineState.READY:
+        call._fail(EngineUnavailableError(client.failure_reason or "The engine restarted; send it again."))  # fmt: skip
+        return
     request_id = client._take_id()
     call.id = request_id
     client._pending[request_id] = call

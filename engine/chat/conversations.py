@@ -247,7 +247,7 @@ def send(
     _effective_params(conv, kwargs.get("params"))
     from engine.models.remote import require_consent  # asked before the message is stored
 
-    require_consent(services, [kwargs.get("model_id") or conv.get("model_id")])
+    require_consent(services, [kwargs.get("model_id") or conv.get("model_id") or default_model_id(services)])  # fmt: skip
     parent = conv["current_leaf_id"] if parent_id is CURRENT_LEAF else parent_id
     user = store.add_message(conv_id, parent_id=parent, role="user", content=content)
     if conv["title"] == NEW_TITLE:

@@ -58,7 +58,7 @@ def collection_info(ctx_or_services: Services, collection: dict[str, Any]) -> di
 
 def _running_ingest(services: Services, collection_id: str) -> str | None:
     for job in services.jobs.list(states=list(_ACTIVE), limit=500):
-        if job["kind"] == "docs.ingest" and job["params"].get("collection") == collection_id:
+        if job["kind"] in ("docs.ingest", "docs.move") and job["params"].get("collection") == collection_id:  # fmt: skip
             return job["id"]
     return None
 

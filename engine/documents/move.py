@@ -73,19 +73,26 @@ def run_move(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, 
         source = docs.store(collection)
         target = _store_at(services, collection, to, api_key)
         state_file = docs.catalog.folder(cid) / "move.json"
+        generation = docs.catalog.generation(cid)
         state = _read_state(state_file, to)
+        if state is not None and (state.get("generation") != generation or not target.exists()):
+            # the collection changed while the move was paused, or the copy is gone: start over
+            if target.exists():
+                target.drop()
+            state = None
         total = source.count()
         if state is None:
-            if target.exists():  # a copy left by a move that was not resumed: start again
-                target.drop()
+            if target.exists():
+                _refuse_existing(target, to)
             dim = source.dimension() or collection.get("dim")
             if not dim:
                 raise UserError(f"{collection['name']} has no chunks to move yet; ingest files first, or create it on the server.")  # fmt: skip
             target.create(int(dim))
-            state = {"to": to, "offset": None, "copied": 0, "seconds": 0.0}
+            state = {"to": to, "generation": generation, "offset": None, "copied": 0, "seconds": 0.0,
+                     "copied_all": False}  # fmt: skip
         where = to or "the embedded store"
         started = time.perf_counter() - state["seconds"]
-        while True:
+        while not state.get("copied_all"):
             ctx.check_cancelled()
             points, after = source.scroll(state["offset"], PAGE)
             target.upsert(points)
@@ -95,7 +102,8 @@ def run_move(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, 
             ctx.progress(0.9 * min(1.0, state["copied"] / max(1, total)),
                          f"Copied {state['copied']:,} of {total:,} chunks to {where}")  # fmt: skip
             if after is None or not points:
-                break
+                state["copied_all"] = True  # a crash from here on resumes at the checks
+                atomic_write_text(state_file, json.dumps(state, default=str))
         copy_s = time.perf_counter() - started
         ctx.progress(0.92, "Checking the copy: counts, chunks per file, searches")
         target.optimize()
@@ -122,6 +130,19 @@ def run_move(services: Services, params: dict[str, Any], ctx: Any) -> dict[str, 
                 "verified": {k: v for k, v in verified.items() if k != "probe"}}  # fmt: skip
     finally:
         docs.end_ingest(cid, ctx.job_id or "move")
+
+
+def _refuse_existing(target: VectorStore, to: str | None) -> None:
+    """A store this move did not start: an embedded shard left from before is this collection's
+    own stale copy (it lives in its folder), but a server collection of that name may be the very
+    copy being moved (the same server under another address) -- never dropped."""
+    if to is None:
+        target.drop()
+        return
+    n = target.count()
+    if n:
+        raise UserError(f"{to} already has a collection {target.info().get('collection', 'of this name')} with {n:,} chunks: perhaps this collection's own copy (the same server under another address). Nothing was changed; delete it on the server, or move to another one.")  # fmt: skip
+    target.drop()
 
 
 def _read_state(path: Any, to: str | None) -> dict[str, Any] | None:

@@ -105,14 +105,17 @@ def _answer_remote(services: Services, record: dict[str, Any], model: dict[str, 
     ctx.progress(lo, f"{model['name']}: asking {model['remote']['base']}")
     done = total - len(todo)
     with open_answers(services, record["run_id"], m, file) as out, ThreadPoolExecutor(REMOTE_PARALLEL) as pool:  # fmt: skip
-        for row, got in pool.map(one, todo):
+        # a few requests in flight at a time: a cancel or a failure leaves the rest unsent
+        for start in range(0, len(todo), REMOTE_PARALLEL):
             ctx.check_cancelled()
-            out.write(json.dumps({"index": row["index"], "prediction": got["text"],
-                                  "finish": got["finish_reason"],
-                                  "tokens": got["usage"]["completion_tokens"]}) + "\n")  # fmt: skip
-            out.flush()
-            os.fsync(out.fileno())
-            done += 1
-            ctx.progress(
-                lo + (hi - lo) * done / total, f"{model['name']}: {done} of {total} {what}"
-            )
+            for row, got in pool.map(one, todo[start : start + REMOTE_PARALLEL]):
+                ctx.check_cancelled()
+                out.write(json.dumps({"index": row["index"], "prediction": got["text"],
+                                      "finish": got["finish_reason"],
+                                      "tokens": got["usage"]["completion_tokens"]}) + "\n")  # fmt: skip
+                out.flush()
+                os.fsync(out.fileno())
+                done += 1
+                ctx.progress(
+                    lo + (hi - lo) * done / total, f"{model['name']}: {done} of {total} {what}"
+                )

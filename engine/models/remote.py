@@ -203,9 +203,10 @@ def set_key(services: Services, base: Any, *, api_key_value: Any = None, api_key
     if _server_row(services, base) is None:
         raise UserError(f"{base} is not a server of the library; add one of its models first.")
     key, source = _key_for(api_key_value, api_key_env)
-    _forget_key(base)
     if source == "keyring":
-        _store_key(base, key or "")
+        _store_key(base, key or "")  # replaces the old entry: nothing is lost if this fails
+    else:
+        _forget_key(base)
     services.db().execute("UPDATE remote_servers SET key_source = ? WHERE base = ?", (source, base))
     services.library._changed()
     return server_info(services, base)

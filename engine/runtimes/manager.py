@@ -184,8 +184,8 @@ class RuntimeManager:
         with self._lock:
             runtime = self._remotes.get(model["id"])
             if runtime is None or runtime.config_key() != wanted.config_key():
-                if runtime is not None:
-                    runtime.unload()
+                if runtime is not None and not self._busy.get(model["id"]):
+                    runtime.unload()  # one in use keeps its connections until garbage-collected
                 wanted.load()
                 self._remotes[model["id"]] = runtime = wanted
             self._busy[model["id"]] = self._busy.get(model["id"], 0) + 1

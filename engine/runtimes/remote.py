@@ -146,6 +146,8 @@ class RemoteRuntime(Runtime):
             return stopped
 
         start = time.perf_counter()
+        if is_cancelled():  # nothing is sent for a request cancelled while it waited
+            return Completion("", "cancelled", 0, 0, None, 0.0, 0.0)
         # no lock: the server schedules concurrent requests itself (vLLM batches them)
         got = self._server.stream_chat(body, on_piece=piece, cancelled=is_cancelled)
         if scanner.stopped_by is None:

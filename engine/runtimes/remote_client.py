@@ -131,6 +131,8 @@ class Server:
     def _status_problem(self, response: httpx.Response, doing: str) -> UserError:
         code = response.status_code
         said = _message(response)
+        if self._key:  # a server (or a proxy) that repeats the key it got: never passed on
+            said = said.replace(self._key, "[the key]")
         if code in (401, 403):
             return UserError(
                 f"{self.base} refused the API key ({code}: {said}). Set the server's key in Models "

@@ -208,8 +208,9 @@ The base model ({h["base"]["name"]}) is read from `--base`: copy its folder to t
     accelerate launch --config_file accelerate/zero2.yaml train.py --base /path/to/base --precision bf16
 
 One process (a single GPU or this machine's CPU): `accelerate launch --num_processes 1 train.py`.
-With N processes the effective batch is N times the run's: lower `--max-steps` to match, or keep
-it to train longer.
+With N processes each takes every N-th micro-batch, so the effective batch is N times the run's:
+`--max-steps` of {h["steps"]} / N goes through the same rows once (the schedule follows it); the
+full {h["steps"]} steps go through them N times.
 
 ## Bring the result back
 
@@ -246,6 +247,8 @@ def check_fits(adapter: Path, base_config: dict[str, Any], base_name: str) -> No
     with safe_open(str(adapter / "adapter_model.safetensors"), framework="pt") as fh:
         for name in fh.keys():  # noqa: SIM118 (safe_open has keys(), not iteration)
             dims = fh.get_slice(name).get_shape()
+            if ("lora_A" in name or "lora_B" in name) and (len(dims) != 2 or 0 in dims):
+                raise UserError(f"The adapter's {name} has the shape {list(dims)}, not a matrix: it was saved from a sharded run without gathering its weights. Save it again with train.py as written (trainer.save_model).")  # fmt: skip
             parts = name.split(".")
             if "layers" in parts:
                 index = int(parts[parts.index("layers") + 1])
@@ -254,6 +257,22 @@ def check_fits(adapter: Path, base_config: dict[str, Any], base_name: str) -> No
             width = dims[1] if "lora_A" in name else dims[0] if "lora_B" in name else None
             if width is not None and width not in widths:
                 raise UserError(f"The adapter was trained on another base model: {name} is {width} wide, which no layer of {base_name} is ({', '.join(str(w) for w in sorted(widths))}).")  # fmt: skip
+
+
+def _stamp(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UserError(f"{path} cannot be read (damaged?); copy the hand-off folder back again.") from None  # fmt: skip
+    if not isinstance(value, dict):
+        raise UserError(
+            f"{path} is not what train handoff wrote; copy the hand-off folder back again."
+        )
+    return value
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {a.get(k)} there, {b.get(k)} here" for k in FINGERPRINT_KEYS if a.get(k) != b.get(k))  # fmt: skip
 
 
 def import_result(services: Services, folder: Path | str, run_id: str, *, ctx: Any = None) -> dict[str, Any]:  # fmt: skip
@@ -265,15 +284,20 @@ def import_result(services: Services, folder: Path | str, run_id: str, *, ctx: A
         raise UserError(f"{folder} is not a folder; give the hand-off folder copied back from the cluster.")  # fmt: skip
     store = RunStore(services)
     run = store.get(run_id)
-    for stamp_file in (folder / "hearth_handoff.json", folder / "output" / "hearth_result.json"):
-        if stamp_file.is_file():
-            stamp = json.loads(stamp_file.read_text(encoding="utf-8"))
-            from_run = (stamp.get("run") or {}).get("id") or stamp.get("run_id")
-            if from_run and from_run != run["id"]:
-                raise UserError(f"{folder} was handed off from run {from_run}, not {run['id']}; import it with --run {from_run}.")  # fmt: skip
+    stamps = [_stamp(f) for f in (folder / "hearth_handoff.json", folder / "output" / "hearth_result.json") if f.is_file()]  # fmt: skip
+    if not stamps:
+        raise UserError(f"{folder} is not a hand-off folder of Hearth (it has no hearth_handoff.json); give the folder `train handoff` wrote, copied back with its output.")  # fmt: skip
+    for stamp in stamps:
+        from_run = (stamp.get("run") or {}).get("id") or stamp.get("run_id")
+        if from_run and from_run != run["id"]:
+            raise UserError(f"{folder} was handed off from run {from_run}, not {run['id']}; import it with --run {from_run}.")  # fmt: skip
     adapter = find_adapter(folder)
     model = services.library.get(run["model_id"])
     base_config = json.loads((base_folder_of(services, model) / "config.json").read_text(encoding="utf-8"))  # fmt: skip
+    for stamp in stamps:
+        shape = (stamp.get("base") or {}).get("fingerprint") or stamp.get("base_fingerprint")
+        if shape and shape != fingerprint(base_config):
+            raise UserError(f"{folder} was trained on another base model than {model['name']} (its shape differs: {_differences(shape, fingerprint(base_config))}).")  # fmt: skip
     check_fits(adapter, base_config, model["name"])
     losses = []
     if (adapter.parent / "losses.jsonl").is_file():

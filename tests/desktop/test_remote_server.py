@@ -77,3 +77,18 @@ def test_add_a_server_model_and_chat_with_it_after_one_question(qtbot, make_clie
     with qtbot.waitSignal(chat.sig_reply_ended, timeout=30000):
         chat.composer.send_button.click()
     assert len(asked) == 2 and server.chat_hits() == 2  # asked once per server
+
+    # two requests refused together (another server): one question for both, then both sent
+    second = Scripted()
+    second.routes[("GET", "/v1/models")] = models_route(["m2"])
+    second.routes[("POST", "/v1/chat/completions")] = stream_route(["Second", " box"])
+    added = client.call("models.add_remote", {"url": second.url, "name": "Box 2"})
+    qtbot.waitUntil(lambda: added.done, timeout=15000)
+    together: list[str] = []
+    remote_consent.install(client, lambda base, _msg: (together.append(base), True)[1])
+    ask = {"model": added.result["id"], "messages": [{"role": "user", "content": "q"}]}
+    calls = [client.call("chat.generate", ask) for _ in range(2)]
+    qtbot.waitUntil(lambda: all(c.done for c in calls), timeout=20000)
+    second.stop()
+    assert together == [second.url + "/v1"]
+    assert [c.result["text"] for c in calls] == ["Second box"] * 2 and second.chat_hits() == 2

@@ -14,8 +14,9 @@ and learning rate of every step); bring the folder back with
 Same as Hearth: the tokens and labels (template, masking, truncation), the order of the rows, the
 LoRA configuration (rank, alpha, dropout, target modules, DoRA; QLoRA's 4-bit NF4 base), AdamW with the run's weight decay
 and gradient clipping, and Hearth's learning-rate schedule (linear warm-up from lr/warmup, then
-cosine, linear or constant). With several processes each one takes its share of every batch
-(data parallel), so the effective batch is the run's batch times the number of processes.
+cosine, linear or constant). With N processes each one takes every N-th micro-batch (data
+parallel): the effective batch is N times the run's, so ``--max-steps`` of the run's steps / N
+goes through the same rows once, on the schedule of that many steps.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     order = json.loads((HERE / "data" / "order.json").read_text(encoding="utf-8"))
     steps = min(args.max_steps, config["steps"])
     accum = opts["gradient_accumulation"]
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # each process takes every world-th batch
 
     torch.manual_seed(opts["seed"])  # as Hearth: the adapter's first weights come from this seed
     if opts["method"] == "qlora":  # the base in 4-bit NF4 on each process's GPU, as Hearth loads it
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     class HearthTrainer(SFTTrainer):
         def get_train_dataloader(self) -> Any:
-            loader = DataLoader(self.train_dataset, batch_sampler=FixedOrder(order[: steps * accum]),
+            loader = DataLoader(self.train_dataset, batch_sampler=FixedOrder(order[: steps * accum * world]),
                                 collate_fn=self.data_collator, num_workers=0)  # fmt: skip
             return self.accelerator.prepare(loader)
 
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             peak = opts["learning_rate"]
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
                 optimizer or self.optimizer,
-                lambda s: lr_at(s, config["steps"], lr=peak, warmup_ratio=opts["warmup_ratio"],
+                lambda s: lr_at(s, steps, lr=peak, warmup_ratio=opts["warmup_ratio"],
                                 schedule=opts["lr_schedule"]) / peak,
             )  # fmt: skip
             return self.lr_scheduler
@@ -166,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     trainer = HearthTrainer(model=model, args=settings, train_dataset=Dataset.from_list(rows),
                             processing_class=tokenizer, callbacks=[Losses()])  # fmt: skip
     trainer.train()
+    # every process takes part: under FSDP and ZeRO-3 the weights are gathered from their shards
+    trainer.save_model(str(out / "adapter"))
     if trainer.is_world_process_zero():
-        model.save_pretrained(out / "adapter", save_embedding_layers=False)
         stamp = {"run_id": run["id"], "base_model_id": config["base"]["model_id"],
                  "base_fingerprint": config["base"]["fingerprint"], "steps": steps,
-                 "world_size": int(os.environ.get("WORLD_SIZE", "1"))}  # fmt: skip
+                 "world_size": world}  # fmt: skip
         (out / "hearth_result.json").write_text(json.dumps(stamp, indent=1), encoding="utf-8")
     return 0
 

@@ -8,6 +8,8 @@ shared like a real server): the same client calls a Qdrant server gets, without 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.core.errors import Cancelled, UserError
@@ -157,3 +159,34 @@ def test_a_server_key_named_by_a_variable_is_not_written_down(services, collecti
     stored = services.db().execute("SELECT api_key FROM doc_collections WHERE id = ?", (cid,)).fetchone()[0]  # fmt: skip
     assert stored == "env:QDRANT_KEY" and services.docs.catalog.api_key(cid) == "qk-5e5e5e5e5e"
     assert files_containing(hearth_home, b"qk-5e5e5e5e5e") == []
+
+
+def test_the_same_server_under_another_address_is_never_dropped(ctx, services, collection, servers):
+    _move(services, URL)
+    count = services.docs.store(services.docs.catalog.get("Notes")).count()
+    servers["http://127.0.0.1:6333"] = servers[URL]  # one server, two addresses
+    with pytest.raises(UserError, match=r"already has a collection .* with \d+ chunks: perhaps this collection's own copy"):  # fmt: skip
+        _move(services, "http://127.0.0.1:6333")
+    assert servers[URL].count(f"hearth-{collection['id']}").count == count
+    assert methods.docs_get(ctx, id="Notes")["server_url"] == URL
+
+
+def test_a_paused_move_starts_over_when_the_collection_changed(ctx, services, collection, servers, monkeypatch, tmp_path):  # fmt: skip
+    monkeypatch.setattr(move, "PAGE", 2)
+
+    class CutAfterOnePage(SimpleContext):
+        def progress(self, fraction, message=None):
+            super().progress(fraction, message)
+            self.cancel_flag = True
+
+    with pytest.raises(Cancelled):
+        _move(services, URL, CutAfterOnePage(services=services))
+    extra = tmp_path / "extra.md"
+    extra.write_text("# Coffee\n\nGrind the beans just before brewing.\n", encoding="utf-8")
+    ingest(ctx, "Notes", [extra])  # allowed while the move waits; the collection changed
+    resumed = SimpleContext(services=services)
+    result = _move(services, URL, resumed)
+    first = next(m for kind, (_f, m) in resumed.events if kind == "progress")
+    assert first.startswith("Copied 2 of")  # from the start, not from the old place
+    assert result["chunks"] == services.docs.store(services.docs.catalog.get("Notes")).count()
+    assert "extra.md" in {Path(f).name for f in services.docs.store(services.docs.catalog.get("Notes")).file_counts()}  # fmt: skip

@@ -482,3 +482,34 @@ def test_a_model_on_a_server_is_evaluated_and_judges(services, tmp_path):
     (got,) = result["results"]
     assert got["metrics"]["exact_match"]["value"] == 1.0 and got["metrics"]["judge"]["value"] == 8.0
     assert server.chat_hits() == 2 * len(QA)  # each answer once, each rating once
+
+
+def test_cancelling_a_run_on_a_server_leaves_the_rest_unsent(services, tmp_path):
+    from engine.core.errors import Cancelled
+    from engine.evaluation import records, tasks
+    from engine.models import remote
+    from tests.engine.runtimes.servers import Scripted, models_route, stream_route
+
+    rows = [{"instruction": f"Question {i}?", "output": f"answer {i}"} for i in range(12)]
+    server = Scripted()
+    server.routes[("GET", "/v1/models")] = models_route(["answerer"])
+    server.routes[("POST", "/v1/chat/completions")] = stream_route(["an answer"])
+
+    class CancelAtFirstAnswer(SimpleContext):
+        def progress(self, fraction, message=None):
+            super().progress(fraction, message)
+            if message and " of 12 " in message:
+                self.cancel_flag = True
+
+    try:
+        model = remote.add(services, server.url, confirm=True)
+        import_rows(services, tmp_path, "many", rows)
+        params = tasks.check(services, models=[model["id"]], dataset="many", metrics_=["exact_match"], max_tokens=8)  # fmt: skip
+        record = records.create(services, params)
+        with pytest.raises(Cancelled):
+            tasks.run(
+                services, {"run_id": record["run_id"]}, CancelAtFirstAnswer(services=services)
+            )
+    finally:
+        server.stop()
+    assert server.chat_hits() == 4  # the requests in flight, not the eight after them

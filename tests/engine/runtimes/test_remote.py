@@ -341,3 +341,22 @@ def test_the_command_line_adds_a_server_and_chats_with_it(hearth_home, scripted)
     assert said.returncode == 0, said.stderr
     assert json.loads(said.stdout)["text"] == "Hi there"
     assert all(h[2].get("Authorization") == "Bearer k-9" for h in scripted.hits)
+
+
+def test_a_server_that_repeats_the_key_does_not_get_it_into_messages(services, scripted, memory_keyring, hearth_home):  # fmt: skip
+    from engine.chat.conversations import reply
+
+    scripted.routes[("GET", "/v1/models")] = models_route(["m"])
+    model = _add(services, scripted.url, api_key_value="sk-echoed-424242")
+
+    def echo(h):
+        said = h.headers.get("Authorization", "")
+        send_json(h, 401, {"error": {"message": f"bad credentials: {said}"}})
+
+    scripted.routes[("POST", "/v1/chat/completions")] = echo
+    conv = services.chats.create(title="t", model_id=model["id"])
+    user = services.chats.add_message(conv["id"], parent_id=None, role="user", content="hi")
+    with pytest.raises(UserError) as info:
+        reply(services, conv["id"], user["id"])
+    assert "Bearer [the key]" in info.value.message and "sk-echoed-424242" not in info.value.message
+    assert files_containing(hearth_home, b"sk-echoed-424242") == []

@@ -110,3 +110,22 @@ def test_what_cannot_be_handed_off_or_brought_back(services, tiny_id, memo, tmp_
     (save_dir / "adapter_config.json").write_text("{}")
     with pytest.raises(UserError, match=r"no adapter_model\.safetensors"):
         handoff.import_result(services, out, run_id)
+    # an adapter saved from shards without gathering them: empty matrices
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(0)},
+              str(save_dir / "adapter_model.safetensors"))  # fmt: skip
+    with pytest.raises(
+        UserError, match=r"shape \[0\], not a matrix: it was saved from a sharded run"
+    ):
+        handoff.import_result(services, out, run_id)
+    # the hand-off of another base: its recorded shape differs
+    stamp = json.loads((out / "hearth_handoff.json").read_text())
+    stamp["base"]["fingerprint"]["hidden_size"] = 4096
+    (out / "hearth_handoff.json").write_text(json.dumps(stamp))
+    with pytest.raises(UserError, match=r"trained on another base model than Tiny .*hidden_size 4096 there, 64 here"):  # fmt: skip
+        handoff.import_result(services, out, run_id)
+    (out / "hearth_handoff.json").write_text("{not json")
+    with pytest.raises(UserError, match="cannot be read"):
+        handoff.import_result(services, out, run_id)
+    (out / "hearth_handoff.json").unlink()
+    with pytest.raises(UserError, match="not a hand-off folder of Hearth"):
+        handoff.import_result(services, out, run_id)
