@@ -56,11 +56,16 @@ def collection_info(ctx_or_services: Services, collection: dict[str, Any]) -> di
     }
 
 
-def _running_ingest(services: Services, collection_id: str) -> str | None:
+def _running_ingest(services: Services, collection_id: str, kinds: tuple[str, ...] = ("docs.ingest",)) -> str | None:  # fmt: skip
     for job in services.jobs.list(states=list(_ACTIVE), limit=500):
-        if job["kind"] in ("docs.ingest", "docs.move") and job["params"].get("collection") == collection_id:  # fmt: skip
+        if job["kind"] in kinds and job["params"].get("collection") == collection_id:
             return job["id"]
     return None
+
+
+def _busy(services: Services, collection_id: str) -> str | None:
+    """A running ingest or move of the collection: changes to it wait for either."""
+    return _running_ingest(services, collection_id, ("docs.ingest", "docs.move"))
 
 
 # ---- collections ----------------------------------------------------------------------------
@@ -172,8 +177,8 @@ def docs_update(
         fields["api_key"] = api_key or None
     if not fields:
         return collection_info(ctx, collection)
-    if _running_ingest(ctx.services, collection["id"]):
-        raise UserError("Wait for the running ingest to finish (or cancel it) first.")
+    if _busy(ctx.services, collection["id"]):
+        raise UserError("Wait for the running ingest or move to finish (or cancel it) first.")
     updated = docs.catalog.update(collection["id"], **fields)
     if "server_url" in fields or "api_key" in fields:
         docs.forget_store(collection["id"])
@@ -190,8 +195,8 @@ def docs_delete(ctx: RequestContext, id: str) -> dict[str, Any]:
 
     docs = _docs(ctx)
     collection = docs.catalog.get(id)
-    if _running_ingest(ctx.services, collection["id"]):
-        raise UserError("The collection is being ingested; cancel that job first.")
+    if _busy(ctx.services, collection["id"]):
+        raise UserError("The collection is being ingested or moved; cancel that job first.")
     store = docs.store(collection)
     store.drop()
     docs.forget_store(collection["id"])
@@ -219,10 +224,10 @@ def docs_ingest(ctx: RequestContext, id: str, paths: list | None = None) -> dict
         clean = absolute
     elif not docs.catalog.sources(collection["id"]):
         raise UserError("Nothing to ingest yet: give files or folders to add to the collection.")
-    running = _running_ingest(ctx.services, collection["id"])
+    running = _busy(ctx.services, collection["id"])
     if running:
         raise UserError(
-            f"This collection is already being ingested (job {running}); wait for it or cancel it."
+            f"This collection is already being ingested or moved (job {running}); wait for it or cancel it."
         )
     job = ctx.services.jobs.start(
         "docs.ingest", {"collection": collection["id"], "name": collection["name"], "paths": clean}
@@ -271,8 +276,10 @@ def docs_remove_files(ctx: RequestContext, id: str, paths: list) -> dict[str, An
     """Take files (or everything under folders) out of a collection; the files stay on disk."""
     docs = _docs(ctx)
     collection = docs.catalog.get(id)
-    if _running_ingest(ctx.services, collection["id"]):
-        raise UserError("The collection is being ingested; wait for it or cancel it first.")
+    if _busy(ctx.services, collection["id"]):
+        raise UserError(
+            "The collection is being ingested or moved; wait for it or cancel it first."
+        )
     targets = [os.path.abspath(os.path.expanduser(p)) for p in _paths(paths)]
     rows = docs.catalog.files(collection["id"])
     doomed = [
