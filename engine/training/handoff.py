@@ -302,7 +302,9 @@ def import_result(services: Services, folder: Path | str, run_id: str, *, ctx: A
     losses = []
     if (adapter.parent / "losses.jsonl").is_file():
         losses = [json.loads(line) for line in (adapter.parent / "losses.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]  # fmt: skip
-    keep = {k: run[k] for k in ("model_id", "dataset", "options", "method", "template", "targets") if k in run}  # fmt: skip
+    copied = ("model_id", "model_name", "model_format", "dataset", "data", "options", "method",
+              "objective", "preset", "template", "targets", "trainable_params", "total_params")  # fmt: skip
+    keep = {k: run[k] for k in copied if k in run}
     made = store.create({**keep, "name": f"{run['name']} (cluster)", "state": "succeeded",
                          "source": {"cluster": str(folder), "from_run": run["id"]},
                          "step": len(losses), "total_steps": len(losses) or None,

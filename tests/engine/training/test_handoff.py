@@ -72,10 +72,9 @@ def test_the_exported_script_trains_like_hearth_and_comes_back(services, tiny_id
     from engine.training.runs import RunStore
 
     run = RunStore(services).get(got["run_id"])
-    assert (
-        run["name"].endswith("(cluster)")
-        and run["dataset"] == RunStore(services).get(run_id)["dataset"]
-    )
+    original = RunStore(services).get(run_id)
+    assert run["name"].endswith("(cluster)") and run["dataset"] == original["dataset"]
+    assert run["model_name"] == original["model_name"] and run["objective"] == "sft"
     assert losses(services, got["run_id"]) == theirs
 
 
