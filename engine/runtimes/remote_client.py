@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -92,8 +92,6 @@ class StreamResult:
     completion_tokens: int
     ttft_s: float | None
     decode_s: float
-    usage_reported: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Server:
@@ -255,7 +253,6 @@ class Server:
             completion_tokens=int(completion_tokens),
             ttft_s=None if first is None else first - start,
             decode_s=0.0 if first is None else last - first,
-            usage_reported=usage is not None,
         )
 
 

@@ -159,11 +159,12 @@ def write(services: Services, run_id: str, out: Path | str, *, ctx: Any = None) 
 
 
 def _targets(folder: Path) -> list[str]:
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from engine.training.modeling import detect_targets
 
-    with __import__("torch").device("meta"):
+    with torch.device("meta"):
         lm = AutoModelForCausalLM.from_config(
             AutoConfig.from_pretrained(folder, local_files_only=True)
         )
