@@ -3,7 +3,9 @@
 A source install runs the engine and its job workers as ``python -m engine ...``. A bundle made by
 PyInstaller has no Python to run modules with: ``sys.executable`` is the program itself, so the
 GUI starts the bundle's ``hearth-engine`` executable (beside its own) and the engine starts its
-workers as ``hearth-engine worker`` -- never the GUI again.
+workers as ``hearth-engine worker`` -- never the GUI again. On Linux the two programs are one
+file (``hearth-engine`` links to ``hearth``: one copy of the Python archive, ~100 MB, instead of
+two); what it runs is chosen by the name it was started under (``runs_engine``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ ENGINE = "hearth-engine"
 def is_frozen() -> bool:
     """True inside a packaged bundle (PyInstaller sets ``sys.frozen``)."""
     return bool(getattr(sys, "frozen", False))
+
+
+def runs_engine(argv0: str) -> bool:
+    """Whether the bundle's program was started as ``hearth-engine`` (a path, a link to it or
+    the Windows ``hearth-engine.exe``), not as ``hearth``."""
+    name = argv0.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return name == ENGINE or name.startswith(ENGINE + ".")
 
 
 def bundle_dir() -> Path:

