@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import remote_consent, wheel_guard
+from desktop.elided_label import ElidedLabel
 from desktop.engine_client import EngineClient, EngineState
 from desktop.format import human_bytes
 from desktop.menus import MenuBar
@@ -171,6 +172,14 @@ def first_size(screen_w: int, screen_h: int) -> tuple[int, int]:
     return width, height
 
 
+def first_place(available: QRect, width: int, height: int) -> tuple[int, int]:
+    """Where a window of that size opens: centred on the screen's free area, never with its
+    top-left corner (its menus) off it."""
+    x = available.center().x() - width // 2
+    y = available.center().y() - height // 2
+    return max(available.left(), x), max(available.top(), y)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, client: EngineClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -224,10 +233,11 @@ class MainWindow(QMainWindow):
         self.engine_label = QLabel()
         longest = max(ENGINE_STATES.values(), key=self.engine_label.fontMetrics().horizontalAdvance)
         self.engine_label.setMinimumWidth(self.engine_label.fontMetrics().horizontalAdvance(longest) + 6)  # fmt: skip
-        self.device_label = QLabel("Device: –")
-        self.memory_label = QLabel("Engine memory: –")
-        self.loaded_label = QLabel("No model loaded")
-        self.job_label = QLabel()
+        # the status lines shorten with … on a narrow screen rather than widen the window
+        self.device_label = ElidedLabel("Device: –")
+        self.memory_label = ElidedLabel("Engine memory: –")
+        self.loaded_label = ElidedLabel("No model loaded")
+        self.job_label = ElidedLabel()
         self.job_bar = QProgressBar()
         self.job_bar.setMaximumWidth(120)
         self.job_bar.setMaximumHeight(14)
@@ -391,10 +401,10 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             size = first_size(available.width(), available.height()) if available else (1180, 720)
             self.resize(*size)
-            if available is not None:  # centred on the screen it opens on
-                self.move(
-                    available.center().x() - size[0] // 2, available.center().y() - size[1] // 2
-                )
+            if available is not None:
+                hint = self.minimumSizeHint()  # the layout may need more than was asked for
+                size = (max(self.width(), hint.width()), max(self.height(), hint.height()))
+                self.move(*first_place(available, *size))
         elif available is not None and not available.intersects(self.frameGeometry()):
             self.move(available.topLeft())  # saved on a screen that is gone
         last = self.settings.value("window/panel", "", type=str)

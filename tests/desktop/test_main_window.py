@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QLabel
 
 from desktop.main_window import MainWindow
 from desktop.panels.activity.jobs_model import PROGRESS_COLUMN
@@ -239,3 +240,28 @@ def test_an_empty_chat_says_the_bundled_model_is_tiny_and_links_to_import(
     assert hint.isVisible() and "tiny" in hint.text() and "href='import'" in hint.text()
     hint.linkActivated.emit("import")
     assert window.current_panel_id() == "models" and asked == ["Import a GGUF model"]
+
+
+def test_a_long_status_line_is_shortened_and_never_widens_the_window(qtbot, window):
+    window.show()
+    widest = window.minimumSizeHint().width()
+    long = "Loaded: " + ", ".join(f"A model with a rather long name number {i} (llama_cpp on CPU)" for i in range(8))  # fmt: skip
+    window.loaded_label.setText(long)
+    window.job_label.setText("Prepare the bundled models succeeded: " + "x" * 300)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() == widest
+    label = window.loaded_label
+    assert label.text() == long and label.width() < label.sizeHint().width()
+    assert QLabel.text(label).endswith("…") and label.toolTip() == long  # what shows, and the rest
+
+
+def test_a_first_start_centres_the_window_as_wide_as_its_layout_needs():
+    from PySide6.QtCore import QRect
+
+    from desktop.main_window import first_place
+
+    # 1280 x 800: the layout needs 1220 px where 1100 were asked for; centring 1100 put its
+    # right edge 29 px past the screen
+    assert first_place(QRect(0, 0, 1280, 800), 1220, 700) == (29, 49)
+    assert first_place(QRect(1920, 24, 1280, 776), 1100, 700) == (2009, 61)  # a second screen
+    assert first_place(QRect(0, 0, 1024, 600), 1220, 700) == (0, 0)  # the menus stay on it
