@@ -22,7 +22,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 # (glob under the folder, why it can go)
@@ -116,22 +115,19 @@ def loadable(path: Path, page: int = 4096) -> bool:
 
 
 def strip_libraries(folder: Path, strip: str) -> int:
-    """``strip --strip-unneeded`` every shared library into a copy, kept only when it is smaller
-    and still loadable; the bytes freed."""
+    """``strip --strip-unneeded`` every shared library into a copy beside it (so the swap is a
+    rename on the same file system), kept only when it is smaller and still loadable; the bytes
+    freed."""
     freed = 0
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "stripped"
-        for path in sorted(p for p in folder.rglob("*") if is_library(p)):
-            done = subprocess.run([strip, "--strip-unneeded", "-o", str(out), str(path)],
-                                  capture_output=True)  # fmt: skip
-            if done.returncode or not out.is_file():
-                continue
-            gain = path.stat().st_size - out.stat().st_size
-            if gain > 0 and loadable(out):
-                shutil.copymode(path, out)
-                os.replace(out, path)
-                freed += gain
-            out.unlink(missing_ok=True)
+    for path in sorted(p for p in folder.rglob("*") if is_library(p)):
+        out = path.with_name(path.name + ".stripped")
+        done = subprocess.run([strip, "--strip-unneeded", "-o", str(out), str(path)], capture_output=True)  # fmt: skip
+        gain = path.stat().st_size - out.stat().st_size if out.is_file() else 0
+        if done.returncode == 0 and gain > 0 and loadable(out):
+            shutil.copymode(path, out)
+            os.replace(out, path)
+            freed += gain
+        out.unlink(missing_ok=True)
     return freed
 
 
